@@ -1,0 +1,207 @@
+/// A file written under a temporary name in the destination's folder and renamed into place on ``commit()``.
+///
+/// A crash, a full disk or an error before ``commit()`` never leaves a partial file at the destination: the
+/// destination is either absent or the previous complete file. An uncommitted writer removes its temporary file
+/// when it goes away. Temporary names start with `.graft-tmp-` so that a later run (or a person) can recognise the
+/// leftovers of a killed process.
+///
+/// Writes are buffered (1 MiB) and go through `write(2)`; ``commit()`` flushes, `fsync`s the file, renames it and
+/// `fsync`s the folder.
+public struct AtomicOutputFile: ~Copyable {
+  /// The final path.
+  public let destination: String
+  /// The temporary path being written.
+  public let temporaryPath: String
+  private let fd: Int32
+  private var buffer: UnsafeMutableRawBufferPointer
+  private var buffered = 0
+  private var committed = false
+  /// Bytes written so far (including buffered ones).
+  public private(set) var position = 0
+
+  /// The prefix of every temporary file name.
+  public static let temporaryPrefix = ".graft-tmp-"
+
+  /// Creates the temporary file next to `destination`.
+  ///
+  /// - Parameter inputs: Paths being read by the operation; writing to one of them is refused, because the
+  ///   destination might be mapped by the very reader that feeds this writer.
+  /// - Throws: ``GraftError`` (`invalidArgument` when the destination is an input, `io` otherwise).
+  public init(destination: String, inputs: [String] = []) throws(GraftError) {
+    // Everything is computed into locals first: a noncopyable value must be fully initialised or not at all.
+    if let status = try? Syscalls.stat(destination) {
+      if status.isDirectory { throw GraftError(.invalidArgument, "the output path is a directory", file: destination) }
+      for input in inputs {
+        if let other = try? Syscalls.stat(input), other.device == status.device, other.inode == status.inode {
+          throw GraftError(
+            .invalidArgument, "the output path is the input '\(input)'; Graft never overwrites an input in place",
+            file: destination)
+        }
+      }
+    }
+    let folder = AtomicOutputFile.folder(of: destination)
+    let base = destination.split(separator: "/").last.map(String.init) ?? "out"
+    let unique = String(Syscalls.randomBytes() & 0xFFFF_FFFF, radix: 16)
+    let temporary = folder + "/" + AtomicOutputFile.temporaryPrefix + "\(Syscalls.processID)-\(unique)-" + base
+    let descriptor: Int32
+    do { descriptor = try Syscalls.createExclusive(temporary) } catch {
+      let reason =
+        error.errno == Errno.accessDenied
+        ? "the destination folder is not writable"
+        : (error.errno == Errno.noEntry ? "the destination folder does not exist" : "cannot create the output")
+      throw GraftError(.io, reason, file: destination, cause: error)
+    }
+    self.destination = destination
+    self.temporaryPath = temporary
+    self.fd = descriptor
+    self.buffer = .allocate(byteCount: 1 << 20, alignment: 64)
+  }
+
+  deinit {
+    buffer.deallocate()
+    if !committed {
+      Syscalls.close(fd)
+      Syscalls.unlink(temporaryPath)
+    }
+  }
+
+  /// The folder part of a path (`.` for a bare name).
+  public static func folder(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+  }
+
+  /// Appends bytes.
+  public mutating func write(_ bytes: UnsafeRawBufferPointer) throws(GraftError) {
+    position += bytes.count
+    if buffered + bytes.count <= buffer.count {
+      if let src = bytes.baseAddress, let dst = buffer.baseAddress {
+        (dst + buffered).copyMemory(from: src, byteCount: bytes.count)
+      }
+      buffered += bytes.count
+      return
+    }
+    try flush()
+    if bytes.count >= buffer.count {
+      try writeThrough(bytes)
+    } else {
+      if let src = bytes.baseAddress, let dst = buffer.baseAddress { dst.copyMemory(from: src, byteCount: bytes.count) }
+      buffered = bytes.count
+    }
+  }
+
+  /// Appends the bytes of an array.
+  public mutating func write(_ bytes: [UInt8]) throws(GraftError) {
+    let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+    defer { copy.deallocate() }
+    bytes.withUnsafeBytes { copy.copyMemory(from: $0) }
+    try write(UnsafeRawBufferPointer(rebasing: copy[0..<bytes.count]))
+  }
+
+  /// Appends a string's UTF-8 bytes.
+  public mutating func write(_ text: String) throws(GraftError) {
+    try write(Array(text.utf8))
+  }
+
+  /// Appends `count` zero bytes.
+  public mutating func writeZeros(_ count: Int) throws(GraftError) {
+    var remaining = count
+    let zeros = [UInt8](repeating: 0, count: min(count, 1 << 16))
+    while remaining > 0 {
+      let n = min(remaining, zeros.count)
+      try write(Array(zeros[0..<n]))
+      remaining -= n
+    }
+  }
+
+  /// Gives direct access to free space in the internal buffer, for producers that generate bytes in place
+  /// (casts, checksums) without an extra copy. `body` returns how many bytes it produced (≤ the buffer's size).
+  public mutating func withStagingBuffer(
+    minimumCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws(GraftError) -> Int
+  ) throws(GraftError) {
+    if buffer.count - buffered < minimumCount { try flush() }
+    let free = UnsafeMutableRawBufferPointer(rebasing: buffer[buffered...])
+    let produced = try body(free)
+    buffered += produced
+    position += produced
+  }
+
+  private mutating func flush() throws(GraftError) {
+    guard buffered > 0 else { return }
+    try writeThrough(UnsafeRawBufferPointer(rebasing: buffer[0..<buffered]))
+    buffered = 0
+  }
+
+  private func writeThrough(_ bytes: UnsafeRawBufferPointer) throws(GraftError) {
+    do { try Syscalls.writeAll(fd, bytes) } catch {
+      let reason = error.errno == Errno.noSpace ? "no space left on device" : "write failed"
+      throw GraftError(.io, reason + "; the destination was not touched", file: destination, cause: error)
+    }
+  }
+
+  /// Flushes, syncs and renames the file into place.
+  public consuming func commit() throws(GraftError) {
+    try flush()
+    do {
+      try Syscalls.fsync(fd)
+    } catch {
+      throw GraftError(.io, "fsync failed; the destination was not touched", file: destination, cause: error)
+    }
+    do { try Syscalls.rename(temporaryPath, destination) } catch {
+      throw GraftError(.io, "cannot rename the finished output into place", file: destination, cause: error)
+    }
+    committed = true
+    Syscalls.close(fd)
+    Syscalls.fsyncDirectory(AtomicOutputFile.folder(of: destination))
+  }
+}
+
+/// File-system helpers for the layers above the core, so that they need no C library imports.
+public enum FileSystem {
+  /// Whether a path exists and is a directory.
+  public static func isDirectory(_ path: String) -> Bool { (try? Syscalls.stat(path))?.isDirectory ?? false }
+  /// Whether a path exists.
+  public static func exists(_ path: String) -> Bool { (try? Syscalls.stat(path)) != nil }
+  /// The size of a file in bytes.
+  public static func size(of path: String) throws(GraftError) -> Int {
+    do { return try Syscalls.stat(path).size } catch { throw GraftError(.io, "cannot stat", file: path, cause: error) }
+  }
+  /// The sorted entry names of a folder.
+  public static func contents(of folder: String) throws(GraftError) -> [String] {
+    do { return try Syscalls.listDirectory(folder) } catch {
+      throw GraftError(.io, "cannot list the folder", file: folder, cause: error)
+    }
+  }
+  /// Creates a folder (no error when it exists).
+  public static func makeDirectory(_ path: String) throws(GraftError) {
+    do { try Syscalls.makeDirectory(path) } catch { throw GraftError(.io, "cannot create folder", file: path, cause: error) }
+  }
+  /// Removes a file, ignoring errors.
+  public static func remove(_ path: String) { Syscalls.unlink(path) }
+  /// Whether two paths name the same file.
+  public static func isSameFile(_ a: String, _ b: String) -> Bool {
+    guard let x = try? Syscalls.stat(a), let y = try? Syscalls.stat(b) else { return false }
+    return x.device == y.device && x.inode == y.inode
+  }
+  /// Reads a whole (small) file into memory.
+  public static func readAll(_ path: String) throws(GraftError) -> [UInt8] {
+    let region = try MappedRegion(path: path)
+    return Array(region.bytes)
+  }
+  /// Writes a whole (small) file atomically.
+  public static func writeAll(_ bytes: [UInt8], to path: String, inputs: [String] = []) throws(GraftError) {
+    var out = try AtomicOutputFile(destination: path, inputs: inputs)
+    try out.write(bytes)
+    try out.commit()
+  }
+  /// An environment variable.
+  public static func environment(_ name: String) -> String? { Syscalls.environment(name) }
+  /// Whether a file descriptor is a terminal.
+  public static func isTerminal(_ fd: Int32) -> Bool { Syscalls.isTerminal(fd) }
+  /// Peak resident set size of this process in bytes.
+  public static func peakResidentBytes() -> Int { Syscalls.peakResidentBytes() }
+  /// A monotonic clock reading in nanoseconds.
+  public static func monotonicNanoseconds() -> UInt64 { Syscalls.monotonicNanoseconds() }
+  /// Writes text to standard error, unbuffered.
+  public static func writeToStandardError(_ text: String) { Syscalls.writeToStandardError(text) }
+}

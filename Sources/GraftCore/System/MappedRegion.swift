@@ -1,0 +1,76 @@
+/// A read-only memory mapping of a whole file, shared by every lazy tensor that points into it.
+///
+/// Opening costs a few microseconds regardless of file size; pages are read from the page cache only when
+/// touched. A class, because many tensor views share one mapping and the last one to go unmaps it.
+///
+/// - Important: Never overwrite a file while it is mapped (the mapping would fault with SIGBUS). Graft's writers
+///   always write a temporary file and rename it over the destination, which leaves existing mappings valid.
+///
+/// The corresponding C functions are `open`, `fstat` and `mmap(PROT_READ, MAP_PRIVATE)`.
+public final class MappedRegion: @unchecked Sendable {
+  // Invariant: immutable after init; the mapping is PROT_READ and never written through. Unmapped in deinit.
+  /// The first byte of the mapping (a dummy non-null pointer for empty files).
+  public let base: UnsafeRawPointer
+  /// The length of the file in bytes.
+  public let count: Int
+  /// The file the region maps, for error messages.
+  public let path: String
+  private let isMapped: Bool
+
+  /// Maps the file at `path` read-only.
+  ///
+  /// - Throws: ``GraftError`` with code `io` when the file cannot be opened or mapped, or is a directory.
+  public init(path: String) throws(GraftError) {
+    self.path = path
+    let fd: Int32
+    do {
+      fd = try Syscalls.openReadOnly(path)
+    } catch {
+      let what = error.errno == Errno.noEntry ? "no such file" : "cannot open for reading"
+      throw GraftError(.io, what, file: path, cause: error)
+    }
+    defer { Syscalls.close(fd) }
+    let status: Syscalls.FileStatus
+    do { status = try Syscalls.fstat(fd) } catch { throw GraftError(.io, "cannot stat", file: path, cause: error) }
+    if status.isDirectory { throw GraftError(.io, "is a directory, not a file", file: path) }
+    count = status.size
+    if count == 0 {
+      // mmap of length 0 fails with EINVAL; an empty file has no bytes to point at.
+      base = UnsafeRawPointer(bitPattern: 0x40)!  // swift-format-ignore: NeverForceUnwrap
+      isMapped = false
+      return
+    }
+    do { base = try Syscalls.mapReadOnly(fd: fd, length: count) } catch {
+      throw GraftError(.io, "cannot map \(count) bytes", file: path, cause: error)
+    }
+    isMapped = true
+  }
+
+  deinit {
+    if isMapped { Syscalls.unmap(base, length: count) }
+  }
+
+  /// All bytes of the file.
+  public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+  /// The bytes in `range`, which must lie within the file.
+  public func bytes(in range: Range<Int>) -> UnsafeRawBufferPointer {
+    precondition(range.lowerBound >= 0 && range.upperBound <= count, "range outside the mapping")
+    return UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
+  }
+
+  /// Tells the kernel that `range` will be read front to back soon.
+  public func adviseSequential(_ range: Range<Int>) {
+    guard isMapped else { return }
+    Syscalls.advise(base: base, mappingLength: count, range: range, .sequential)
+  }
+
+  /// Drops this process's pages for `range` so they stop counting towards its resident size.
+  ///
+  /// The data stays in the page cache; touching it again re-faults it cheaply. Used while streaming large files
+  /// so that peak RSS stays near one tensor rather than the whole file.
+  public func discardPages(_ range: Range<Int>) {
+    guard isMapped else { return }
+    Syscalls.advise(base: base, mappingLength: count, range: range, .dontNeed)
+  }
+}

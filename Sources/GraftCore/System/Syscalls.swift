@@ -1,0 +1,218 @@
+// The only file in GraftCore that calls the C library. Everything above it works with Swift types and
+// `SystemError`; keeping the calls here makes the unsafe surface reviewable in one place (swift-system style).
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Thin wrappers over the POSIX calls Graft needs. Each returns a Swift value or throws ``SystemError``.
+package enum Syscalls {
+  package static func describe(errno code: Int32) -> String {
+    guard let text = strerror(code) else { return "unknown error" }
+    return String(cString: text)
+  }
+
+  package static var lastErrno: Int32 { errno }
+
+  package static func open(_ path: String, flags: Int32, mode: UInt32 = 0o644) throws(SystemError) -> Int32 {
+    while true {
+      let fd = path.withCString { Glibc.open($0, flags | O_CLOEXEC, mode) }
+      if fd >= 0 { return fd }
+      if errno == EINTR { continue }
+      throw SystemError(errno: errno, call: "open")
+    }
+  }
+
+  package static func openReadOnly(_ path: String) throws(SystemError) -> Int32 {
+    try open(path, flags: O_RDONLY)
+  }
+
+  /// Creates a new file that must not exist yet.
+  package static func createExclusive(_ path: String, mode: UInt32 = 0o644) throws(SystemError) -> Int32 {
+    try open(path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: mode)
+  }
+
+  package static func close(_ fd: Int32) {
+    _ = Glibc.close(fd)
+  }
+
+  package struct FileStatus: Sendable {
+    package var size: Int
+    package var isDirectory: Bool
+    package var isRegular: Bool
+    package var device: UInt64
+    package var inode: UInt64
+    package var mode: UInt32
+  }
+
+  package static func fstat(_ fd: Int32) throws(SystemError) -> FileStatus {
+    var st = Glibc.stat()
+    guard Glibc.fstat(fd, &st) == 0 else { throw SystemError(errno: errno, call: "fstat") }
+    return FileStatus(
+      size: Int(st.st_size), isDirectory: (st.st_mode & S_IFMT) == S_IFDIR, isRegular: (st.st_mode & S_IFMT) == S_IFREG,
+      device: UInt64(st.st_dev), inode: UInt64(st.st_ino), mode: UInt32(st.st_mode))
+  }
+
+  package static func stat(_ path: String) throws(SystemError) -> FileStatus {
+    var st = Glibc.stat()
+    let rc = path.withCString { fstatat(AT_FDCWD, $0, &st, 0) }
+    guard rc == 0 else { throw SystemError(errno: errno, call: "stat") }
+    return FileStatus(
+      size: Int(st.st_size), isDirectory: (st.st_mode & S_IFMT) == S_IFDIR, isRegular: (st.st_mode & S_IFMT) == S_IFREG,
+      device: UInt64(st.st_dev), inode: UInt64(st.st_ino), mode: UInt32(st.st_mode))
+  }
+
+  package static func mapReadOnly(fd: Int32, length: Int) throws(SystemError) -> UnsafeRawPointer {
+    let p = Glibc.mmap(nil, length, PROT_READ, MAP_PRIVATE, fd, 0)
+    guard let p, p != MAP_FAILED else { throw SystemError(errno: errno, call: "mmap") }
+    return UnsafeRawPointer(p)
+  }
+
+  package static func unmap(_ base: UnsafeRawPointer, length: Int) {
+    _ = Glibc.munmap(UnsafeMutableRawPointer(mutating: base), length)
+  }
+
+  package enum Advice: Sendable {
+    case sequential, random, willNeed, dontNeed
+    var raw: Int32 {
+      switch self {
+      case .sequential: return MADV_SEQUENTIAL
+      case .random: return MADV_RANDOM
+      case .willNeed: return MADV_WILLNEED
+      case .dontNeed: return MADV_DONTNEED
+      }
+    }
+  }
+
+  /// Advises the kernel about a page-aligned range (the range is widened to whole pages inside the mapping).
+  package static func advise(base: UnsafeRawPointer, mappingLength: Int, range: Range<Int>, _ advice: Advice) {
+    let page = pageSize
+    let start = range.lowerBound / page * page
+    let end = min(mappingLength, (range.upperBound + page - 1) / page * page)
+    guard end > start else { return }
+    _ = Glibc.madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice.raw)
+  }
+
+  package static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+  /// Writes all of `bytes`, retrying on short writes and EINTR.
+  package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) {
+    var done = 0
+    while done < bytes.count {
+      guard let base = bytes.baseAddress else { return }
+      let n = Glibc.write(fd, base + done, bytes.count - done)
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw SystemError(errno: errno, call: "write")
+      }
+      if n == 0 { throw SystemError(errno: EIO, call: "write") }
+      done += n
+    }
+  }
+
+  /// Reads up to `buffer.count` bytes at `offset`; returns the count read (0 at end of file).
+  package static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(SystemError)
+    -> Int
+  {
+    guard let base = buffer.baseAddress else { return 0 }
+    while true {
+      let n = Glibc.pread(fd, base, buffer.count, off_t(offset))
+      if n >= 0 { return n }
+      if errno == EINTR { continue }
+      throw SystemError(errno: errno, call: "pread")
+    }
+  }
+
+  package static func fsync(_ fd: Int32) throws(SystemError) {
+    guard Glibc.fsync(fd) == 0 else { throw SystemError(errno: errno, call: "fsync") }
+  }
+
+  package static func ftruncate(_ fd: Int32, _ length: Int) throws(SystemError) {
+    guard Glibc.ftruncate(fd, off_t(length)) == 0 else { throw SystemError(errno: errno, call: "ftruncate") }
+  }
+
+  package static func seek(_ fd: Int32, to offset: Int) throws(SystemError) {
+    guard Glibc.lseek(fd, off_t(offset), SEEK_SET) >= 0 else { throw SystemError(errno: errno, call: "lseek") }
+  }
+
+  package static func rename(_ from: String, _ to: String) throws(SystemError) {
+    let rc = from.withCString { f in to.withCString { t in Glibc.rename(f, t) } }
+    guard rc == 0 else { throw SystemError(errno: errno, call: "rename") }
+  }
+
+  package static func unlink(_ path: String) {
+    _ = path.withCString { Glibc.unlink($0) }
+  }
+
+  package static func fsyncDirectory(_ path: String) {
+    guard let fd = try? open(path, flags: O_RDONLY | O_DIRECTORY) else { return }
+    _ = Glibc.fsync(fd)
+    close(fd)
+  }
+
+  package static func makeDirectory(_ path: String) throws(SystemError) {
+    let rc = path.withCString { Glibc.mkdir($0, 0o755) }
+    guard rc == 0 || errno == EEXIST else { throw SystemError(errno: errno, call: "mkdir") }
+  }
+
+  package static func listDirectory(_ path: String) throws(SystemError) -> [String] {
+    guard let dir = path.withCString({ opendir($0) }) else { throw SystemError(errno: errno, call: "opendir") }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafePointer(to: entry.pointee.d_name) {
+        $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+      }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+  }
+
+  package static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) != 0 }
+
+  package static var processID: Int32 { getpid() }
+
+  package static func writeToStandardError(_ text: String) {
+    var text = text
+    text.withUTF8 { buffer in
+      _ = try? writeAll(2, UnsafeRawBufferPointer(buffer))
+    }
+  }
+
+  package static func environment(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    return String(cString: value)
+  }
+
+  /// Peak resident set size of this process, in bytes (`getrusage` reports KiB on Linux).
+  package static func peakResidentBytes() -> Int {
+    var usage = rusage()
+    _ = getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    return Int(usage.ru_maxrss) * 1024
+  }
+
+  package static func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+  }
+
+  package static func randomBytes() -> UInt64 {
+    UInt64.random(in: 0...UInt64.max)
+  }
+}
+
+/// The `errno` values Graft reacts to specifically.
+public enum Errno {
+  /// No space left on device.
+  public static var noSpace: Int32 { ENOSPC }
+  /// No such file or directory.
+  public static var noEntry: Int32 { ENOENT }
+  /// Permission denied.
+  public static var accessDenied: Int32 { EACCES }
+  /// Is a directory.
+  public static var isDirectory: Int32 { EISDIR }
+}

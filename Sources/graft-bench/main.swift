@@ -1,0 +1,2 @@
+import Graft
+print("graft-bench")

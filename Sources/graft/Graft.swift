@@ -1,0 +1,7 @@
+import ArgumentParser
+import Graft
+
+@main
+struct GraftCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "graft", abstract: "Checkpoint conversion and model surgery.")
+}
