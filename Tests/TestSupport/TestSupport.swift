@@ -1,1 +1,100 @@
 public import GraftCore
+
+/// Paths to the repository's committed fixtures and scratch folders for tests.
+public enum TestPaths {
+  /// The repository root (found from this file's location).
+  public static let repositoryRoot: String = {
+    var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)  // Tests/TestSupport/TestSupport.swift
+    return parts.joined(separator: "/")
+  }()
+
+  /// The absolute path of a file under `Fixtures/`.
+  public static func fixture(_ relative: String) -> String { repositoryRoot + "/Fixtures/" + relative }
+
+  /// Whether a fixture exists.
+  public static func hasFixture(_ relative: String) -> Bool { FileSystem.exists(fixture(relative)) }
+
+  /// A fresh, empty scratch folder under the system temp folder, unique per call.
+  public static func scratchFolder(_ label: String = "test") throws -> String {
+    let base = (FileSystem.environment("TMPDIR") ?? "/tmp") + "/graft-tests"
+    try FileSystem.makeDirectory(base)
+    let path = base + "/\(label)-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
+    try FileSystem.makeDirectory(path)
+    return path
+  }
+}
+
+/// A small, fast, seedable random generator (SplitMix64) so tests are reproducible.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+  private var state: UInt64
+  /// Creates a generator from a seed.
+  public init(seed: UInt64) { state = seed }
+  /// The next 64 random bits.
+  public mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+  /// A float uniformly distributed in [-1, 1).
+  public mutating func nextSignedUnitFloat() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
+  /// An array of `count` floats in [-1, 1).
+  public mutating func floats(_ count: Int, scale: Float = 1) -> [Float] {
+    (0..<count).map { _ in nextSignedUnitFloat() * scale }
+  }
+}
+
+/// The worst disagreement found by ``allClose(_:_:rtol:atol:)``.
+public struct CloseReport: Sendable, CustomStringConvertible {
+  /// Whether every element satisfied the tolerance.
+  public var passed: Bool
+  /// The index of the worst element.
+  public var worstIndex: Int
+  /// The largest absolute difference.
+  public var maxAbs: Double
+  /// The largest relative difference (|a−b| / |b|, for |b| > 0).
+  public var maxRel: Double
+  /// A one-line summary.
+  public var description: String {
+    "passed=\(passed) worst index \(worstIndex), max abs \(maxAbs), max rel \(maxRel)"
+  }
+}
+
+/// Compares two arrays elementwise with `|a−b| ≤ atol + rtol·|b|`, treating NaN == NaN as equal.
+///
+/// Like swift-numerics' `isApproximatelyEqual`, this relation is not transitive and not symmetric in `rtol`; do not use
+/// it to implement `Equatable`.
+public func allClose(_ a: [Float], _ b: [Float], rtol: Double = 1e-5, atol: Double = 1e-6) -> CloseReport {
+  var report = CloseReport(passed: a.count == b.count, worstIndex: -1, maxAbs: 0, maxRel: 0)
+  var worstExcess = -Double.infinity
+  for i in 0..<min(a.count, b.count) {
+    let x = Double(a[i])
+    let y = Double(b[i])
+    if x.isNaN && y.isNaN { continue }
+    let d = abs(x - y)
+    if x.isNaN || y.isNaN || (d.isNaN && x != y) {
+      report.passed = false
+      report.worstIndex = i
+      report.maxAbs = .infinity
+      continue
+    }
+    report.maxAbs = max(report.maxAbs, d.isNaN ? 0 : d)
+    if y != 0 { report.maxRel = max(report.maxRel, d / abs(y)) }
+    let excess = d - (atol + rtol * abs(y))
+    if excess > worstExcess {
+      worstExcess = excess
+      report.worstIndex = i
+    }
+    if excess > 0 { report.passed = false }
+  }
+  return report
+}
+
+/// Reads the raw little-endian Float32 values of a tensor.
+public func floatValues(_ tensor: Tensor) throws -> [Float] {
+  try tensor.withUnsafeBytes { raw in
+    (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+  }
+}

@@ -36,7 +36,7 @@ public final class MappedRegion: @unchecked Sendable {
     count = status.size
     if count == 0 {
       // mmap of length 0 fails with EINVAL; an empty file has no bytes to point at.
-      base = UnsafeRawPointer(bitPattern: 0x40)!  // swift-format-ignore: NeverForceUnwrap
+      base = UnsafeRawPointer(bitPattern: 0x40).unsafelyUnwrapped
       isMapped = false
       return
     }
