@@ -87,6 +87,14 @@ public struct TensorSelection: Sendable {
   private let include: [String]
   private let exclude: [String]
 
+  /// A selection that keeps every tensor.
+  public static let everything = TensorSelection(validated: [], [])
+
+  private init(validated include: [String], _ exclude: [String]) {
+    self.include = include
+    self.exclude = exclude
+  }
+
   /// Creates a selection; an empty `include` list keeps everything not excluded.
   ///
   /// - Throws: `invalidArgument` when an expression does not compile.
@@ -153,3 +161,4 @@ extension TensorTable {
     return changed
   }
 }
+
