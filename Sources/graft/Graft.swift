@@ -1,7 +1,28 @@
 import ArgumentParser
 import Graft
 
+/// The `graft` command: checkpoint conversion and model surgery.
 @main
 struct GraftCommand: ParsableCommand {
-  static let configuration = CommandConfiguration(commandName: "graft", abstract: "Checkpoint conversion and model surgery.")
+  static let configuration = CommandConfiguration(
+    commandName: "graft",
+    abstract: "Checkpoint conversion and model surgery, proven by a built-in forward engine.",
+    discussion: """
+      Formats are detected from file content. Outputs are written atomically (temp file, fsync, rename).
+
+      Exit status: 0 success; 1 a comparison or verification failed (diff, verify, check); 2 the input is invalid or \
+      unreadable; 3 the output could not be written; 64 bad command-line usage.
+      """,
+    version: BuildInfo.versionText,
+    subcommands: CommandRegistry.subcommands)
+}
+
+/// What this binary was built with, for `--version`.
+enum BuildInfo {
+  static var versionText: String {
+    var parts = ["graft \(Checkpoint.version)"]
+    parts.append(HDF5Support.isAvailable ? "HDF5 \(HDF5Support.libraryVersion ?? "?") built in" : "HDF5: not built")
+    parts.append("engine: \(EngineBuildInfo.features)")
+    return parts.joined(separator: "\n")
+  }
 }

@@ -1,0 +1,169 @@
+@_exported public import GraftCore
+@_exported public import GraftFormats
+@_exported public import GraftHDF5
+@_exported public import GraftSurgery
+@_exported public import GraftEngine
+@_exported public import GraftCheck
+
+/// Opens and saves checkpoints in any format Graft knows, choosing the reader from the file's content.
+///
+/// This is the library's front door:
+///
+///     let table = try Checkpoint.read(path: "model.pth")
+///     try Checkpoint.write(table, to: "model.safetensors")
+///
+/// Formats live in their own modules (`GraftFormats`, `GraftHDF5`); this type only dispatches.
+public enum Checkpoint {
+  /// The version of Graft, recorded in lineage.
+  public static let version = "0.1.0"
+  /// `graft <version>`, the tool name recorded in lineage records.
+  public static var toolName: String { "graft \(version)" }
+
+  /// How to read a checkpoint.
+  public struct ReadOptions: Sendable {
+    /// For nested PyTorch checkpoints: the path of the state dict to read (`model`, `ema_state`, `state_dict`).
+    public var select: String?
+    /// Prefixes to strip from every name (`module.`), applied after reading.
+    public var stripPrefixes: [String] = []
+    /// Accept duplicate keys in JSON headers (last wins) instead of refusing the file.
+    public var lenientDuplicates = false
+    /// The HDF5 layout to assume.
+    public var hdf5Layout: HDF5Checkpoint.Layout = .auto
+    /// Creates default options.
+    public init() {}
+  }
+
+  /// Detects the format of the file or folder at `path`.
+  public static func detect(path: String) throws(GraftError) -> FormatDetector.Detection {
+    try FormatDetector.detect(path: path)
+  }
+
+  /// Reads a checkpoint, detecting its format from its content.
+  ///
+  /// Only headers are read: tensor bytes stay in the file (memory-mapped) until something reads them.
+  public static func read(path: String, options: ReadOptions = ReadOptions()) throws -> TensorTable {
+    let detection = try detect(path: path)
+    var table: TensorTable
+    switch detection.format {
+    case .safetensors:
+      var o = SafeTensors.ReadOptions()
+      if options.lenientDuplicates { o.duplicateKeys = .keepLast }
+      table = try SafeTensors.read(path: detection.readerPath, options: o)
+    case .safetensorsSharded:
+      var o = SafeTensors.ReadOptions()
+      if options.lenientDuplicates { o.duplicateKeys = .keepLast }
+      table = try SafeTensors.readSharded(path: detection.readerPath, options: o)
+    case .graft:
+      table = try GraftFile.read(path: detection.readerPath)
+    case .pytorch:
+      var o = PyTorchCheckpoint.ReadOptions()
+      o.select = options.select
+      table = try PyTorchCheckpoint.read(path: detection.readerPath, options: o)
+    case .npy:
+      table = TensorTable()
+      let name = NumPyNaming.tensorName(forFile: path)
+      try table.append(name, try NumPyFormat.readNPY(path: detection.readerPath))
+    case .npz:
+      table = try NumPyFormat.readNPZ(path: detection.readerPath)
+    case .hdf5:
+      var o = HDF5Checkpoint.ReadOptions()
+      o.layout = options.hdf5Layout
+      table = try HDF5Checkpoint.read(path: detection.readerPath, options: o)
+    }
+    if options.select != nil && detection.format != .pytorch {
+      throw GraftError(
+        .invalidArgument, "--select applies to nested PyTorch checkpoints; this is \(detection.format.displayName)",
+        file: path)
+    }
+    for prefix in options.stripPrefixes { try table.stripPrefix(prefix) }
+    return table
+  }
+
+  /// How to write a checkpoint.
+  public struct WriteOptions: Sendable {
+    /// For safetensors: maximum shard size in bytes; `nil` writes one file.
+    public var shardSize: Int?
+    /// For safetensors: add `"format": "pt"` when the metadata has no `format` key.
+    public var addFormatKey = true
+    /// For `.graft`: compress tensors (zlib after byte shuffle).
+    public var compress = false
+    /// For `.graft`: a lineage record to append.
+    public var lineage: LineageRecord?
+    /// For `.pth`: nest the state dict under this key (`model`, `state_dict`).
+    public var nestUnder: String?
+    /// For HDF5: the layout to write.
+    public var hdf5Layout: HDF5Checkpoint.Layout = .plain
+    /// Paths being read by the operation; writing over one of them is refused.
+    public var inputs: [String] = []
+    /// Receives bytes written.
+    public var progress: ProgressCounter?
+    /// Creates default options.
+    public init() {}
+  }
+
+  /// Writes a checkpoint in `format` (or the format the path's extension names).
+  ///
+  /// - Throws: `invalidArgument` when no format is given and the extension names none.
+  @discardableResult
+  public static func write(
+    _ table: TensorTable, to path: String, format: CheckpointFormat? = nil, options: WriteOptions = WriteOptions()
+  ) throws -> WriteSummary {
+    var format = format ?? CheckpointFormat.forOutputPath(path)
+    if options.shardSize != nil && (format == nil || format == .safetensors) { format = .safetensorsSharded }
+    guard let format else {
+      throw GraftError(
+        .invalidArgument,
+        "cannot tell the output format from the name; use an extension (.safetensors, .graft, .pth, .npz, .h5) or --to",
+        file: path)
+    }
+    switch format {
+    case .safetensors:
+      var o = SafeTensors.WriteOptions()
+      o.addFormatKey = options.addFormatKey
+      return try SafeTensors.write(table, to: path, options: o, inputs: options.inputs, progress: options.progress)
+    case .safetensorsSharded:
+      var o = SafeTensors.WriteOptions()
+      o.addFormatKey = options.addFormatKey
+      let directory = path.hasSuffix(".safetensors") ? AtomicOutputFile.folder(of: path) : path
+      if !path.hasSuffix(".safetensors") { try FileSystem.makeDirectory(directory) }
+      let base =
+        path.hasSuffix(".safetensors")
+        ? String((path.split(separator: "/").last ?? "model").dropLast(".safetensors".count)) : "model"
+      return try SafeTensors.writeSharded(
+        table, directory: directory, maxShardBytes: options.shardSize ?? 5_000_000_000, baseName: base, options: o,
+        inputs: options.inputs, progress: options.progress)
+    case .graft:
+      var o = GraftFile.WriteOptions()
+      if options.compress { o.compression = .deflate(level: 6) }
+      o.appendLineage = options.lineage
+      return try GraftFile.write(table, to: path, options: o, inputs: options.inputs, progress: options.progress)
+    case .pytorch:
+      var o = PyTorchCheckpoint.WriteOptions()
+      o.nestUnder = options.nestUnder
+      return try PyTorchCheckpoint.write(table, to: path, options: o, inputs: options.inputs, progress: options.progress)
+    case .npy:
+      guard table.count == 1, let entry = table.entries.first else {
+        throw GraftError(
+          .invalidArgument, "a .npy file holds exactly one array; this checkpoint has \(table.count) tensors (use .npz)",
+          file: path)
+      }
+      return try NumPyFormat.writeNPY(entry.tensor, to: path, inputs: options.inputs)
+    case .npz:
+      return try NumPyFormat.writeNPZ(table, to: path, inputs: options.inputs, progress: options.progress)
+    case .hdf5:
+      var o = HDF5Checkpoint.WriteOptions()
+      o.layout = options.hdf5Layout
+      o.compress = options.compress
+      return try HDF5Checkpoint.write(table, to: path, options: o, inputs: options.inputs, progress: options.progress)
+    }
+  }
+}
+
+/// How single-array NumPy files are named inside a tensor table.
+public enum NumPyNaming {
+  /// The tensor name for a `.npy` file: its base name without the extension.
+  public static func tensorName(forFile path: String) -> String {
+    let base = path.split(separator: "/").last.map(String.init) ?? path
+    return base.hasSuffix(".npy") ? String(base.dropLast(4)) : base
+  }
+}

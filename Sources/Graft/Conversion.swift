@@ -1,0 +1,130 @@
+/// Options for ``Conversion/run(input:output:options:)``.
+public struct ConversionOptions: Sendable {
+  /// How to read the input.
+  public var read = Checkpoint.ReadOptions()
+  /// How to write the output (its `inputs` and `lineage` are filled in by the conversion).
+  public var write = Checkpoint.WriteOptions()
+  /// The output format; `nil` means "from the output path's extension".
+  public var format: CheckpointFormat?
+  /// Which tensors to keep.
+  public var selection = TensorSelection.everything
+  /// Rename rules, applied in order after selection.
+  public var renames: [RenameRule] = []
+  /// Cast every floating-point tensor to this dtype (integer and boolean tensors are kept as they are).
+  public var dtype: DType?
+  /// How to cast.
+  public var cast = CastOptions()
+  /// Creates default options.
+  public init() {}
+}
+
+/// What a conversion did.
+public struct ConversionReport: Sendable {
+  /// The detected input format.
+  public var input: FormatDetector.Detection
+  /// The output format.
+  public var outputFormat: CheckpointFormat
+  /// Tensors read (aliases included).
+  public var tensorsIn: Int
+  /// Tensors written (aliases included).
+  public var tensorsOut: Int
+  /// Names dropped by the selection.
+  public var dropped: [String]
+  /// How many names the rename rules changed.
+  public var renamed: Int
+  /// Per-tensor cast reports, in table order, for tensors whose dtype changed.
+  public var casts: [(name: String, from: DType, report: CastReport)]
+  /// What the writer produced.
+  public var summary: WriteSummary
+  /// Wall time in seconds.
+  public var seconds: Double
+
+  /// All cast reports merged.
+  public var totalCast: CastReport {
+    var total = CastReport()
+    for c in casts { total.merge(c.report) }
+    return total
+  }
+}
+
+/// Streaming conversion between formats, with optional selection, renaming and casting.
+///
+/// Memory stays bounded: the input is memory-mapped, each tensor flows through the (optional) cast in chunks into the
+/// writer, and mapped pages are dropped as the writer moves on.
+public enum Conversion {
+  /// Converts the checkpoint at `input` into `output`.
+  public static func run(input: String, output: String, options: ConversionOptions = ConversionOptions()) throws
+    -> ConversionReport
+  {
+    let start = FileSystem.monotonicNanoseconds()
+    guard !FileSystem.isSameFile(input, output) else {
+      throw GraftError(.invalidArgument, "the output is the input; Graft never overwrites an input in place", file: output)
+    }
+    let detection = try Checkpoint.detect(path: input)
+    var table = try Checkpoint.read(path: input, options: options.read)
+    let tensorsIn = table.count
+    let dropped = table.apply(options.selection)
+    let renamed = try table.apply(options.renames)
+    if table.isEmpty {
+      throw GraftError(.invalidArgument, "no tensors left to write after --include/--exclude", file: input)
+    }
+
+    var collectors: [(String, DType, CastReportCollector)] = []
+    if let target = options.dtype {
+      for entry in table.storedEntries where entry.tensor.dtype.isFloatingPoint && entry.tensor.dtype != target {
+        guard Cast.isSupported(from: entry.tensor.dtype, to: target) else {
+          throw GraftError(.unsupportedDType, "cannot cast \(entry.tensor.dtype) to \(target)", tensor: entry.name)
+        }
+        let collector = CastReportCollector()
+        let cast = try Cast.lazily(entry.tensor, to: target, options: options.cast, collector: collector)
+        try table.replace(entry.name, with: cast)
+        collectors.append((entry.name, entry.tensor.dtype, collector))
+      }
+    }
+
+    let format = options.format ?? (options.write.shardSize != nil ? .safetensorsSharded : nil)
+      ?? CheckpointFormat.forOutputPath(output)
+    guard let format else {
+      throw GraftError(
+        .invalidArgument,
+        "cannot tell the output format from the name; use an extension (.safetensors, .graft, .pth, .npz, .h5) or --to",
+        file: output)
+    }
+    var write = options.write
+    write.inputs = [input, detection.readerPath]
+    // Converting safetensors to safetensors (directly or through .graft) keeps the metadata exactly as it was, so round
+    // trips are byte-identical; other sources gain the `format: pt` key that transformers requires.
+    if detection.format == .safetensors || detection.format == .safetensorsSharded || detection.format == .graft {
+      write.addFormatKey = false
+    }
+    if format == .graft {
+      var parameters = JSONObject()
+      parameters["from"] = .string(detection.format.rawValue)
+      if let d = options.dtype { parameters["dtype"] = .string(d.rawValue) }
+      if !options.renames.isEmpty { parameters["rename"] = .array(options.renames.map { .string($0.description) }) }
+      if !dropped.isEmpty { parameters["dropped"] = .integer(dropped.count) }
+      if let s = options.read.select { parameters["select"] = .string(s) }
+      write.lineage = LineageRecord(
+        operation: "convert", tool: Checkpoint.toolName, parameters: .object(parameters),
+        inputs: [try Checkpoint.inputDigest(path: input, table: table, detection: detection)])
+    }
+    let summary = try Checkpoint.write(table, to: output, format: format, options: write)
+    let seconds = Double(FileSystem.monotonicNanoseconds() - start) / 1e9
+    return ConversionReport(
+      input: detection, outputFormat: format, tensorsIn: tensorsIn, tensorsOut: table.count, dropped: dropped,
+      renamed: renamed, casts: collectors.map { ($0.0, $0.1, $0.2.report) }, summary: summary, seconds: seconds)
+  }
+}
+
+extension Checkpoint {
+  /// A digest that identifies an input in lineage records.
+  ///
+  /// For a `.graft` input the digest recorded by the last operation that wrote it is reused (it was checked against
+  /// the per-tensor checksums on read); otherwise the content digest is computed from the bytes, which costs one extra
+  /// pass over a page-cache-resident file.
+  static func inputDigest(path: String, table: TensorTable, detection: FormatDetector.Detection) throws -> String {
+    if detection.format == .graft, let recorded = table.lineage.last?.output { return recorded }
+    let original = try Checkpoint.read(path: path)
+    return try original.contentDigest()
+  }
+}

@@ -1,0 +1,157 @@
+/// Runs `graft demo`: the main job on the embedded default model, step by step, with a readable report.
+///
+/// Every step checks its own result (byte-identical round trips, diffs that must match, verifications that must
+/// pass); a failed check marks the step failed and the demo exits non-zero.
+public struct DemoRunner {
+  /// One step's outcome.
+  public struct Step: Sendable {
+    /// What the step did.
+    public var title: String
+    /// Whether its check passed.
+    public var passed: Bool
+    /// Result lines.
+    public var lines: [String]
+    /// Wall time in milliseconds.
+    public var milliseconds: Double
+  }
+
+  /// The folder the demo writes into.
+  public let workFolder: String
+  /// Where committed fixtures live (for the torch-made checkpoints), if available.
+  public let fixturesFolder: String?
+  private(set) var steps: [Step] = []
+  private let output: (String) -> Void
+
+  /// Creates a runner writing into `workFolder`, printing each step through `output` as it finishes.
+  public init(workFolder: String, fixturesFolder: String?, output: @escaping (String) -> Void) {
+    self.workFolder = workFolder
+    self.fixturesFolder = fixturesFolder
+    self.output = output
+  }
+
+  private mutating func step(_ title: String, _ body: () throws -> (Bool, [String])) {
+    let t0 = FileSystem.monotonicNanoseconds()
+    var result: Step
+    do {
+      let (ok, lines) = try body()
+      result = Step(title: title, passed: ok, lines: lines, milliseconds: 0)
+    } catch {
+      result = Step(title: title, passed: false, lines: ["error: \(error)"], milliseconds: 0)
+    }
+    result.milliseconds = Double(FileSystem.monotonicNanoseconds() - t0) / 1e6
+    steps.append(result)
+    output(
+      (result.passed ? "✔ " : "✘ ") + title + "  (" + Format.fixed(result.milliseconds, digits: 1) + " ms)")
+    for l in result.lines { output("    " + l) }
+  }
+
+  private func path(_ name: String) -> String { workFolder + "/" + name }
+
+  /// Runs every step; returns whether all passed.
+  public mutating func run() -> Bool {
+    let model = DemoModel.vit()
+    let source = path("vit.safetensors")
+    step("write the embedded default model (tiny timm ViT, seeded) as safetensors") {
+      let s = try Checkpoint.write(model, to: source)
+      return (true, ["\(model.count) tensors, \(Format.grouped(model.parameterCount)) parameters → \(Format.bytes(s.bytesWritten))"])
+    }
+    step("inspect it (headers only)") {
+      let i = try Inspection.inspect(path: source)
+      let t = i.table
+      return (t?.count == model.count, ["\(i.detection.detail): \(t?.count ?? 0) tensors, \(Format.bytes(i.fileSize))"])
+    }
+    roundTrip(source: source, through: "vit.graft", back: "vit.roundtrip.safetensors", compress: true)
+    for (name, label) in [("vit.pth", "PyTorch .pth"), ("vit.npz", "NumPy .npz")] + (HDF5Support.isAvailable ? [("vit.h5", "HDF5 .h5")] : []) {
+      convertAndDiff(source: source, to: name, label: label)
+    }
+    step("shard into Hugging Face layout (--shard-size 100KB), read the index back, diff") {
+      var o = ConversionOptions()
+      o.write.shardSize = 100_000
+      let r = try Conversion.run(input: source, output: path("sharded"), options: o)
+      let back = try Checkpoint.read(path: path("sharded"))
+      let d = try CheckpointDiff.compare(model, back)
+      return (d.matches, ["\(r.summary.files.count) files written; diff: " + (d.matches ? "MATCH" : "DIFFERENT")])
+    }
+    let bf16 = path("vit-bf16.safetensors")
+    step("cast to BF16 (round to nearest even, as torch) with a cast report") {
+      var o = ConversionOptions()
+      o.dtype = .bfloat16
+      let r = try Conversion.run(input: source, output: bf16, options: o)
+      let d = try CheckpointDiff.compare(model, try Checkpoint.read(path: bf16), atol: 0, rtol: 1.0 / 256)
+      return (d.matches && r.casts.count == model.count, [
+        "cast \(r.casts.count) tensors: \(r.totalCast.summary)",
+        "diff vs F32 within rtol 2^-8 (bf16 half-ulp): " + (d.matches ? "MATCH" : "DIFFERENT"),
+      ])
+    }
+    step("verify every output (structure, every byte, .graft checksums)") {
+      var lines: [String] = []
+      var ok = true
+      for name in ["vit.graft", "vit.pth", "vit.npz", "sharded", "vit-bf16.safetensors"] {
+        let v = try VerificationReport.verify(path: path(name))
+        ok = ok && v.isValid
+        lines.append("\(name): " + (v.isValid ? "OK" : "INVALID") + (v.checksumsChecked ? " (checksums verified)" : ""))
+      }
+      return (ok, lines)
+    }
+    engineCheck(before: source, after: bf16)
+    bundledFixtures()
+    let passed = steps.filter(\.passed).count
+    output("demo: \(passed) of \(steps.count) steps passed; files are in \(workFolder)")
+    return passed == steps.count
+  }
+
+  private mutating func roundTrip(source: String, through middle: String, back: String, compress: Bool) {
+    step("convert safetensors → .graft (compressed, with lineage) → safetensors; compare bytes") {
+      var o = ConversionOptions()
+      o.write.compress = compress
+      _ = try Conversion.run(input: source, output: path(middle), options: o)
+      _ = try Conversion.run(input: path(middle), output: path(back))
+      let a = try FileSystem.readAll(source)
+      let b = try FileSystem.readAll(path(back))
+      let lineage = try Checkpoint.read(path: path(middle)).lineage
+      return (a == b, [
+        "\(middle): \(Format.bytes(try FileSystem.size(of: path(middle)))), lineage: "
+          + lineage.map(\.operation).joined(separator: " → "),
+        "round trip: " + (a == b ? "byte-identical (\(a.count) bytes)" : "DIFFERENT bytes"),
+      ])
+    }
+  }
+
+  private mutating func convertAndDiff(source: String, to name: String, label: String) {
+    step("convert safetensors → \(label), read it back, diff") {
+      let r = try Conversion.run(input: source, output: path(name))
+      let d = try CheckpointDiff.compare(try Checkpoint.read(path: source), try Checkpoint.read(path: path(name)))
+      return (d.matches, ["\(Format.bytes(r.summary.bytesWritten)) written; diff: " + (d.matches ? "MATCH (\(d.common.count) tensors bit-identical)" : "DIFFERENT")])
+    }
+  }
+
+  private mutating func engineCheck(before: String, after: String) {
+    step("run both models in the built-in engine on the same seeded images and compare (graft check)") {
+      let a = try Checkpoint.read(path: before)
+      let b = try Checkpoint.read(path: after)
+      var options = ModelCheck.Options()
+      options.heads = DemoModel.Configuration().heads
+      options.randomInputs = 4
+      options.atol = 5e-2
+      options.rtol = 5e-2
+      let report = try ModelCheck.compare(before: a, after: b, options: options)
+      return (report.passed, report.renderTable().split(separator: "\n").map(String.init))
+    }
+  }
+
+  private mutating func bundledFixtures() {
+    guard let fixtures = fixturesFolder else { return }
+    let torchFile = fixtures + "/pytorch/detectron2_style.pth"
+    guard FileSystem.exists(torchFile) else { return }
+    step("read a torch-made detectron2-style training checkpoint (.pth, never executing its pickle), keep `model`") {
+      let inspection = try Inspection.inspect(path: torchFile)
+      var o = ConversionOptions()
+      o.read.select = "model"
+      let r = try Conversion.run(input: torchFile, output: path("detectron2-model.safetensors"), options: o)
+      return (true, [
+        "candidates: " + (inspection.tableUnavailableReason ?? "one state dict"),
+        "selected `model`: \(r.tensorsOut) tensors → detectron2-model.safetensors",
+      ])
+    }
+  }
+}

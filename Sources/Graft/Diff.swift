@@ -1,0 +1,262 @@
+/// A comparison of two checkpoints, name by name.
+public struct CheckpointDiff: Sendable {
+  /// One tensor present in both checkpoints.
+  public struct TensorDifference: Sendable {
+    /// The name.
+    public var name: String
+    /// The dtypes in A and B.
+    public var dtypes: (DType, DType)
+    /// The shapes in A and B.
+    public var shapes: ([Int], [Int])
+    /// Whether the bytes are identical (same dtype, same shape, same bits).
+    public var bitIdentical: Bool
+    /// The largest |a − b| over elements (NaN == NaN counts as equal); `nil` when shapes differ.
+    public var maxAbs: Double?
+    /// The largest |a − b| / |b| over elements with b ≠ 0; `nil` when shapes differ.
+    public var maxRel: Double?
+    /// Elements outside `atol + rtol·|b|`.
+    public var mismatches: Int
+    /// Whether this tensor is within tolerance.
+    public var matches: Bool
+  }
+
+  /// Names only in A.
+  public var onlyInA: [String] = []
+  /// Names only in B.
+  public var onlyInB: [String] = []
+  /// Names in both, in A's order.
+  public var common: [TensorDifference] = []
+  /// The tolerances used.
+  public var atol: Double
+  /// The relative tolerance used.
+  public var rtol: Double
+
+  /// Whether the checkpoints hold the same names with the same shapes and values within tolerance.
+  ///
+  /// Dtype changes are allowed when the values still match within tolerance (a bf16 copy compared with a tolerance).
+  public var matches: Bool { onlyInA.isEmpty && onlyInB.isEmpty && common.allSatisfy(\.matches) }
+
+  /// Compares two tables.
+  ///
+  /// Equal bytes are compared with `memcmp`-speed chunk comparisons; otherwise both sides are decoded to Double in
+  /// chunks of one million elements, so memory stays bounded.
+  public static func compare(_ a: TensorTable, _ b: TensorTable, atol: Double = 0, rtol: Double = 0) throws
+    -> CheckpointDiff
+  {
+    var diff = CheckpointDiff(atol: atol, rtol: rtol)
+    let namesB = Set(b.names)
+    diff.onlyInA = a.names.filter { !namesB.contains($0) }
+    let namesA = Set(a.names)
+    diff.onlyInB = b.names.filter { !namesA.contains($0) }
+    for entry in a.entries {
+      guard let tb = b[entry.name] else { continue }
+      diff.common.append(try compareTensor(entry.name, entry.tensor, tb, atol: atol, rtol: rtol))
+    }
+    return diff
+  }
+
+  static func compareTensor(_ name: String, _ x: Tensor, _ y: Tensor, atol: Double, rtol: Double) throws
+    -> TensorDifference
+  {
+    var d = TensorDifference(
+      name: name, dtypes: (x.dtype, y.dtype), shapes: (x.shape, y.shape), bitIdentical: false, maxAbs: nil, maxRel: nil,
+      mismatches: 0, matches: false)
+    guard x.shape == y.shape else { return d }
+    if x.dtype == y.dtype && x.byteCount == y.byteCount {
+      d.bitIdentical = try bytesEqual(x, y)
+      if d.bitIdentical {
+        d.maxAbs = 0
+        d.maxRel = 0
+        d.matches = true
+        return d
+      }
+    }
+    guard x.dtype.isNumeric, y.dtype.isNumeric else {
+      // Complex and 6-bit types are compared bit for bit only.
+      d.mismatches = d.bitIdentical ? 0 : 1
+      d.matches = d.bitIdentical
+      return d
+    }
+    var maxAbs = 0.0
+    var maxRel = 0.0
+    var mismatches = 0
+    let count = x.elementCount
+    let step = 1 << 20
+    var start = 0
+    while start < count {
+      let n = min(step, count - start)
+      let u = try decodeElements(x, start, n)
+      let v = try decodeElements(y, start, n)
+      for k in 0..<n {
+        let p = u[k]
+        let q = v[k]
+        if p.isNaN && q.isNaN { continue }
+        if p == q { continue }
+        let e = abs(p - q)
+        if e.isNaN {
+          mismatches += 1
+          maxAbs = .infinity
+          continue
+        }
+        maxAbs = max(maxAbs, e)
+        if q != 0 { maxRel = max(maxRel, e / abs(q)) }
+        if !(e <= atol + rtol * abs(q)) { mismatches += 1 }
+      }
+      start += n
+    }
+    d.maxAbs = maxAbs
+    d.maxRel = maxRel
+    d.mismatches = mismatches
+    d.matches = mismatches == 0
+    return d
+  }
+
+  private static func bytesEqual(_ x: Tensor, _ y: Tensor) throws -> Bool {
+    let total = x.byteCount
+    let step = 8 << 20
+    let bx = UnsafeMutableRawBufferPointer.allocate(byteCount: max(min(step, total), 1), alignment: 64)
+    let by = UnsafeMutableRawBufferPointer.allocate(byteCount: max(min(step, total), 1), alignment: 64)
+    defer {
+      bx.deallocate()
+      by.deallocate()
+    }
+    var start = 0
+    while start < total {
+      let end = min(total, start + step)
+      let vx = UnsafeMutableRawBufferPointer(rebasing: bx[0..<(end - start)])
+      let vy = UnsafeMutableRawBufferPointer(rebasing: by[0..<(end - start)])
+      try x.bytes.copyBytes(in: start..<end, into: vx)
+      try y.bytes.copyBytes(in: start..<end, into: vy)
+      x.bytes.discard(start..<end)
+      y.bytes.discard(start..<end)
+      if !vx.elementsEqual(vy) { return false }
+      start = end
+    }
+    return true
+  }
+
+  /// Decodes elements `[start, start + count)` of a tensor to Double (sub-byte types from the covering bytes).
+  static func decodeElements(_ t: Tensor, _ start: Int, _ count: Int) throws -> [Double] {
+    let bits = t.dtype.bitWidth
+    let firstBit = start * bits
+    let byteStart = firstBit / 8
+    let byteEnd = ((start + count) * bits + 7) / 8
+    let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteEnd - byteStart, 1), alignment: 64)
+    defer { raw.deallocate() }
+    let view = UnsafeMutableRawBufferPointer(rebasing: raw[0..<(byteEnd - byteStart)])
+    try t.bytes.copyBytes(in: byteStart..<byteEnd, into: view)
+    t.bytes.discard(byteStart..<byteEnd)
+    let skip = (firstBit % 8) / max(bits, 1)
+    var out = [Double](repeating: 0, count: count + skip)
+    try out.withUnsafeMutableBufferPointer { dst in
+      try ElementDecoding.decodeToDouble(UnsafeRawBufferPointer(view), dtype: t.dtype, into: dst)
+    }
+    return skip == 0 ? out : Array(out[skip...])
+  }
+
+  /// A plain-text report: missing and extra names, then one line per differing tensor.
+  public func render(showMatching: Bool = false) -> String {
+    var lines: [String] = []
+    for n in onlyInA { lines.append("only in A: \(n)") }
+    for n in onlyInB { lines.append("only in B: \(n)") }
+    for c in common where showMatching || !c.bitIdentical {
+      var parts = [c.name]
+      if c.dtypes.0 != c.dtypes.1 { parts.append("dtype \(c.dtypes.0) → \(c.dtypes.1)") }
+      if c.shapes.0 != c.shapes.1 {
+        parts.append("shape \(c.shapes.0) → \(c.shapes.1)")
+      } else if let a = c.maxAbs, let r = c.maxRel {
+        parts.append(c.bitIdentical ? "identical" : "max abs \(Format.scientific(a)) max rel \(Format.scientific(r))")
+        if c.mismatches > 0 { parts.append("\(c.mismatches) elements outside tolerance") }
+      }
+      lines.append((c.matches ? "  ok  " : "DIFF  ") + parts.joined(separator: "  "))
+    }
+    let identical = common.filter(\.bitIdentical).count
+    lines.append(
+      "\(common.count) common tensors (\(identical) bit-identical), \(onlyInA.count) only in A, \(onlyInB.count) only in B"
+        + " — " + (matches ? "MATCH" : "DIFFERENT") + (atol > 0 || rtol > 0 ? " (atol \(atol), rtol \(rtol))" : ""))
+    return lines.joined(separator: "\n")
+  }
+}
+
+/// Small number formatting helpers shared by reports (no Foundation in library code).
+public enum Format {
+  /// `1.23e-05` style with three significant digits; `0` for zero.
+  public static func scientific(_ x: Double) -> String {
+    if x == 0 { return "0" }
+    if !x.isFinite { return "\(x)" }
+    var e = Int((log10(abs(x))).rounded(.down))
+    var m = x / pow10(e)
+    if abs(m) >= 9.995 {
+      m /= 10
+      e += 1
+    }
+    let mantissa = fixed(m, digits: 2)
+    return mantissa + "e" + (e < 0 ? "-" : "+") + (abs(e) < 10 ? "0" : "") + String(abs(e))
+  }
+
+  /// Fixed-point with `digits` decimals.
+  public static func fixed(_ x: Double, digits: Int) -> String {
+    if !x.isFinite { return "\(x)" }
+    let scale = pow10(digits)
+    let r = (abs(x) * scale).rounded()
+    let whole = Int(r / scale)
+    let frac = Int(r - Double(whole) * scale)
+    var fs = String(frac)
+    while fs.count < digits { fs = "0" + fs }
+    return (x < 0 && r != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + fs : "")
+  }
+
+  /// Bytes with a binary unit: `1.50 GiB`.
+  public static func bytes(_ n: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n)
+    var u = 0
+    while v >= 1024 && u < units.count - 1 {
+      v /= 1024
+      u += 1
+    }
+    return u == 0 ? "\(n) B" : fixed(v, digits: 2) + " " + units[u]
+  }
+
+  /// An integer with thousands separators: `86,567,656`.
+  public static func grouped(_ n: Int) -> String {
+    let s = String(abs(n))
+    var out = ""
+    for (i, c) in s.reversed().enumerated() {
+      if i > 0 && i % 3 == 0 { out.append(",") }
+      out.append(c)
+    }
+    return (n < 0 ? "-" : "") + String(out.reversed())
+  }
+
+  /// Pads or truncates to a width (left-aligned).
+  public static func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+  }
+
+  /// Pads to a width (right-aligned).
+  public static func padLeft(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s : String(repeating: " ", count: width - s.count) + s
+  }
+
+  private static func pow10(_ e: Int) -> Double {
+    var r = 1.0
+    for _ in 0..<abs(e) { r *= 10 }
+    return e < 0 ? 1 / r : r
+  }
+
+  private static func log10(_ x: Double) -> Double {
+    // Enough precision for choosing an exponent; corrected by the mantissa check in `scientific`.
+    var e = 0.0
+    var v = x
+    while v >= 10 {
+      v /= 10
+      e += 1
+    }
+    while v < 1 {
+      v *= 10
+      e -= 1
+    }
+    return e
+  }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Graft
+
+/// `graft demo`: the main job on the embedded default model.
+struct Demo: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run the main job on the embedded default model: convert across formats, inspect, diff, verify, cast, check.",
+    discussion: """
+      Needs no input: the default model is a tiny timm-style ViT built from a fixed seed. Files go to a fresh folder
+      under /tmp (or --work); the demo exits 0 only if every step's check passed.
+
+      Example:
+        graft demo
+      """)
+
+  @Option(help: "Folder to write the demo's files into (created if missing).")
+  var work: String?
+
+  func run() throws {
+    var passed = false
+    try Failure.reporting {
+      let folder = work ?? "/tmp/graft-demo-\(UInt32.random(in: 0...UInt32.max))"
+      try FileSystem.makeDirectory(folder)
+      var runner = DemoRunner(workFolder: folder, fixturesFolder: DemoFixtures.folder) { print($0) }
+      passed = runner.run()
+    }
+    if !passed { throw Failure.mismatch }
+  }
+}
+
+/// The repository's committed fixtures, when the binary runs from a checkout.
+enum DemoFixtures {
+  static var folder: String? {
+    var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(4)  // Sources/graft/Commands/Demo.swift
+    let path = parts.joined(separator: "/") + "/Fixtures"
+    return FileSystem.isDirectory(path) ? path : nil
+  }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Graft
+
+/// `graft inspect`: what is in a checkpoint, from its headers only.
+struct Inspect: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Show a checkpoint's format, metadata, tensors, aliases and lineage.",
+    discussion: """
+      Reads headers only, so it takes milliseconds on any file size. The format is detected from content.
+
+      Example:
+        graft inspect model.safetensors
+        graft inspect checkpoint.pth --select model --limit 20
+        graft inspect model.graft --json
+      """)
+
+  @Argument(help: "A checkpoint file or a sharded checkpoint folder.")
+  var path: String
+
+  @Flag(help: "Print JSON instead of a table.")
+  var json = false
+
+  @Option(help: "Show at most this many tensor rows (0 = all).")
+  var limit = 0
+
+  @OptionGroup var reading: ReadingOptions
+
+  func run() throws {
+    try Failure.reporting {
+      let inspection = try Inspection.inspect(path: path, options: reading.readOptions)
+      print(json ? inspection.json.serialized(JSONFormatting(indent: 2)) : inspection.render(limit: limit))
+    }
+  }
+}
+
+/// Options shared by every command that reads a checkpoint.
+struct ReadingOptions: ParsableArguments {
+  @Option(help: "For nested PyTorch checkpoints: the state dict to read (model, ema_state, state_dict, …).")
+  var select: String?
+
+  @Option(name: .customLong("strip-prefix"), help: "Remove this prefix from every tensor name (repeatable), e.g. module.")
+  var stripPrefix: [String] = []
+
+  @Flag(help: "Accept duplicate keys in JSON headers (the last one wins) instead of refusing the file.")
+  var lenient = false
+
+  var readOptions: Checkpoint.ReadOptions {
+    var o = Checkpoint.ReadOptions()
+    o.select = select
+    o.stripPrefixes = stripPrefix
+    o.lenientDuplicates = lenient
+    return o
+  }
+}

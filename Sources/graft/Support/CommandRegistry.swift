@@ -1,0 +1,8 @@
+import ArgumentParser
+
+/// Every subcommand, in the order `--help` lists them.
+enum CommandRegistry {
+  static let subcommands: [any ParsableCommand.Type] = [
+    Inspect.self, Convert.self, Diff.self, Verify.self, Run.self, Check.self, Demo.self,
+  ]
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's second command: lint, build, run the whole test suite, then the interop checks (files Graft writes are
+# read back by the Python reference packages and compared bit for bit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh --python
+
+echo "== swift format lint --strict"
+swift format lint --strict -r Package.swift Sources Tests
+
+echo "== swift build (debug, no extra flags)"
+swift build
+
+echo "== swift test"
+swift test 2>&1 | tee .build/test-output.txt | grep -E '^(✘|✔ Test run|Test Suite .All tests. (passed|failed)|.*error:)' || true
+if grep -qE '✘ Test run|with [1-9][0-9]* failures' .build/test-output.txt; then
+  grep -E '✘|error:' .build/test-output.txt | head -50
+  echo "swift test: FAILED"; exit 1
+fi
+grep -E '✔ Test run with' .build/test-output.txt | tail -1
+
+echo "== interop (Python reference packages read what Graft wrote)"
+BIN="$(swift build --show-bin-path)/graft"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+status=0
+for check in scripts/interop/check_*.py; do
+  echo "-- $check"
+  python3 "$check" "$BIN" "$WORK/$(basename "$check" .py)" || status=1
+done
+exit $status
