@@ -41,9 +41,62 @@ let testTargets: [Target] = allTestTargets
   .filter { selectedTests?.contains($0.name) ?? true }
   .map { .testTarget(name: $0.name, dependencies: $0.deps, swiftSettings: strictSettings) }
 
-let package = Package(
-  name: "Graft",
-  products: [
+// MARK: - Targets
+
+let libraryDependencies: [String: [Target.Dependency]] = [
+  "GraftCore": [],
+  "GraftFormats": ["GraftCore", "CZlib"],
+  "GraftHDF5": ["GraftCore", .target(name: "CHDF5", condition: .when(traits: ["HDF5"]))],
+  "GraftSurgery": ["GraftCore"],
+  "GraftEngine": ["GraftCore", "CTargetFeatures"],
+  "GraftCheck": ["GraftCore", "GraftEngine", "GraftSurgery"],
+  "Graft": ["GraftCore", "GraftFormats", "GraftHDF5", "GraftSurgery", "GraftEngine", "GraftCheck"],
+  "TestSupport": ["GraftCore"],
+]
+let libraryOrder = [
+  "GraftCore", "GraftFormats", "GraftHDF5", "GraftSurgery", "GraftEngine", "GraftCheck", "Graft", "TestSupport",
+]
+
+/// The library targets a set of test targets needs (all of them when no selection is active).
+func neededLibraries() -> Set<String> {
+  guard let selectedTests else { return Set(libraryOrder) }
+  var needed = Set<String>()
+  var stack = allTestTargets.filter { selectedTests.contains($0.name) }.flatMap { $0.deps.compactMap(\.targetName) }
+  while let next = stack.popLast() {
+    guard needed.insert(next).inserted else { continue }
+    stack += (libraryDependencies[next] ?? []).compactMap(\.targetName)
+  }
+  return needed
+}
+
+extension Target.Dependency {
+  var targetName: String? {
+    switch self {
+    case .targetItem(let name, _): return name
+    case .byNameItem(let name, _): return name
+    default: return nil
+    }
+  }
+}
+
+let needed = neededLibraries()
+let libraryTargets: [Target] = libraryOrder.filter { needed.contains($0) }.map { name in
+  name == "TestSupport"
+    ? .target(name: name, dependencies: libraryDependencies[name] ?? [], path: "Tests/TestSupport", swiftSettings: strictSettings)
+    : .target(name: name, dependencies: libraryDependencies[name] ?? [], swiftSettings: strictSettings)
+}
+let executableTargets: [Target] =
+  selectedTests == nil
+  ? [
+    .executableTarget(
+      name: "graft",
+      dependencies: ["Graft", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: strictSettings),
+    .executableTarget(name: "graft-bench", dependencies: ["Graft"], swiftSettings: strictSettings),
+  ] : []
+let products: [Product] =
+  selectedTests == nil
+  ? [
     .library(name: "Graft", targets: ["Graft"]),
     .library(name: "GraftCore", targets: ["GraftCore"]),
     .library(name: "GraftFormats", targets: ["GraftFormats"]),
@@ -51,7 +104,11 @@ let package = Package(
     .library(name: "GraftSurgery", targets: ["GraftSurgery"]),
     .executable(name: "graft", targets: ["graft"]),
     .executable(name: "graft-bench", targets: ["graft-bench"]),
-  ],
+  ] : []
+
+let package = Package(
+  name: "Graft",
+  products: products,
   traits: [
     .trait(name: "HDF5", description: "Build the HDF5 / Keras reader and writer (needs libhdf5-dev)."),
     .default(enabledTraits: ["HDF5"]),
@@ -61,37 +118,11 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
   ],
   targets: [
-    // MARK: - C system libraries and shims
+    // C system libraries and shims.
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
     // Header-only: turns the compiler's target macros (__FMA__, __F16C__, __AVX2__) into constants Swift can branch on.
     .target(name: "CTargetFeatures"),
-
-    // MARK: - Libraries (toolchain + libhdf5 + zlib only)
-    .target(name: "GraftCore", swiftSettings: strictSettings),
-    .target(name: "GraftFormats", dependencies: ["GraftCore", "CZlib"], swiftSettings: strictSettings),
-    .target(
-      name: "GraftHDF5",
-      dependencies: ["GraftCore", .target(name: "CHDF5", condition: .when(traits: ["HDF5"]))],
-      swiftSettings: strictSettings),
-    .target(name: "GraftSurgery", dependencies: ["GraftCore"], swiftSettings: strictSettings),
-    .target(name: "GraftEngine", dependencies: ["GraftCore", "CTargetFeatures"], swiftSettings: strictSettings),
-    .target(
-      name: "GraftCheck", dependencies: ["GraftCore", "GraftEngine", "GraftSurgery"], swiftSettings: strictSettings),
-    .target(
-      name: "Graft",
-      dependencies: ["GraftCore", "GraftFormats", "GraftHDF5", "GraftSurgery", "GraftEngine", "GraftCheck"],
-      swiftSettings: strictSettings),
-
-    // MARK: - Executables
-    .executableTarget(
-      name: "graft",
-      dependencies: ["Graft", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-      swiftSettings: strictSettings),
-    .executableTarget(name: "graft-bench", dependencies: ["Graft"], swiftSettings: strictSettings),
-
-    // MARK: - Test support and tests
-    .target(name: "TestSupport", dependencies: ["GraftCore"], path: "Tests/TestSupport", swiftSettings: strictSettings),
-  ] + testTargets,
+  ] + libraryTargets + executableTargets + testTargets,
   swiftLanguageModes: [.v6]
 )
