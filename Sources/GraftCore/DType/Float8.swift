@@ -1,0 +1,243 @@
+// The fp8 storage types. Encoders are ports of PyTorch's c10 `fp8*_from_fp32_value` functions (torch 2.15), whose
+// bulk (AVX-512) and scalar paths agree bit for bit; decoders reproduce the exact `Float` bits torch's CPU copy kernel
+// produces, NaN payloads included, so that a chained cast (fp8 → f32 → f16) lands on the same bits as torch.
+
+/// FP8 E4M3 "fn" (finite, no infinities; NaN = `S.1111.111`), PyTorch `float8_e4m3fn`, safetensors `F8_E4M3`.
+@frozen public struct Float8E4M3FN: Hashable, Sendable, BitwiseCopyable {
+  /// The raw bits.
+  public var bitPattern: UInt8
+  /// Creates a value from raw bits.
+  @inlinable public init(bitPattern: UInt8) { self.bitPattern = bitPattern }
+  /// Rounds to nearest even like PyTorch: finite overflow and infinities saturate to ±448, NaN becomes `0x7F|sign`.
+  ///
+  /// PyTorch ≥ 2.10 saturates here (older releases, and OCP's default, produced NaN for |x| ≥ 480).
+  @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE4M3FN(value.bitPattern) }
+  /// The largest finite value, 448.
+  public static let greatestFiniteMagnitude = Float8E4M3FN(bitPattern: 0x7E)
+}
+
+/// FP8 E5M2 (IEEE-like with infinities), PyTorch `float8_e5m2`, safetensors `F8_E5M2`.
+@frozen public struct Float8E5M2: Hashable, Sendable, BitwiseCopyable {
+  /// The raw bits.
+  public var bitPattern: UInt8
+  /// Creates a value from raw bits.
+  @inlinable public init(bitPattern: UInt8) { self.bitPattern = bitPattern }
+  /// Rounds to nearest even like PyTorch: |x| ≥ 61440 becomes ±inf, NaN becomes `0x7F|sign`.
+  @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE5M2(value.bitPattern) }
+  /// Rounds to nearest even, clamping finite overflow to ±57344 (infinities stay infinite).
+  @inlinable public init(saturating value: Float) {
+    bitPattern = Float8Codec.encodeE5M2(value.bitPattern)
+    if bitPattern & 0x7F == 0x7C && value.isFinite { bitPattern -= 1 }
+  }
+  /// The largest finite value, 57344.
+  public static let greatestFiniteMagnitude = Float8E5M2(bitPattern: 0x7B)
+}
+
+/// FP8 E4M3 "fnuz" (no negative zero, no infinities, NaN = `0x80`), PyTorch `float8_e4m3fnuz`.
+@frozen public struct Float8E4M3FNUZ: Hashable, Sendable, BitwiseCopyable {
+  /// The raw bits.
+  public var bitPattern: UInt8
+  /// Creates a value from raw bits.
+  @inlinable public init(bitPattern: UInt8) { self.bitPattern = bitPattern }
+  /// Rounds to nearest even like PyTorch: |x| ≥ 248, infinities and NaN become NaN (`0x80`).
+  @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE4M3FNUZ(value.bitPattern) }
+  /// Rounds to nearest even, clamping overflow and infinities to ±240; NaN stays NaN.
+  @inlinable public init(saturating value: Float) {
+    bitPattern = Float8Codec.encodeE4M3FNUZ(value.bitPattern)
+    if bitPattern == 0x80 && !value.isNaN { bitPattern = value.sign == .minus ? 0xFF : 0x7F }
+  }
+  /// The largest finite value, 240.
+  public static let greatestFiniteMagnitude = Float8E4M3FNUZ(bitPattern: 0x7F)
+}
+
+/// FP8 E5M2 "fnuz" (no negative zero, no infinities, NaN = `0x80`), PyTorch `float8_e5m2fnuz`.
+@frozen public struct Float8E5M2FNUZ: Hashable, Sendable, BitwiseCopyable {
+  /// The raw bits.
+  public var bitPattern: UInt8
+  /// Creates a value from raw bits.
+  @inlinable public init(bitPattern: UInt8) { self.bitPattern = bitPattern }
+  /// Rounds to nearest even like PyTorch: |x| ≥ 61440, infinities and NaN become NaN (`0x80`).
+  @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE5M2FNUZ(value.bitPattern) }
+  /// Rounds to nearest even, clamping overflow and infinities to ±57344; NaN stays NaN.
+  @inlinable public init(saturating value: Float) {
+    bitPattern = Float8Codec.encodeE5M2FNUZ(value.bitPattern)
+    if bitPattern == 0x80 && !value.isNaN { bitPattern = value.sign == .minus ? 0xFF : 0x7F }
+  }
+  /// The largest finite value, 57344.
+  public static let greatestFiniteMagnitude = Float8E5M2FNUZ(bitPattern: 0x7F)
+}
+
+/// FP8 E8M0 "fnu" (an unsigned power of two, 2⁻¹²⁷…2¹²⁷; NaN = `0xFF`), PyTorch `float8_e8m0fnu`, MX block scales.
+@frozen public struct Float8E8M0FNU: Hashable, Sendable, BitwiseCopyable {
+  /// The raw bits: the biased exponent.
+  public var bitPattern: UInt8
+  /// Creates a value from raw bits.
+  @inlinable public init(bitPattern: UInt8) { self.bitPattern = bitPattern }
+  /// Rounds like PyTorch: the sign is dropped, the exponent rounds up when the mantissa is ≥ 0.5 (ties to even on
+  /// the implicit bit), zero becomes 2⁻¹²⁷, infinities and NaN become NaN.
+  @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE8M0(value.bitPattern) }
+  /// As ``init(_:)``, but values that would round past 2¹²⁷, and infinities, become 2¹²⁷.
+  @inlinable public init(saturating value: Float) {
+    bitPattern = Float8Codec.encodeE8M0(value.bitPattern)
+    if bitPattern == 0xFF && !value.isNaN { bitPattern = 0xFE }
+  }
+  /// The largest finite value, 2¹²⁷.
+  public static let greatestFiniteMagnitude = Float8E8M0FNU(bitPattern: 0xFE)
+}
+
+extension Float {
+  /// Widens an E4M3FN value exactly; NaN becomes `0x7FF00000|sign` (torch's bits).
+  @inlinable public init(_ value: Float8E4M3FN) { self.init(bitPattern: Float8Codec.decodeE4M3FN(value.bitPattern)) }
+  /// Widens an E5M2 value exactly; NaNs are quieted, as torch's F16C-based path does.
+  @inlinable public init(_ value: Float8E5M2) { self.init(bitPattern: Float8Codec.decodeE5M2(value.bitPattern)) }
+  /// Widens an E4M3FNUZ value exactly; NaN becomes `0x7F800001`, torch's (signalling) bits.
+  @inlinable public init(_ value: Float8E4M3FNUZ) {
+    self.init(bitPattern: Float8Codec.decodeFNUZ(value.bitPattern, exponentBits: 4))
+  }
+  /// Widens an E5M2FNUZ value exactly; NaN becomes `0x7F800001`, torch's (signalling) bits.
+  @inlinable public init(_ value: Float8E5M2FNUZ) {
+    self.init(bitPattern: Float8Codec.decodeFNUZ(value.bitPattern, exponentBits: 5))
+  }
+  /// Widens an E8M0 value exactly; `0x00` is 2⁻¹²⁷ and NaN becomes `0x7F800001`, as in torch.
+  @inlinable public init(_ value: Float8E8M0FNU) { self.init(bitPattern: Float8Codec.decodeE8M0(value.bitPattern)) }
+}
+
+/// Bit-level fp8 encoders and decoders shared by the storage types and the cast kernels.
+@usableFromInline enum Float8Codec {
+  // MARK: Encoders (ports of c10's fp8*_from_fp32_value; the comments there explain the magic constants)
+
+  @inlinable @inline(__always)
+  static func encodeE4M3FN(_ input: UInt32) -> UInt8 {
+    let sign = input & 0x8000_0000
+    var f = input ^ sign
+    var result: UInt8
+    if f >= 1087 << 20 {
+      result = f > 0x7F80_0000 ? 0x7F : 0x7E
+    } else if f < 121 << 23 {
+      let denormMask: UInt32 = 141 << 23
+      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
+      result = UInt8(truncatingIfNeeded: f &- denormMask)
+    } else {
+      let mantissaOdd = (f >> 20) & 1
+      f = f &+ (UInt32(bitPattern: (7 - 127) << 23) &+ 0x7FFFF) &+ mantissaOdd
+      result = UInt8(truncatingIfNeeded: f >> 20)
+      if result == 0x7F { result = 0x7E }
+    }
+    return result | UInt8(truncatingIfNeeded: sign >> 24)
+  }
+
+  @inlinable @inline(__always)
+  static func encodeE5M2(_ input: UInt32) -> UInt8 {
+    let sign = input & 0x8000_0000
+    var f = input ^ sign
+    var result: UInt8
+    if f >= 143 << 23 {
+      result = f > 0x7F80_0000 ? 0x7F : 0x7C
+    } else if f < 113 << 23 {
+      let denormMask: UInt32 = 134 << 23
+      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
+      result = UInt8(truncatingIfNeeded: f &- denormMask)
+    } else {
+      let mantissaOdd = (f >> 21) & 1
+      f = f &+ (UInt32(bitPattern: (15 - 127) << 23) &+ 0xFFFFF) &+ mantissaOdd
+      result = UInt8(truncatingIfNeeded: f >> 21)
+    }
+    return result | UInt8(truncatingIfNeeded: sign >> 24)
+  }
+
+  @inlinable @inline(__always)
+  static func encodeE4M3FNUZ(_ input: UInt32) -> UInt8 {
+    let sign = input & 0x8000_0000
+    var f = input ^ sign
+    var result: UInt8
+    if f >= 0x87 << 23 { return 0x80 }
+    if f < 0x78 << 23 {
+      let denormMask: UInt32 = 0x8C << 23
+      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
+      result = UInt8(truncatingIfNeeded: f &- denormMask)
+      if result == 0 { return 0 }
+    } else {
+      let mantissaOdd = (f >> 20) & 1
+      f = f &+ (UInt32(bitPattern: (8 - 127) << 23) &+ 0x7FFFF) &+ mantissaOdd
+      result = UInt8(truncatingIfNeeded: f >> 20)
+    }
+    return result | UInt8(truncatingIfNeeded: sign >> 24)
+  }
+
+  @inlinable @inline(__always)
+  static func encodeE5M2FNUZ(_ input: UInt32) -> UInt8 {
+    let sign = input & 0x8000_0000
+    var f = input ^ sign
+    var result: UInt8
+    if f >= 0x8F << 23 { return 0x80 }
+    if f < 0x70 << 23 {
+      let denormMask: UInt32 = 0x85 << 23
+      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
+      result = UInt8(truncatingIfNeeded: f &- denormMask)
+      if result == 0 { return 0 }
+    } else {
+      let mantissaOdd = (f >> 21) & 1
+      f = f &+ (UInt32(bitPattern: (16 - 127) << 23) &+ 0xFFFFF) &+ mantissaOdd
+      result = UInt8(truncatingIfNeeded: f >> 21)
+    }
+    return result | UInt8(truncatingIfNeeded: sign >> 24)
+  }
+
+  @inlinable @inline(__always)
+  static func encodeE8M0(_ input: UInt32) -> UInt8 {
+    let exponent = UInt8(truncatingIfNeeded: input >> 23)
+    if exponent == 0xFF { return 0xFF }
+    let guardBit = input & 0x40_0000 != 0
+    let roundOrSticky = input & 0x3F_FFFF != 0
+    let implicitBit = exponent > 0
+    return guardBit && (roundOrSticky || implicitBit) ? exponent + 1 : exponent
+  }
+
+  // MARK: Decoders
+
+  @inlinable @inline(__always)
+  static func decodeE4M3FN(_ x: UInt8) -> UInt32 {
+    let sign = UInt32(x & 0x80) << 24
+    if x & 0x7F == 0x7F { return sign | 0x7FF0_0000 }
+    return sign | exactBits(x & 0x7F, mantissaBits: 3, bias: 7)
+  }
+
+  @inlinable @inline(__always)
+  static func decodeE5M2(_ x: UInt8) -> UInt32 {
+    let sign = UInt32(x & 0x80) << 24
+    let magnitude = x & 0x7F
+    if magnitude > 0x7C { return sign | 0x7FC0_0000 | UInt32(magnitude & 0x3) << 21 }
+    if magnitude == 0x7C { return sign | 0x7F80_0000 }
+    return sign | exactBits(magnitude, mantissaBits: 2, bias: 15)
+  }
+
+  @inlinable @inline(__always)
+  static func decodeFNUZ(_ x: UInt8, exponentBits: Int) -> UInt32 {
+    if x == 0x80 { return 0x7F80_0001 }
+    let sign = UInt32(x & 0x80) << 24
+    let mantissaBits = 7 - exponentBits
+    return sign | exactBits(x & 0x7F, mantissaBits: mantissaBits, bias: (1 << (exponentBits - 1)))
+  }
+
+  @inlinable @inline(__always)
+  static func decodeE8M0(_ x: UInt8) -> UInt32 {
+    switch x {
+    case 0: return 0x0040_0000
+    case 0xFF: return 0x7F80_0001
+    default: return UInt32(x) << 23
+    }
+  }
+
+  /// The binary32 bits of a small unsigned float `magnitude` (exponent above `mantissaBits` bits), exact.
+  @inlinable @inline(__always)
+  static func exactBits(_ magnitude: UInt8, mantissaBits: Int, bias: Int) -> UInt32 {
+    let mantissa = UInt32(magnitude) & ((1 << mantissaBits) - 1)
+    let exponent = Int(magnitude) >> mantissaBits
+    if exponent == 0 {
+      // Subnormal: mantissa · 2^(1 − bias − mantissaBits), exact in binary32.
+      let value = Float(mantissa) * Float(sign: .plus, exponent: 1 - bias - mantissaBits, significand: 1)
+      return value.bitPattern
+    }
+    return UInt32(exponent - bias + 127) << 23 | mantissa << (23 - mantissaBits)
+  }
+}
