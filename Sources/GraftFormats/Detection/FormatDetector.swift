@@ -16,9 +16,6 @@ public enum FormatDetector {
     public var readerPath: String
   }
 
-  /// The magic bytes of a `.graft` file, registered by the native format so detection needs no import cycle.
-  public static let graftMagic: [UInt8] = Array("GRAFT".utf8)
-
   /// Detects the format of the file or directory at `path`.
   ///
   /// - Throws: ``GraftError`` with code `unrecognizedFormat` and a diagnosis (empty file, LFS pointer, HTML page,
@@ -43,7 +40,7 @@ public enum FormatDetector {
       for (k, b) in magic.enumerated() where bytes[offset + k] != b { return false }
       return true
     }
-    if starts(with: graftMagic) { return found(.graft, "Graft native") }
+    if starts(with: GraftFile.magic) { return found(.graft, "Graft native") }
     if starts(with: [0x93] + Array("NUMPY".utf8)) { return found(.npy, "NumPy array") }
     if starts(with: Array("PK".utf8) + [3, 4]) || starts(with: Array("PK".utf8) + [5, 6]) {
       return try classifyZip(bytes, path: path)
