@@ -1,0 +1,94 @@
+public import GraftCore
+
+/// A fully connected layer `y = x·Wᵀ + b` with PyTorch's weight layout `W[out × in]`, packed once for the GEMM.
+public struct Linear: Sendable {
+  /// Input features.
+  public let inFeatures: Int
+  /// Output features.
+  public let outFeatures: Int
+  let packed: PackedMatrix
+  let bias: [Float]?
+
+  /// Creates a layer from a row-major weight `[outFeatures × inFeatures]` and an optional bias.
+  public init(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) {
+    precondition(weight.count == outFeatures * inFeatures && (bias?.count ?? outFeatures) == outFeatures)
+    self.inFeatures = inFeatures
+    self.outFeatures = outFeatures
+    self.bias = bias
+    // An empty weight (zero features) is never read; one placeholder value gives the packer a valid address.
+    let source = weight.isEmpty ? [0] : weight
+    packed = source.withUnsafeBufferPointer { w in
+      PackedMatrix(transposing: w.baseAddress.unsafelyUnwrapped, outFeatures: outFeatures, inFeatures: inFeatures)
+    }
+  }
+
+  /// Loads `<prefix>weight` (and `<prefix>bias` when present, or when `requireBias`), checking both shapes.
+  ///
+  /// Pass `inFeatures`/`outFeatures` as `nil` to take them from the weight's shape.
+  public init(
+    _ weights: WeightLoader, prefix: String, inFeatures: Int?, outFeatures: Int?, requireBias: Bool = false,
+    weightName: String = "weight", biasName: String = "bias"
+  ) throws(GraftError) {
+    let shape = try weights.requireShape(
+      prefix + weightName, expecting: "a 2-D weight [\(outFeatures.map(String.init) ?? "out"), "
+        + "\(inFeatures.map(String.init) ?? "in")]")
+    guard shape.count == 2 else {
+      throw GraftError(
+        .invalidModel, "has shape \(shape); expected a 2-D Linear weight [out, in]",
+        tensor: weights.fullName(prefix + weightName))
+    }
+    let out = outFeatures ?? shape[0]
+    let inp = inFeatures ?? shape[1]
+    let w = try weights.floats(prefix + weightName, shape: [out, inp])
+    let b =
+      requireBias
+      ? try weights.floats(prefix + biasName, shape: [out])
+      : try weights.optionalFloats(prefix + biasName, shape: [out])
+    self.init(weight: w, bias: b, outFeatures: out, inFeatures: inp)
+  }
+
+  /// Computes `rows` outputs into `y` (`[rows × outFeatures]`, row stride `ldy`), overwriting it.
+  func apply(_ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
+    let ly = ldy ?? outFeatures
+    fillBias(y, rows: rows, ldy: ly)
+    GEMM.multiply(m: rows, a: MatrixOperand(x, rowStride: ldx ?? inFeatures), b: packed, c: y, ldc: ly)
+  }
+
+  /// Adds `x·Wᵀ + b` to `y`, which already holds a residual.
+  func accumulate(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+    if let bias {
+      bias.withUnsafeBufferPointer { b in
+        guard let bp = b.baseAddress else { return }
+        for r in 0..<rows { RowKernels.addInPlace(y + r * outFeatures, bp, count: outFeatures) }
+      }
+    }
+    GEMM.multiply(m: rows, a: MatrixOperand(x, rowStride: inFeatures), b: packed, c: y, ldc: outFeatures)
+  }
+
+  private func fillBias(_ y: UnsafeMutablePointer<Float>, rows: Int, ldy: Int) {
+    if let bias {
+      bias.withUnsafeBufferPointer { b in
+        guard let bp = b.baseAddress else { return }
+        for r in 0..<rows { (y + r * ldy).update(from: bp, count: outFeatures) }
+      }
+    } else {
+      for r in 0..<rows { (y + r * ldy).update(repeating: 0, count: outFeatures) }
+    }
+  }
+
+  /// Applies the layer to the last dimension of `x`.
+  ///
+  /// - Throws: `invalidArgument` when the last dimension is not ``inFeatures``.
+  public func forward(_ x: FloatTensor) throws(GraftError) -> FloatTensor {
+    guard x.shape.last == inFeatures else {
+      throw GraftError(.invalidArgument, "input of shape \(x.shape); expected last dimension \(inFeatures)")
+    }
+    let rows = x.count / max(inFeatures, 1)
+    let out = x.values.withUnsafeBufferPointer { xb in
+      uninitializedFloats(rows * outFeatures) { y in
+        if let xp = xb.baseAddress { apply(xp, rows: rows, into: y) } else { y.update(repeating: 0, count: 0) }
+      }
+    }
+    return FloatTensor(unchecked: Array(x.shape.dropLast()) + [outFeatures], values: out)
+  }
+}

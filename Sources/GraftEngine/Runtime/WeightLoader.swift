@@ -1,0 +1,112 @@
+public import GraftCore
+
+/// Reads a model's weights from a tensor table as Float32, checking names, shapes and values.
+///
+/// Names are given without the checkpoint's wrapper prefix (`module.`, `model.`, …), which the loader adds back.
+/// Every failure is a `GraftError` with code `invalidModel` naming the full tensor and the expected shape.
+public struct WeightLoader: Sendable {
+  /// The table the weights come from.
+  public let table: TensorTable
+  /// The prefix in front of every model-relative name, such as `module.` (may be empty).
+  public let prefix: String
+
+  /// Creates a loader for names under `prefix`.
+  public init(table: TensorTable, prefix: String = "") {
+    self.table = table
+    self.prefix = prefix
+  }
+
+  /// The full tensor name for a model-relative name.
+  public func fullName(_ name: String) -> String { prefix + name }
+
+  /// Whether the tensor exists.
+  public func contains(_ name: String) -> Bool { table.contains(prefix + name) }
+
+  /// The shape of a tensor, or `nil` when it is absent.
+  public func shape(_ name: String) -> [Int]? { table[prefix + name]?.shape }
+
+  /// The shape of a tensor that must exist.
+  public func requireShape(_ name: String, expecting what: String) throws(GraftError) -> [Int] {
+    guard let s = shape(name) else {
+      throw GraftError(.invalidModel, "missing tensor; expected \(what)", tensor: fullName(name))
+    }
+    return s
+  }
+
+  /// The values of a tensor whose shape must equal `shape`, upcast to Float32.
+  ///
+  /// - Throws: `invalidModel` when the tensor is missing, misshapen, of a non-float dtype, or holds NaN or infinity.
+  public func floats(_ name: String, shape expected: [Int]) throws(GraftError) -> [Float] {
+    let full = fullName(name)
+    guard let tensor = table[full] else {
+      throw GraftError(.invalidModel, "missing tensor; expected shape \(expected)", tensor: full)
+    }
+    guard tensor.shape == expected else {
+      throw GraftError(.invalidModel, "has shape \(tensor.shape); expected \(expected)", tensor: full)
+    }
+    let values = try Self.decode(tensor, name: full)
+    try Self.checkFinite(values, name: full)
+    return values
+  }
+
+  /// The values of an optional tensor: `nil` when absent, otherwise as ``floats(_:shape:)``.
+  public func optionalFloats(_ name: String, shape expected: [Int]) throws(GraftError) -> [Float]? {
+    contains(name) ? try floats(name, shape: expected) : nil
+  }
+
+  /// Decodes any floating-point storage to Float32.
+  static func decode(_ tensor: Tensor, name: String) throws(GraftError) -> [Float] {
+    let count = tensor.elementCount
+    let dtype = tensor.dtype
+    guard [.float32, .float16, .bfloat16, .float64].contains(dtype) else {
+      throw GraftError(
+        .invalidModel, "has dtype \(dtype); the engine reads F32, F16, BF16 and F64 weights", tensor: name)
+    }
+    do {
+      return try tensor.withUnsafeBytes { raw -> [Float] in
+        uninitializedFloats(count) { out in
+          switch dtype {
+          case .float32:
+            for i in 0..<count {
+              out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+            }
+          case .float16:
+            for i in 0..<count {
+              let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
+              out[i] = Float(Float16(bitPattern: bits))
+            }
+          case .bfloat16:
+            for i in 0..<count {
+              let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
+              out[i] = Float(bitPattern: UInt32(bits) << 16)
+            }
+          default:
+            for i in 0..<count {
+              out[i] = Float(
+                Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))))
+            }
+          }
+        }
+      }
+    } catch let error as GraftError {
+      throw error.forTensor(name)
+    } catch {
+      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+    }
+  }
+
+  /// Rejects NaN and infinity, which would otherwise propagate silently through every later layer.
+  static func checkFinite(_ values: [Float], name: String) throws(GraftError) {
+    var nan = 0
+    var inf = 0
+    var first = -1
+    for (i, v) in values.enumerated() where !v.isFinite {
+      if v.isNaN { nan += 1 } else { inf += 1 }
+      if first < 0 { first = i }
+    }
+    if nan + inf > 0 {
+      throw GraftError(
+        .invalidModel, "contains \(nan) NaN and \(inf) infinite values (first at flat index \(first))", tensor: name)
+    }
+  }
+}
