@@ -15,7 +15,7 @@ extension Cast {
     ) {
       var tally = CastTally(target: .bfloat16)
       var maxAbs = SIMD8<Float>(repeating: 0)
-      var maxRel = SIMD8<Float>(repeating: 0)
+      var maxRel = SIMD8<Double>(repeating: 0)
       let tiny = SIMD8<Float>(repeating: .leastNonzeroMagnitude)
       var i = 0
       while i + 8 <= count {
@@ -33,7 +33,7 @@ extension Cast {
           let r = unsafeBitCast((rounded & 0x7FFF) &<< 16, to: SIMD8<Float>.self)
           let error = unsafeBitCast(unsafeBitCast(r - x, to: Lanes32.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)
           maxAbs = pointwiseMax(maxAbs, error)
-          maxRel = pointwiseMax(maxRel, error / pointwiseMax(x, tiny))
+          maxRel = pointwiseMax(maxRel, SIMD8<Double>(error) / SIMD8<Double>(pointwiseMax(x, tiny)))
         }
         i += 8
       }
@@ -42,7 +42,7 @@ extension Cast {
         i += 1
       }
       tally.maxAbs = Swift.max(tally.maxAbs, Double(maxAbs.max()))
-      tally.maxRel = Swift.max(tally.maxRel, Double(maxRel.max()))
+      tally.maxRel = Swift.max(tally.maxRel, maxRel.max())
       tally.flush(into: &report)
     }
 
@@ -63,7 +63,7 @@ extension Cast {
     ) {
       var tally = CastTally(target: .float16)
       var maxAbs = SIMD8<Float>(repeating: 0)
-      var maxRel = SIMD8<Float>(repeating: 0)
+      var maxRel = SIMD8<Double>(repeating: 0)
       let tiny = SIMD8<Float>(repeating: .leastNonzeroMagnitude)
       var i = 0
       while i + 8 <= count {
@@ -81,7 +81,7 @@ extension Cast {
           let r = unsafeBitCast(unsafeBitCast(SIMD8<Float>(h), to: Lanes32.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)
           let error = unsafeBitCast(unsafeBitCast(r - ax, to: Lanes32.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)
           maxAbs = pointwiseMax(maxAbs, error)
-          maxRel = pointwiseMax(maxRel, error / pointwiseMax(ax, tiny))
+          maxRel = pointwiseMax(maxRel, SIMD8<Double>(error) / SIMD8<Double>(pointwiseMax(ax, tiny)))
         }
         i += 8
       }
@@ -90,7 +90,7 @@ extension Cast {
         i += 1
       }
       tally.maxAbs = Swift.max(tally.maxAbs, Double(maxAbs.max()))
-      tally.maxRel = Swift.max(tally.maxRel, Double(maxRel.max()))
+      tally.maxRel = Swift.max(tally.maxRel, maxRel.max())
       tally.flush(into: &report)
     }
 
@@ -115,7 +115,9 @@ extension Cast {
         let b = Lanes32(truncatingIfNeeded: src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self))
         dst.storeBytes(of: b &<< 16, toByteOffset: 4 * i, as: Lanes32.self)
         if any((b & 0x7F80) .== 0x7F80) {
-          for lane in i..<(i + 8) { countLane(Float(bitPattern: dst.load(fromByteOffset: 4 * lane, as: UInt32.self)), &tally) }
+          for lane in i..<(i + 8) {
+            countLane(Float(bitPattern: dst.loadUnaligned(fromByteOffset: 4 * lane, as: UInt32.self)), &tally)
+          }
         }
         i += 8
       }
@@ -138,7 +140,8 @@ extension Cast {
         if any((h & 0x7C00) .== 0x7C00) {
           for lane in i..<(i + 8) { float16Lane(src, dst, lane, &tally) }
         } else {
-          dst.storeBytes(of: SIMD8<Float>(unsafeBitCast(h, to: SIMD8<Float16>.self)), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+          dst.storeBytes(
+            of: SIMD8<Float>(unsafeBitCast(h, to: SIMD8<Float16>.self)), toByteOffset: 4 * i, as: SIMD8<Float>.self)
         }
         i += 8
       }
@@ -150,7 +153,8 @@ extension Cast {
     }
 
     @inline(__always)
-    static func float16Lane(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally) {
+    static func float16Lane(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally)
+    {
       let x = ElementCodec.float(fromHalfBits: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
       dst.storeBytes(of: x.bitPattern, toByteOffset: 4 * i, as: UInt32.self)
       countLane(x, &tally)
@@ -185,7 +189,8 @@ extension Cast {
           dst.storeBytes(of: f, toByteOffset: 4 * i, as: SIMD4<Float>.self)
           let ax = unsafeBitCast(magnitude, to: SIMD4<Double>.self)
           let back = SIMD4<Double>(f)
-          let r = unsafeBitCast(unsafeBitCast(back, to: SIMD4<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF, to: SIMD4<Double>.self)
+          let r = unsafeBitCast(
+            unsafeBitCast(back, to: SIMD4<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF, to: SIMD4<Double>.self)
           let diff = unsafeBitCast(r - ax, to: SIMD4<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF
           let error = unsafeBitCast(diff, to: SIMD4<Double>.self)
           maxAbs = pointwiseMax(maxAbs, error)
@@ -237,8 +242,10 @@ extension Cast {
     }
 
     @inline(__always)
-    static func float32Lane(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally) {
-      let x = ElementCodec.double(widening: Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+    static func float32Lane(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally)
+    {
+      let x = ElementCodec.double(
+        widening: Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
       dst.storeBytes(of: x.bitPattern, toByteOffset: 8 * i, as: UInt64.self)
       if !x.isFinite { tally.add(source: x, rounded: x, result: x) }
     }

@@ -101,7 +101,8 @@ struct LazyCast: Sendable {
       byte >>= 4
       try withUnsafeBytes(of: byte) { raw in
         try Cast.convert(
-          raw, from: from, into: UnsafeMutableRawBufferPointer(start: out, count: (to.bitWidth + 7) / 8), to: to, count: 1,
+          raw, from: from, into: UnsafeMutableRawBufferPointer(start: out, count: (to.bitWidth + 7) / 8), to: to,
+          count: 1,
           options: options, report: &report)
       }
       e += 1

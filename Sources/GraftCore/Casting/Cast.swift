@@ -12,7 +12,7 @@
 ///   types and F8_E8M0, ±448 for F8_E4M3 (torch ≥ 2.10 saturates e4m3fn itself).
 /// - F4 (no torch `.to()`): round to nearest even, saturating to ±6 (OCP MX); NaN becomes a zero of its sign.
 /// - Float → integer truncates toward zero; values outside the target's range (where torch's result depends on the
-///   code path) saturate to the type's limits and NaN becomes 0, all counted as overflow. Integer → integer wraps
+///   code path) saturate to the type's limits (counted as overflow) and NaN becomes 0 (counted as NaN). Integer → integer wraps
 ///   (C conversion, like torch), counting values that did not fit. Anything → bool is `x != 0` (NaN is true).
 public enum Cast {
   /// Whether ``convert(_:from:into:to:count:options:report:)`` handles the pair.

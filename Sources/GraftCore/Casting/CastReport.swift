@@ -19,8 +19,8 @@ public struct CastOptions: Sendable, Hashable {
 /// Counts are per element. ``nanCount`` counts elements whose source or result is NaN, so a NaN that the target
 /// cannot represent (F4, integers, bool) is still reported; the infinity counts work the same way. The error maxima
 /// are computed in `Double` against the source value, over elements whose source is finite and that did not
-/// overflow (overflow has its own count). The F32 → BF16 and F32 → F16 fast paths compute the relative error as a
-/// correctly rounded `Float` quotient of the exact absolute error and the source.
+/// overflow (overflow has its own count). Every path computes them the same way, so a report does not depend on how
+/// a tensor was split into chunks.
 public struct CastReport: Sendable, Hashable {
   /// The number of elements converted.
   public var elementCount: Int = 0

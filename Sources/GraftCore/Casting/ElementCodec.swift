@@ -18,7 +18,9 @@ enum ElementCodec {
     case .float32:
       for i in 0..<count { dst[i] = Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
     case .float64:
-      for i in 0..<count { dst[i] = Float(Double(bitPattern: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))) }
+      for i in 0..<count {
+        dst[i] = Float(Double(bitPattern: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
+      }
     case .float16:
       for i in 0..<count { dst[i] = float(fromHalfBits: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
     case .bfloat16:
@@ -26,9 +28,13 @@ enum ElementCodec {
         dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) &<< 16)
       }
     case .float8E4M3:
-      for i in 0..<count { dst[i] = Float(bitPattern: Float8Codec.decodeE4M3FN(src.load(fromByteOffset: i, as: UInt8.self))) }
+      for i in 0..<count {
+        dst[i] = Float(bitPattern: Float8Codec.decodeE4M3FN(src.load(fromByteOffset: i, as: UInt8.self)))
+      }
     case .float8E5M2:
-      for i in 0..<count { dst[i] = Float(bitPattern: Float8Codec.decodeE5M2(src.load(fromByteOffset: i, as: UInt8.self))) }
+      for i in 0..<count {
+        dst[i] = Float(bitPattern: Float8Codec.decodeE5M2(src.load(fromByteOffset: i, as: UInt8.self)))
+      }
     case .float8E4M3FNUZ:
       for i in 0..<count {
         dst[i] = Float(bitPattern: Float8Codec.decodeFNUZ(src.load(fromByteOffset: i, as: UInt8.self), exponentBits: 4))
@@ -38,7 +44,9 @@ enum ElementCodec {
         dst[i] = Float(bitPattern: Float8Codec.decodeFNUZ(src.load(fromByteOffset: i, as: UInt8.self), exponentBits: 5))
       }
     case .float8E8M0:
-      for i in 0..<count { dst[i] = Float(bitPattern: Float8Codec.decodeE8M0(src.load(fromByteOffset: i, as: UInt8.self))) }
+      for i in 0..<count {
+        dst[i] = Float(bitPattern: Float8Codec.decodeE8M0(src.load(fromByteOffset: i, as: UInt8.self)))
+      }
     case .float4E2M1:
       for i in 0..<count {
         let byte = src.load(fromByteOffset: i >> 1, as: UInt8.self)
@@ -70,7 +78,8 @@ enum ElementCodec {
   /// Decodes `count` elements exactly into `Double` (integers above 2⁵³ round to nearest even).
   ///
   /// Float NaNs are widened the way `cvtss2sd` does it (quieted, payload kept), which is what torch produces.
-  static func decodeDouble(_ src: UnsafeRawPointer, _ dtype: DType, count: Int, into dst: UnsafeMutablePointer<Double>) {
+  static func decodeDouble(_ src: UnsafeRawPointer, _ dtype: DType, count: Int, into dst: UnsafeMutablePointer<Double>)
+  {
     switch dtype {
     case .float64:
       for i in 0..<count { dst[i] = Double(bitPattern: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }
@@ -110,7 +119,9 @@ enum ElementCodec {
     case .float32:
       for i in 0..<count { dst.storeBytes(of: src[i].bitPattern, toByteOffset: 4 * i, as: UInt32.self) }
     case .float16:
-      for i in 0..<count { dst.storeBytes(of: halfBits(src[i], saturate: saturate), toByteOffset: 2 * i, as: UInt16.self) }
+      for i in 0..<count {
+        dst.storeBytes(of: halfBits(src[i], saturate: saturate), toByteOffset: 2 * i, as: UInt16.self)
+      }
     case .bfloat16:
       for i in 0..<count {
         let bits = bfloat16Bits(src[i], nan: bfloat16NaN, saturate: saturate)
@@ -238,7 +249,9 @@ enum ElementCodec {
   }
 
   /// Reads integer or bool elements as 64-bit two's-complement bits (signed types sign-extended).
-  static func decodeIntegerBits(_ src: UnsafeRawPointer, _ dtype: DType, count: Int, into dst: UnsafeMutablePointer<UInt64>) {
+  static func decodeIntegerBits(
+    _ src: UnsafeRawPointer, _ dtype: DType, count: Int, into dst: UnsafeMutablePointer<UInt64>
+  ) {
     for i in 0..<count {
       switch dtype {
       case .bool: dst[i] = src.load(fromByteOffset: i, as: UInt8.self) != 0 ? 1 : 0
