@@ -247,6 +247,27 @@ import Testing
     }
   }
 
+  @Test func largeHeadersStayLinear() throws {
+    // 20k tensors and 20k metadata keys: quadratic bookkeeping (a rescan per tensor) would take minutes here.
+    let n = 20_000
+    var parts = ["\"__metadata__\":{" + (0..<n).map { "\"k\($0)\":\"v\"" }.joined(separator: ",") + "}"]
+    parts += (0..<n).map { "\"t\($0)\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[\($0),\($0 + 1)]}" }
+    let file = safetensorsFile("{" + parts.joined(separator: ",") + "}", data: Array(repeating: 0, count: n))
+    let start = FileSystem.monotonicNanoseconds()
+    let header = try parse(file).get()
+    #expect(header.tensors.count == n && header.metadata?.count == n)
+    #expect(FileSystem.monotonicNanoseconds() - start < 30_000_000_000)
+    // An error near the end still gets its offset without rescanning per tensor.
+    let broken = Array(file.dropLast())
+    #expect(parseError(broken)?.code == .truncated)
+  }
+
+  @Test func duplicateFieldInsideAnEntryNamesNoTensor() {
+    let header = "{\"w\":{\"dtype\":\"U8\",\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}"
+    let error = parseError(safetensorsFile(header, data: [1]))
+    #expect(error?.code == .duplicateKey && error?.tensor == nil && error?.byteOffset == 8 + 19)
+  }
+
   @Test func everyKindIsClassified() {
     for kind in Kind.allCases {
       let error = GraftError(kind.code, kind.displayPrefix + ": detail")

@@ -66,14 +66,13 @@ extension SafeTensors {
     let dataStart = UInt64(headerEnd)
     var start: UInt64 = 0
     for raw in sorted {
-      let offset = entries.keyOffset(raw.name)
       let (s, e) = raw.offsets
       guard s == start, e >= s else {
         let detail =
           s != start
           ? "its data_offsets [\(s), \(e)] should begin at \(start), where the previous tensor ends"
           : "its data_offsets [\(s), \(e)] end before they begin"
-        throw crateError(.invalidOffset, detail, file: file, tensor: raw.name, at: offset)
+        throw crateError(.invalidOffset, detail, file: file, tensor: raw.name, at: entries.keyOffset(raw.name))
       }
       var elements: UInt64 = 1
       for d in raw.shape {
@@ -81,7 +80,7 @@ extension SafeTensors {
         guard !o else {
           throw crateError(
             .validationOverflow, "shape \(raw.shape) has more than 2^64 elements", file: file, tensor: raw.name,
-            at: offset)
+            at: entries.keyOffset(raw.name))
         }
         elements = m
       }
@@ -89,18 +88,18 @@ extension SafeTensors {
       guard !o else {
         throw crateError(
           .validationOverflow, "shape \(raw.shape) of \(raw.dtype) has more than 2^64 bits", file: file,
-          tensor: raw.name, at: offset)
+          tensor: raw.name, at: entries.keyOffset(raw.name))
       }
       guard bits % 8 == 0 else {
         throw crateError(
           .misalignedSlice, "(tensor `\(raw.name)`: shape \(raw.shape) of \(raw.dtype) is \(bits) bits)", file: file,
-          tensor: raw.name, at: offset)
+          tensor: raw.name, at: entries.keyOffset(raw.name))
       }
       guard e - s == bits / 8 else {
         throw crateError(
           .tensorInvalidInfo,
           "`\(raw.name)`: shape \(raw.shape) of \(raw.dtype) needs \(bits / 8) bytes but data_offsets [\(s), \(e)] "
-            + "span \(e - s)", file: file, tensor: raw.name, at: offset)
+            + "span \(e - s)", file: file, tensor: raw.name, at: entries.keyOffset(raw.name))
       }
       start = e
     }
@@ -168,10 +167,12 @@ extension SafeTensors {
     } catch {
       if error.code == .duplicateKey {
         let name = error.byteOffset.flatMap { HeaderScanner.string(in: headerBytes, at: $0 - 8) } ?? "?"
+        let isTopLevel = HeaderScanner.members(of: headerBytes).contains { 8 + $0.keyOffset == error.byteOffset }
         throw GraftError(
           .duplicateKey,
           "duplicate key `\(name)` in the header; the safetensors crate would silently keep the last one (read "
-            + "with duplicate keys set to keep-last to do the same)", file: file, tensor: name,
+            + "with duplicate keys set to keep-last to do the same)", file: file,
+          tensor: isTopLevel && name != "__metadata__" ? name : nil,
           byteOffset: error.byteOffset)
       }
       throw crateError(
@@ -186,7 +187,7 @@ extension SafeTensors {
     var position: [String: Int] = [:]
     for (key, value) in object {
       if key == "__metadata__" {
-        result.metadata = try deserializeMetadata(value, file: file, at: result.keyOffset(key))
+        result.metadata = try deserializeMetadata(value, file: file, at: { result.keyOffset(key) })
         continue
       }
       let info = try deserializeTensor(name: key, value, file: file, at: { result.keyOffset(key) })
@@ -202,25 +203,26 @@ extension SafeTensors {
   }
 
   private static func deserializeMetadata(
-    _ value: JSONValue, file: String?, at offset: Int?
+    _ value: JSONValue, file: String?, at offset: () -> Int?
   ) throws(GraftError) -> JSONObject? {
     switch value {
     case .null: return nil
     case .object(let members):
-      var metadata = JSONObject()
+      var metadata = OrderedMembers()
       for (k, v) in members {
         guard case .string = v else {
           throw crateError(
             .invalidHeaderDeserialization,
-            "__metadata__ value for key `\(k)` is \(v.kindDescription), expected a string", file: file, at: offset)
+            "__metadata__ value for key `\(k)` is \(v.kindDescription), expected a string", file: file,
+            at: offset())
         }
-        metadata[k] = v
+        metadata.set(k, v)
       }
-      return metadata
+      return metadata.object
     default:
       throw crateError(
         .invalidHeaderDeserialization, "__metadata__ is \(value.kindDescription), expected an object of strings",
-        file: file, at: offset)
+        file: file, at: offset())
     }
   }
 

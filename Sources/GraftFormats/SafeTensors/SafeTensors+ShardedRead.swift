@@ -140,14 +140,16 @@ extension SafeTensors {
     }
 
     var table = TensorTable()
+    var metadata = OrderedMembers()
     if case .object(let indexMetadata)? = object["metadata"] {
-      for (key, value) in indexMetadata where key != "total_size" { table.metadata[key] = value }
+      for (key, value) in indexMetadata where key != "total_size" { metadata.set(key, value) }
     }
     var tensors: [String: Tensor] = [:]
     for s in shards {
-      for (key, value) in s.table.metadata where table.metadata[key] == nil { table.metadata[key] = value }
+      for (key, value) in s.table.metadata where !metadata.contains(key) { metadata.set(key, value) }
       for entry in s.table.entries { tensors[entry.name] = entry.tensor }
     }
+    table.metadata = metadata.object
     // The index order is the author's order (the state dict's for the hub, sorted names for transformers v5).
     for name in weightMapObject.keys where !table.contains(name) {
       if let tensor = tensors[name] { try table.append(name, tensor) }

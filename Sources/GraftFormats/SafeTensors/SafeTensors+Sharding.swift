@@ -57,10 +57,11 @@ extension SafeTensors {
       for p in shard { weightMap.append((p.name, .string(name))) }
     }
 
-    var indexMetadata = JSONObject()
-    indexMetadata["total_size"] = .integer(stored.entries.reduce(0) { $0 + $1.byteCount })
-    for (key, value) in table.metadata where key != "format" && key != "total_size" { indexMetadata[key] = value }
-    for (alias, target) in stored.aliasRecords { indexMetadata[alias] = .string(target) }
+    var members = OrderedMembers()
+    members.set("total_size", .integer(stored.entries.reduce(0) { $0 + $1.byteCount }))
+    for (key, value) in table.metadata where key != "format" && key != "total_size" { members.set(key, value) }
+    for (alias, target) in stored.aliasRecords { members.set(alias, .string(target)) }
+    var indexMetadata = members.object
     if options.sortMetadataKeys { indexMetadata = sortedByUTF8(indexMetadata) }
     let index: JSONValue = ["metadata": .object(indexMetadata), "weight_map": .object(JSONObject(weightMap))]
     let indexBytes = index.serializedBytes(.pythonIndent2)

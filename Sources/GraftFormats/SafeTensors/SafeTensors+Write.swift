@@ -21,10 +21,11 @@ extension SafeTensors {
     progress: ProgressCounter? = nil
   ) throws -> WriteSummary {
     let stored = try storedEntries(of: table, options: options, file: path)
-    var metadata = JSONObject()
-    if options.addFormatKey && table.metadata["format"] == nil { metadata["format"] = "pt" }
-    for (key, value) in table.metadata { metadata[key] = .string(value.stringValue ?? value.serialized(.compact)) }
-    for (alias, target) in stored.aliasRecords { metadata[alias] = .string(target) }
+    var members = OrderedMembers()
+    if options.addFormatKey && table.metadata["format"] == nil { members.set("format", "pt") }
+    for (key, value) in table.metadata { members.set(key, .string(value.stringValue ?? value.serialized(.compact))) }
+    for (alias, target) in stored.aliasRecords { members.set(alias, .string(target)) }
+    var metadata = members.object
     if options.sortMetadataKeys { metadata = sortedByUTF8(metadata) }
     let written = try writeFile(stored.entries, metadata: metadata, to: path, inputs: inputs, progress: progress)
     return WriteSummary(

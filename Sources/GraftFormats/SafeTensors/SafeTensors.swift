@@ -175,3 +175,26 @@ public enum SafeTensors {
       byteOffset: offset)
   }
 }
+
+/// Builds a `JSONObject` with last-wins assignment in O(1) per key (`JSONObject`'s own setter searches linearly,
+/// which a header with a million metadata keys would turn quadratic).
+struct OrderedMembers {
+  private var members: [(key: String, value: JSONValue)] = []
+  private var index: [String: Int] = [:]
+
+  /// Sets `key`, keeping its first position when it already exists.
+  mutating func set(_ key: String, _ value: JSONValue) {
+    if let i = index[key] {
+      members[i].value = value
+    } else {
+      index[key] = members.count
+      members.append((key, value))
+    }
+  }
+
+  /// Whether `key` is present.
+  func contains(_ key: String) -> Bool { index[key] != nil }
+
+  /// The object.
+  var object: JSONObject { JSONObject(members) }
+}
