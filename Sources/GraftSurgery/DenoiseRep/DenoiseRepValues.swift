@@ -1,0 +1,161 @@
+import GraftCore
+
+/// Element decoding and encoding for the DenoiseRep passes.
+///
+/// F16, BF16 and F32 widen to `Float` exactly, so the float32 path loses nothing on input; outputs round once, to
+/// nearest even, from the float64 result straight to the stored dtype.
+enum DenoiseRepValues {
+  /// The dtypes the passes read and write.
+  static let supported: [DType] = [.float32, .float64, .float16, .bfloat16]
+
+  /// Throws unless the tensor's dtype is one the fusion computes with.
+  static func checkDType(_ tensor: Tensor, name: String) throws(GraftError) {
+    guard supported.contains(tensor.dtype) else {
+      throw GraftError(
+        .unsupportedDType, "has dtype \(tensor.dtype); DenoiseRep fusion reads F32, F64, F16 and BF16 tensors",
+        tensor: name)
+    }
+  }
+
+  /// The tensor's values widened to `Float` (F64 rounds; callers use ``doubles(_:name:)`` for F64 weights).
+  static func floats(_ tensor: Tensor, name: String) throws(GraftError) -> [Float] {
+    try checkDType(tensor, name: name)
+    let count = tensor.elementCount
+    let dtype = tensor.dtype
+    return try read(tensor, name: name) { raw in
+      [Float](unsafeUninitializedCapacity: count) { out, initialized in
+        for i in 0..<count { out[i] = element(raw, i, dtype).floatValue }
+        initialized = count
+      }
+    }
+  }
+
+  /// The tensor's values widened to `Double` (exact for every supported dtype).
+  static func doubles(_ tensor: Tensor, name: String) throws(GraftError) -> [Double] {
+    try checkDType(tensor, name: name)
+    let count = tensor.elementCount
+    let dtype = tensor.dtype
+    return try read(tensor, name: name) { raw in
+      [Double](unsafeUninitializedCapacity: count) { out, initialized in
+        for i in 0..<count { out[i] = element(raw, i, dtype).doubleValue }
+        initialized = count
+      }
+    }
+  }
+
+  private enum Element {
+    case single(Float)
+    case double(Double)
+    var floatValue: Float {
+      switch self {
+      case .single(let f): return f
+      case .double(let d): return Float(d)
+      }
+    }
+    var doubleValue: Double {
+      switch self {
+      case .single(let f): return Double(f)
+      case .double(let d): return d
+      }
+    }
+  }
+
+  @inline(__always)
+  private static func element(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: DType) -> Element {
+    switch dtype {
+    case .float64:
+      return .double(
+        Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))))
+    case .float16:
+      return .single(
+        Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))))
+    case .bfloat16:
+      let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
+      return .single(Float(bitPattern: UInt32(bits) << 16))
+    default:
+      return .single(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))))
+    }
+  }
+
+  private static func read<R>(
+    _ tensor: Tensor, name: String, _ body: (UnsafeRawBufferPointer) -> R
+  ) throws(GraftError)
+    -> R
+  {
+    do {
+      return try tensor.withUnsafeBytes(body)
+    } catch let error as GraftError {
+      throw error.forTensor(name)
+    } catch {
+      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+    }
+  }
+
+  /// Encodes values into a new tensor of `dtype`, rounding each once to nearest even.
+  static func tensor(_ values: [Double], dtype: DType, shape: [Int]) -> Tensor {
+    let width = dtype.byteWidth ?? 4
+    let bytes = HeapBytes(count: values.count * width) { out in
+      for (i, v) in values.enumerated() {
+        switch dtype {
+        case .float64: out.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: i * 8, as: UInt64.self)
+        case .float16: out.storeBytes(of: Float16(v).bitPattern.littleEndian, toByteOffset: i * 2, as: UInt16.self)
+        case .bfloat16:
+          out.storeBytes(of: BFloat16(roundToOdd(v)).bitPattern.littleEndian, toByteOffset: i * 2, as: UInt16.self)
+        default: out.storeBytes(of: Float(v).bitPattern.littleEndian, toByteOffset: i * 4, as: UInt32.self)
+        }
+      }
+    }
+    return Tensor(dtype: dtype, shape: shape, bytes: bytes)
+  }
+
+  /// Narrows to `Float` rounding toward zero and setting the last bit when inexact ("round to odd").
+  ///
+  /// Rounding that result again to bfloat16 (8 significant bits, far fewer than Float's 24) then equals one direct
+  /// rounding of the double, which a plain double → float → bfloat16 chain does not guarantee.
+  static func roundToOdd(_ v: Double) -> Float {
+    var f = Float(v)
+    guard f.isFinite, Double(f) != v else { return f }
+    if abs(Double(f)) > abs(v) { f = f > 0 ? f.nextDown : f.nextUp }
+    return Float(bitPattern: f.bitPattern | 1)
+  }
+}
+
+/// A seeded source of standard normal values for the `compat` mode's z.
+struct DenoiseRepNoise {
+  private var state: UInt64
+
+  /// Creates a generator for one layer: the seed mixed with the layer's name, so each layer draws its own z and
+  /// reordering the table does not change any layer's draw.
+  init(seed: UInt64, layer: String) {
+    var h = XXHash64(seed: seed)
+    h.update(Array(layer.utf8))
+    state = h.finalize()
+  }
+
+  private mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  /// A uniform value in (0, 1).
+  private mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
+
+  /// `count` independent N(0, 1) values (Marsaglia's polar method).
+  mutating func normals(_ count: Int) -> [Double] {
+    var out: [Double] = []
+    out.reserveCapacity(count + 1)
+    while out.count < count {
+      let u = 2 * uniform() - 1
+      let v = 2 * uniform() - 1
+      let s = u * u + v * v
+      if s >= 1 || s == 0 { continue }
+      let f = (-2 * DenoiseRepMath.log(s) / s).squareRoot()
+      out.append(u * f)
+      out.append(v * f)
+    }
+    return Array(out.prefix(count))
+  }
+}
