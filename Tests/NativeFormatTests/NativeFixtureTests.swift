@@ -9,7 +9,7 @@ import Testing
 /// otherwise a fresh write must reproduce each file byte for byte, and reading it must give the description.
 @Suite("Native .graft fixtures")
 struct NativeFixtureTests {
-  /// The worked example of `Formats/graft.md` §9.
+  /// The worked example of `Formats/graft.md` §13.
   static func tiny() throws -> (TensorTable, GraftFile.WriteOptions) {
     var table = TensorTable()
     // float16 1.0, -2.0, 0.5, 65504.

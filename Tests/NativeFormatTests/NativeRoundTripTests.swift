@@ -203,6 +203,26 @@ struct NativeRoundTripTests {
     #expect(report.problems.first?.tensor == "bad")
   }
 
+  @Test("an empty table and a table of only zero-size tensors are valid files")
+  func emptyTables() throws {
+    let folder = try TestPaths.scratchFolder("native")
+    var empty = TensorTable()
+    try GraftFile.write(empty, to: folder + "/empty.graft")
+    #expect(try FileSystem.size(of: folder + "/empty.graft") > 96)
+    #expect(try GraftFile.read(path: folder + "/empty.graft").isEmpty)
+    #expect(try GraftFile.verify(path: folder + "/empty.graft").isValid)
+    try empty.append("none", NativeFixtures.tensor(.float32, [0], seed: 1))
+    try empty.append("none2", NativeFixtures.tensor(.complex128, [2, 0], seed: 1))
+    var options = GraftFile.WriteOptions()
+    options.compression = .deflate(level: 6)
+    try GraftFile.write(empty, to: folder + "/zero.graft", options: options)
+    let back = try GraftFile.read(path: folder + "/zero.graft")
+    #expect(back.names == ["none", "none2"])
+    #expect(back["none2"]?.shape == [2, 0])
+    #expect(
+      try GraftFile.info(path: folder + "/zero.graft").tensors.allSatisfy { $0.offset == 64 && $0.storedBytes == 0 })
+  }
+
   @Test("writing over an input is refused and the input survives")
   func refusesInput() throws {
     let folder = try TestPaths.scratchFolder("native")

@@ -1,6 +1,6 @@
 import GraftCore
 
-/// Byte-level constants of format version 1 and the documented resource caps (`Formats/graft.md` §2 and §7).
+/// Byte-level constants of format version 1 and the documented resource caps (`Formats/graft.md` §3 to §6 and §12).
 enum NativeLayout {
   /// Every stored tensor, and the index, start at a multiple of this.
   static let alignment = 64
@@ -61,7 +61,7 @@ enum NativeLayout {
 }
 
 /// How a deflated tensor is laid out: independent zlib streams, one per block of uncompressed bytes.
-struct DeflateLayout: Sendable {
+struct NativeDeflateLayout: Sendable {
   /// The informational compression level the writer used.
   var level: Int
   /// The byte-shuffle width (the element size; 1 means no shuffle).
@@ -75,7 +75,7 @@ struct DeflateLayout: Sendable {
 }
 
 /// A tensor whose bytes are in the file.
-struct StoredTensor: Sendable {
+struct NativeStoredTensor: Sendable {
   var dtype: DType
   var shape: [Int]
   /// The uncompressed size.
@@ -87,7 +87,7 @@ struct StoredTensor: Sendable {
   var checksum: UInt64
   /// XXH64 of the uncompressed bytes.
   var digest: UInt64
-  var deflate: DeflateLayout?
+  var deflate: NativeDeflateLayout?
 
   var storedRange: Range<Int> { offset..<(offset + storedLength) }
 }
@@ -98,7 +98,7 @@ struct NativeEntry: Sendable {
   /// For an alias, the position of its target in the entry list.
   var aliasTarget: Int?
   /// The stored tensor (for an alias, a copy of its target's).
-  var stored: StoredTensor
+  var stored: NativeStoredTensor
 }
 
 /// The validated structure of a `.graft` file: everything but the tensor bytes.
@@ -216,7 +216,7 @@ struct NativeHeader: Sendable {
   }
 }
 
-/// Validates the JSON index against the rules of `Formats/graft.md` §4.
+/// Validates the JSON index against the rules of `Formats/graft.md` §5 and §9.
 private struct IndexParser {
   let index: UnsafeRawBufferPointer
   let indexOffset: Int
@@ -306,7 +306,7 @@ private struct IndexParser {
             .invalidHeader, "an alias entry must not have \"\(field)\"; its target owns the data", tensor: name)
         }
         aliasNames.append((position, targetName))
-        entries.append(NativeEntry(name: name, aliasTarget: nil, stored: StoredTensor.placeholder))
+        entries.append(NativeEntry(name: name, aliasTarget: nil, stored: NativeStoredTensor.placeholder))
         continue
       }
       let stored = try parseStored(fields, name: name, cursor: cursor)
@@ -363,7 +363,7 @@ private struct IndexParser {
       contentDigest: XXHash64.format(digestValue))
   }
 
-  func parseStored(_ fields: [String: JSONValue], name: String, cursor: Int) throws(GraftError) -> StoredTensor {
+  func parseStored(_ fields: [String: JSONValue], name: String, cursor: Int) throws(GraftError) -> NativeStoredTensor {
     guard let dtypeName = fields["dtype"]?.stringValue else {
       throw fail(.invalidHeader, "the entry has no string \"dtype\"", tensor: name)
     }
@@ -408,7 +408,7 @@ private struct IndexParser {
         "the \(storedLength) stored bytes at \(offset) run past the end of the data section at \(indexOffset)",
         file: file, tensor: name, byteOffset: offset)
     }
-    var tensor = StoredTensor(
+    var tensor = NativeStoredTensor(
       dtype: dtype, shape: shape, byteCount: byteCount, offset: offset, storedLength: storedLength,
       checksum: checksum, digest: checksum, deflate: nil)
     guard let compression = fields["compression"] else {
@@ -430,7 +430,7 @@ private struct IndexParser {
 
   func parseDeflate(
     _ value: JSONValue, byteCount: Int, storedLength: Int, name: String
-  ) throws(GraftError) -> DeflateLayout {
+  ) throws(GraftError) -> NativeDeflateLayout {
     let c = try members(value, what: "\"compression\"", tensor: name)
     guard let codec = c["codec"]?.stringValue else {
       throw fail(.invalidHeader, "\"compression\" has no string \"codec\"", tensor: name)
@@ -485,13 +485,13 @@ private struct IndexParser {
       throw fail(
         .invalidTensorInfo, "the blocks add up to \(sum) bytes but \"stored_length\" is \(storedLength)", tensor: name)
     }
-    return DeflateLayout(
+    return NativeDeflateLayout(
       level: level, shuffle: shuffle, blockSize: blockSize, blockLengths: lengths, blockStarts: starts)
   }
 }
 
-extension StoredTensor {
+extension NativeStoredTensor {
   /// Stands in for an alias's tensor until its target is resolved.
-  static let placeholder = StoredTensor(
+  static let placeholder = NativeStoredTensor(
     dtype: .uint8, shape: [0], byteCount: 0, offset: 0, storedLength: 0, checksum: 0, digest: 0, deflate: nil)
 }

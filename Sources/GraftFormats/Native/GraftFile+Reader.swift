@@ -60,11 +60,11 @@ extension GraftFile {
   }
 
   private static func makeSource(
-    _ stored: StoredTensor, name: String, region: MappedRegion, path: String, options: ReadOptions
+    _ stored: NativeStoredTensor, name: String, region: MappedRegion, path: String, options: ReadOptions
   ) -> any TensorByteSource {
     let gate =
       options.verifyTensorChecksumsOnRead
-      ? ChecksumGate(region: region, tensor: stored, file: path, name: name) : nil
+      ? NativeChecksumGate(region: region, tensor: stored, file: path, name: name) : nil
     guard let layout = stored.deflate else {
       guard let gate else { return MappedBytes(region: region, offset: stored.offset, count: stored.storedLength) }
       let offset = stored.offset
@@ -75,14 +75,14 @@ extension GraftFile {
     }
     return ProducedBytes(byteCount: stored.byteCount, storage: gate) { range, buffer in
       try gate?.check()
-      try DeflatedTensor.copy(
+      try NativeDeflatedTensor.copy(
         stored, layout: layout, fileBytes: region.bytes, range: range, into: buffer, file: path, name: name)
     }
   }
 }
 
 /// Checks a tensor's stored checksum once, on the first read of any of its bytes, and remembers the outcome.
-final class ChecksumGate: Sendable {
+final class NativeChecksumGate: Sendable {
   private enum State: Sendable {
     case unchecked
     case passed
@@ -90,12 +90,12 @@ final class ChecksumGate: Sendable {
   }
 
   private let region: MappedRegion
-  private let tensor: StoredTensor
+  private let tensor: NativeStoredTensor
   private let file: String
   private let name: String
   private let state = Mutex<State>(.unchecked)
 
-  init(region: MappedRegion, tensor: StoredTensor, file: String, name: String) {
+  init(region: MappedRegion, tensor: NativeStoredTensor, file: String, name: String) {
     self.region = region
     self.tensor = tensor
     self.file = file
@@ -126,15 +126,15 @@ final class ChecksumGate: Sendable {
 }
 
 /// Random access into a deflated tensor: only the blocks a range touches are decompressed.
-enum DeflatedTensor {
+enum NativeDeflatedTensor {
   /// Copies the uncompressed bytes in `range` into `buffer`.
   static func copy(
-    _ tensor: StoredTensor, layout: DeflateLayout, fileBytes: UnsafeRawBufferPointer, range: Range<Int>,
+    _ tensor: NativeStoredTensor, layout: NativeDeflateLayout, fileBytes: UnsafeRawBufferPointer, range: Range<Int>,
     into buffer: UnsafeMutableRawBufferPointer, file: String, name: String
   ) throws(GraftError) {
     guard !range.isEmpty else { return }
     let blockSize = layout.blockSize
-    var inflater: Inflater? = nil
+    var inflater: NativeInflater? = nil
     var scratch: UnsafeMutableRawBufferPointer? = nil
     defer { scratch?.deallocate() }
     for k in (range.lowerBound / blockSize)...((range.upperBound - 1) / blockSize) {
@@ -152,11 +152,13 @@ enum DeflatedTensor {
             rebasing: stored[(wanted.lowerBound - blockStart)..<(wanted.upperBound - blockStart)]))
         continue
       }
-      let decoder: Inflater
+      let decoder: NativeInflater
       if let inflater {
         decoder = inflater
       } else {
-        do { decoder = try Inflater() } catch { throw GraftError(error.code, error.message, file: file, tensor: name) }
+        do { decoder = try NativeInflater() } catch {
+          throw GraftError(error.code, error.message, file: file, tensor: name)
+        }
         inflater = decoder
       }
       let whole = wanted.count == rawCount
@@ -176,11 +178,11 @@ enum DeflatedTensor {
       var plain = UnsafeRawBufferPointer(inflated)
       if layout.shuffle > 1 {
         if whole {
-          BlockCodec.unshuffle(plain, width: layout.shuffle, into: destination)
+          NativeBlockCodec.unshuffle(plain, width: layout.shuffle, into: destination)
           continue
         }
         let unshuffled = UnsafeMutableRawBufferPointer(rebasing: work[blockSize..<(blockSize + rawCount)])
-        BlockCodec.unshuffle(plain, width: layout.shuffle, into: unshuffled)
+        NativeBlockCodec.unshuffle(plain, width: layout.shuffle, into: unshuffled)
         plain = UnsafeRawBufferPointer(unshuffled)
       }
       destination.copyMemory(
@@ -190,7 +192,7 @@ enum DeflatedTensor {
   }
 
   private static func inflate(
-    _ decoder: Inflater, _ stored: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer,
+    _ decoder: NativeInflater, _ stored: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer,
     block: Int, at offset: Int, file: String, name: String
   ) throws(GraftError) {
     do { try decoder.decompress(stored, into: destination) } catch {

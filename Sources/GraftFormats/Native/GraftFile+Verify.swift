@@ -102,7 +102,7 @@ enum NativeVerifier {
 
   /// XXH64 of a deflated tensor's uncompressed bytes, decoded one chunk at a time.
   private static func deflatedDigest(
-    _ bytes: UnsafeRawBufferPointer, _ t: StoredTensor, layout: DeflateLayout, file: String, name: String
+    _ bytes: UnsafeRawBufferPointer, _ t: NativeStoredTensor, layout: NativeDeflateLayout, file: String, name: String
   ) throws(GraftError) -> UInt64 {
     let chunk = max(layout.blockSize, NativeLayout.chunkSize / layout.blockSize * layout.blockSize)
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: min(chunk, t.byteCount), alignment: 64)
@@ -112,7 +112,7 @@ enum NativeVerifier {
     while start < t.byteCount {
       let end = min(t.byteCount, start + chunk)
       let view = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(end - start)])
-      try DeflatedTensor.copy(
+      try NativeDeflatedTensor.copy(
         t, layout: layout, fileBytes: bytes, range: start..<end, into: view, file: file, name: name)
       h.update(UnsafeRawBufferPointer(view))
       start = end

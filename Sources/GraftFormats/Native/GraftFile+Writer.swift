@@ -36,13 +36,13 @@ extension GraftFile {
     preamble[11] = UInt8(minorVersion >> 8)
     try out.write(preamble)
 
-    let buffers = WriteBuffers()
-    var deflater: Deflater? = nil
-    if case .deflate(let level) = options.compression { deflater = try Deflater(level: level, file: path) }
-    var records: [String: WrittenTensor] = [:]
+    let buffers = NativeWriteBuffers()
+    var deflater: NativeDeflater? = nil
+    if case .deflate(let level) = options.compression { deflater = try NativeDeflater(level: level, file: path) }
+    var records: [String: NativeWrittenTensor] = [:]
     var storedCount = 0
     for entry in table.entries where entry.aliasOf == nil {
-      let record: WrittenTensor
+      let record: NativeWrittenTensor
       if let deflater, entry.tensor.byteCount > 0 {
         record = try streamDeflated(
           entry, deflater: deflater, buffers: buffers, out: &out, path: path, progress: progress)
@@ -152,9 +152,9 @@ extension GraftFile {
   }
 
   private static func streamRaw(
-    _ entry: TensorTable.Entry, buffers: WriteBuffers, out: inout AtomicOutputFile, path: String,
+    _ entry: TensorTable.Entry, buffers: NativeWriteBuffers, out: inout AtomicOutputFile, path: String,
     progress: ProgressCounter?
-  ) throws(GraftError) -> WrittenTensor {
+  ) throws(GraftError) -> NativeWrittenTensor {
     let source = entry.tensor.bytes
     let total = source.byteCount
     let offset = out.position
@@ -178,13 +178,14 @@ extension GraftFile {
       start = end
     }
     let checksum = hash.finalize()
-    return WrittenTensor(offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
+    return NativeWrittenTensor(offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
   }
 
   private static func streamDeflated(
-    _ entry: TensorTable.Entry, deflater: Deflater, buffers: WriteBuffers, out: inout AtomicOutputFile, path: String,
+    _ entry: TensorTable.Entry, deflater: NativeDeflater, buffers: NativeWriteBuffers, out: inout AtomicOutputFile,
+    path: String,
     progress: ProgressCounter?
-  ) throws(GraftError) -> WrittenTensor {
+  ) throws(GraftError) -> NativeWrittenTensor {
     let source = entry.tensor.bytes
     let total = source.byteCount
     let width = entry.tensor.dtype.byteWidth ?? 1
@@ -211,7 +212,7 @@ extension GraftFile {
       var input = raw
       if width > 1 {
         let shuffled = UnsafeMutableRawBufferPointer(rebasing: buffers.shuffled[0..<count])
-        BlockCodec.shuffle(raw, width: width, into: shuffled)
+        NativeBlockCodec.shuffle(raw, width: width, into: shuffled)
         input = UnsafeRawBufferPointer(shuffled)
       }
       let compressed: Int?
@@ -236,7 +237,8 @@ extension GraftFile {
     let checksum = storedHash.finalize()
     // A tensor none of whose blocks shrank is byte-for-byte an uncompressed one: record it as such so readers map it.
     if allRaw {
-      return WrittenTensor(offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
+      return NativeWrittenTensor(
+        offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
     }
     let level = deflater.level
     var starts: [Int] = []
@@ -245,16 +247,16 @@ extension GraftFile {
       starts.append(sum)
       sum += length
     }
-    let layout = DeflateLayout(
+    let layout = NativeDeflateLayout(
       level: level, shuffle: width, blockSize: blockSize, blockLengths: lengths, blockStarts: starts)
-    return WrittenTensor(
+    return NativeWrittenTensor(
       offset: offset, storedLength: sum, checksum: checksum, digest: rawHash.finalize(), deflate: layout)
   }
 
   // MARK: - Index
 
   /// ``TensorTable/contentDigest()`` computed from the per-tensor digests taken while streaming, without a re-read.
-  static func combinedDigest(_ table: TensorTable, records: [String: WrittenTensor]) -> String {
+  static func combinedDigest(_ table: TensorTable, records: [String: NativeWrittenTensor]) -> String {
     NativeLayout.contentDigest(
       of: table.entries.map { e in
         (e.name, e.tensor.dtype, e.tensor.shape, e.aliasOf, records[e.aliasOf ?? e.name]?.digest ?? 0)
@@ -262,7 +264,7 @@ extension GraftFile {
   }
 
   private static func indexJSON(
-    _ table: TensorTable, records: [String: WrittenTensor], lineage: [LineageRecord], contentDigest: String
+    _ table: TensorTable, records: [String: NativeWrittenTensor], lineage: [LineageRecord], contentDigest: String
   ) -> JSONValue {
     var tensors: [JSONValue] = []
     tensors.reserveCapacity(table.count)
@@ -306,17 +308,17 @@ extension GraftFile {
 }
 
 /// Where and how one tensor was written.
-struct WrittenTensor {
+struct NativeWrittenTensor {
   var offset: Int
   var storedLength: Int
   var checksum: UInt64
   var digest: UInt64
-  var deflate: DeflateLayout?
+  var deflate: NativeDeflateLayout?
 }
 
 /// Scratch buffers of a write, allocated on first use so that an uncompressed write of mapped tensors allocates
 /// nothing but the output buffer.
-final class WriteBuffers {
+final class NativeWriteBuffers {
   private var storage: [Int: UnsafeMutableRawBufferPointer] = [:]
   /// 64 zero bytes for alignment padding.
   let zeros: UnsafeMutableRawBufferPointer
