@@ -1,48 +1,58 @@
-// SIMD kernels for the pairs that dominate checkpoint conversion. Each processes 8 lanes at a time with integer bit
-// tricks (or the F16C conversions LLVM emits for Float16 on x86-64-v3) and checks the lanes for anything that is not
-// an ordinary rounding: NaN, infinity, overflow or flush to zero. Blocks without such lanes only update two SIMD
-// maxima for the error statistics; the rare block with one goes through the exact scalar path and the tally. So the
-// report costs a few vector instructions per 8 elements and the loops stay memory-bound.
+// Kernels for the pairs that dominate checkpoint conversion (F32 ↔ BF16/F16, F64 ↔ F32).
+//
+// Each works on blocks of `block` elements in two passes. The first pass is a branch-free scalar loop that LLVM
+// vectorises (it converts, stores, ORs "something unusual happened" bits into one flag word and keeps the error
+// maxima as integer maxima of non-negative float bit patterns, which order like the floats). Only when a block's flag
+// is set (NaN, infinity, overflow or flush to zero somewhere in it) does the second pass redo that block with the
+// exact scalar code and the tally. Swift's SIMD comparison operators and `pointwiseMax` lower to per-lane loops through
+// the stack (measured: 60× slower than memcpy), which is why these loops use plain integer arithmetic instead.
 
 extension Cast {
   enum Kernels {
-    typealias Lanes32 = SIMD8<UInt32>
+    /// Elements per block: small enough that a redone block stays in L1, large enough to amortise the flag test.
+    static let block = 256
 
     // MARK: F32 → BF16
 
     static func float32ToBFloat16(
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
     ) {
-      var tally = CastTally(target: .bfloat16)
-      var maxAbs = SIMD8<Float>(repeating: 0)
-      var maxRel = SIMD8<Double>(repeating: 0)
-      let tiny = SIMD8<Float>(repeating: .leastNonzeroMagnitude)
-      var i = 0
-      while i + 8 <= count {
-        let bits = src.loadUnaligned(fromByteOffset: 4 * i, as: Lanes32.self)
-        let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
-        let magnitude = bits & 0x7FFF_FFFF
-        let special =
-          (magnitude .>= 0x7F80_0000) .| ((rounded & 0x7F80) .== 0x7F80)
-          .| (((rounded & 0x7FFF) .== 0) .& (magnitude .!= 0))
-        if any(special) {
-          for lane in i..<(i + 8) { bfloat16Lane(src, dst, lane, saturate: saturate, tally: &tally) }
-        } else {
-          dst.storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: rounded), toByteOffset: 2 * i, as: SIMD8<UInt16>.self)
-          let x = unsafeBitCast(magnitude, to: SIMD8<Float>.self)
-          let r = unsafeBitCast((rounded & 0x7FFF) &<< 16, to: SIMD8<Float>.self)
-          let error = unsafeBitCast(unsafeBitCast(r - x, to: Lanes32.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)
-          maxAbs = pointwiseMax(maxAbs, error)
-          maxRel = pointwiseMax(maxRel, SIMD8<Double>(error) / SIMD8<Double>(pointwiseMax(x, tiny)))
+      var tally = CastTally(target: .bfloat16, relativeInFloat: true)
+      var maxAbsBits: UInt32 = 0
+      var maxRelBits: UInt32 = 0
+      var start = 0
+      while start < count {
+        let n = Swift.min(block, count &- start)
+        let s = src + start &* 4
+        let d = dst + start &* 2
+        var flags: UInt32 = 0
+        var blockAbs: UInt32 = 0
+        var blockRel: UInt32 = 0
+        for i in 0..<n {
+          let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
+          let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
+          d.storeBytes(of: UInt16(truncatingIfNeeded: rounded), toByteOffset: i &* 2, as: UInt16.self)
+          let magnitude = bits & 0x7FFF_FFFF
+          let resultMagnitude = (rounded & 0x7FFF) &<< 16
+          // Bit 31 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
+          flags |=
+            (magnitude &+ 0x80_0000) | (resultMagnitude &+ 0x80_0000) | ((resultMagnitude &- 1) & (0 &- magnitude))
+          let error = Float(bitPattern: resultMagnitude) - Float(bitPattern: magnitude)
+          let absBits = error.bitPattern & 0x7FFF_FFFF
+          blockAbs = Swift.max(blockAbs, absBits)
+          let relative = Float(bitPattern: absBits) / Float(bitPattern: Swift.max(magnitude, 1))
+          blockRel = Swift.max(blockRel, relative.bitPattern)
         }
-        i += 8
+        if flags & 0x8000_0000 != 0 {
+          for i in 0..<n { bfloat16Lane(s, d, i, saturate: saturate, tally: &tally) }
+        } else {
+          maxAbsBits = Swift.max(maxAbsBits, blockAbs)
+          maxRelBits = Swift.max(maxRelBits, blockRel)
+        }
+        start &+= n
       }
-      while i < count {
-        bfloat16Lane(src, dst, i, saturate: saturate, tally: &tally)
-        i += 1
-      }
-      tally.maxAbs = Swift.max(tally.maxAbs, Double(maxAbs.max()))
-      tally.maxRel = Swift.max(tally.maxRel, maxRel.max())
+      tally.maxAbs = Swift.max(tally.maxAbs, Double(Float(bitPattern: maxAbsBits)))
+      tally.maxRel = Swift.max(tally.maxRel, Double(Float(bitPattern: maxRelBits)))
       tally.flush(into: &report)
     }
 
@@ -61,36 +71,45 @@ extension Cast {
     static func float32ToFloat16(
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
     ) {
-      var tally = CastTally(target: .float16)
-      var maxAbs = SIMD8<Float>(repeating: 0)
-      var maxRel = SIMD8<Double>(repeating: 0)
-      let tiny = SIMD8<Float>(repeating: .leastNonzeroMagnitude)
-      var i = 0
-      while i + 8 <= count {
-        let x = src.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-        let magnitude = unsafeBitCast(x, to: Lanes32.self) & 0x7FFF_FFFF
-        let h = SIMD8<Float16>(x)
-        let halfMagnitude = Lanes32(truncatingIfNeeded: unsafeBitCast(h, to: SIMD8<UInt16>.self)) & 0x7FFF
-        let special =
-          (magnitude .>= 0x7F80_0000) .| (halfMagnitude .>= 0x7C00) .| ((halfMagnitude .== 0) .& (magnitude .!= 0))
-        if any(special) {
-          for lane in i..<(i + 8) { halfLane(src, dst, lane, saturate: saturate, tally: &tally) }
-        } else {
-          dst.storeBytes(of: h, toByteOffset: 2 * i, as: SIMD8<Float16>.self)
-          let ax = unsafeBitCast(magnitude, to: SIMD8<Float>.self)
-          let r = unsafeBitCast(unsafeBitCast(SIMD8<Float>(h), to: Lanes32.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)
-          let error = unsafeBitCast(unsafeBitCast(r - ax, to: Lanes32.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)
-          maxAbs = pointwiseMax(maxAbs, error)
-          maxRel = pointwiseMax(maxRel, SIMD8<Double>(error) / SIMD8<Double>(pointwiseMax(ax, tiny)))
+      var tally = CastTally(target: .float16, relativeInFloat: true)
+      var maxAbsBits: UInt32 = 0
+      var maxRelBits: UInt32 = 0
+      var start = 0
+      while start < count {
+        let n = Swift.min(block, count &- start)
+        let s = src + start &* 4
+        let d = dst + start &* 2
+        var flags: UInt32 = 0
+        var blockAbs: UInt32 = 0
+        var blockRel: UInt32 = 0
+        for i in 0..<n {
+          let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
+          let magnitude = bits & 0x7FFF_FFFF
+          let x = Float(bitPattern: magnitude)
+          // Converting the magnitude and restoring the sign keeps one conversion per element (F16C on x86-64-v3).
+          let h = Float16(x).bitPattern
+          let halfMagnitude = UInt32(h)
+          d.storeBytes(
+            of: h | UInt16(truncatingIfNeeded: (bits &>> 16) & 0x8000), toByteOffset: i &* 2, as: UInt16.self)
+          // Bit 31 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
+          flags |=
+            (magnitude &+ 0x80_0000) | ((halfMagnitude &+ 0x400) &<< 16) | ((halfMagnitude &- 1) & (0 &- magnitude))
+          let error = Float(Float16(bitPattern: h)) - x
+          let absBits = error.bitPattern & 0x7FFF_FFFF
+          blockAbs = Swift.max(blockAbs, absBits)
+          let relative = Float(bitPattern: absBits) / Float(bitPattern: Swift.max(magnitude, 1))
+          blockRel = Swift.max(blockRel, relative.bitPattern)
         }
-        i += 8
+        if flags & 0x8000_0000 != 0 {
+          for i in 0..<n { halfLane(s, d, i, saturate: saturate, tally: &tally) }
+        } else {
+          maxAbsBits = Swift.max(maxAbsBits, blockAbs)
+          maxRelBits = Swift.max(maxRelBits, blockRel)
+        }
+        start &+= n
       }
-      while i < count {
-        halfLane(src, dst, i, saturate: saturate, tally: &tally)
-        i += 1
-      }
-      tally.maxAbs = Swift.max(tally.maxAbs, Double(maxAbs.max()))
-      tally.maxRel = Swift.max(tally.maxRel, maxRel.max())
+      tally.maxAbs = Swift.max(tally.maxAbs, Double(Float(bitPattern: maxAbsBits)))
+      tally.maxRel = Swift.max(tally.maxRel, Double(Float(bitPattern: maxRelBits)))
       tally.flush(into: &report)
     }
 
@@ -110,22 +129,24 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, report: inout CastReport
     ) {
       var tally = CastTally(target: .float32)
-      var i = 0
-      while i + 8 <= count {
-        let b = Lanes32(truncatingIfNeeded: src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self))
-        dst.storeBytes(of: b &<< 16, toByteOffset: 4 * i, as: Lanes32.self)
-        if any((b & 0x7F80) .== 0x7F80) {
-          for lane in i..<(i + 8) {
-            countLane(Float(bitPattern: dst.loadUnaligned(fromByteOffset: 4 * lane, as: UInt32.self)), &tally)
+      var start = 0
+      while start < count {
+        let n = Swift.min(block, count &- start)
+        let s = src + start &* 2
+        let d = dst + start &* 4
+        var flags: UInt32 = 0
+        for i in 0..<n {
+          let b = UInt32(s.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
+          d.storeBytes(of: b &<< 16, toByteOffset: i &* 4, as: UInt32.self)
+          flags |= (b & 0x7F80) &+ 0x80
+        }
+        if flags & 0x8000 != 0 {
+          for i in 0..<n {
+            let x = Float(bitPattern: UInt32(s.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) &<< 16)
+            countLane(x, &tally)
           }
         }
-        i += 8
-      }
-      while i < count {
-        let x = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) &<< 16)
-        dst.storeBytes(of: x.bitPattern, toByteOffset: 4 * i, as: UInt32.self)
-        countLane(x, &tally)
-        i += 1
+        start &+= n
       }
       tally.flush(into: &report)
     }
@@ -134,30 +155,28 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, report: inout CastReport
     ) {
       var tally = CastTally(target: .float32)
-      var i = 0
-      while i + 8 <= count {
-        let h = src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
-        if any((h & 0x7C00) .== 0x7C00) {
-          for lane in i..<(i + 8) { float16Lane(src, dst, lane, &tally) }
-        } else {
-          dst.storeBytes(
-            of: SIMD8<Float>(unsafeBitCast(h, to: SIMD8<Float16>.self)), toByteOffset: 4 * i, as: SIMD8<Float>.self)
+      var start = 0
+      while start < count {
+        let n = Swift.min(block, count &- start)
+        let s = src + start &* 2
+        let d = dst + start &* 4
+        var flags: UInt32 = 0
+        for i in 0..<n {
+          let h = s.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)
+          d.storeBytes(of: Float(Float16(bitPattern: h)), toByteOffset: i &* 4, as: Float.self)
+          flags |= (UInt32(h) & 0x7C00) &+ 0x400
         }
-        i += 8
-      }
-      while i < count {
-        float16Lane(src, dst, i, &tally)
-        i += 1
+        if flags & 0x8000 != 0 {
+          // Redo the block exactly: NaNs get torch's quiet bits whatever the platform's conversion does.
+          for i in 0..<n {
+            let x = ElementCodec.float(fromHalfBits: s.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+            d.storeBytes(of: x.bitPattern, toByteOffset: 4 * i, as: UInt32.self)
+            countLane(x, &tally)
+          }
+        }
+        start &+= n
       }
       tally.flush(into: &report)
-    }
-
-    @inline(__always)
-    static func float16Lane(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally)
-    {
-      let x = ElementCodec.float(fromHalfBits: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-      dst.storeBytes(of: x.bitPattern, toByteOffset: 4 * i, as: UInt32.self)
-      countLane(x, &tally)
     }
 
     @inline(__always)
@@ -171,39 +190,44 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
     ) {
       var tally = CastTally(target: .float32)
-      var maxAbs = SIMD4<Double>(repeating: 0)
-      var maxRel = SIMD4<Double>(repeating: 0)
-      let tiny = SIMD4<Double>(repeating: .leastNonzeroMagnitude)
-      var i = 0
-      while i + 4 <= count {
-        let x = src.loadUnaligned(fromByteOffset: 8 * i, as: SIMD4<Double>.self)
-        let f = SIMD4<Float>(x)
-        let magnitude = unsafeBitCast(x, to: SIMD4<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF
-        let narrowMagnitude = SIMD4<UInt64>(truncatingIfNeeded: unsafeBitCast(f, to: SIMD4<UInt32>.self) & 0x7FFF_FFFF)
-        let special =
-          (magnitude .>= 0x7FF0_0000_0000_0000) .| (narrowMagnitude .>= 0x7F80_0000)
-          .| ((narrowMagnitude .== 0) .& (magnitude .!= 0))
-        if any(special) {
-          for lane in i..<(i + 4) { float64Lane(src, dst, lane, saturate: saturate, tally: &tally) }
-        } else {
-          dst.storeBytes(of: f, toByteOffset: 4 * i, as: SIMD4<Float>.self)
-          let ax = unsafeBitCast(magnitude, to: SIMD4<Double>.self)
-          let back = SIMD4<Double>(f)
-          let r = unsafeBitCast(
-            unsafeBitCast(back, to: SIMD4<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF, to: SIMD4<Double>.self)
-          let diff = unsafeBitCast(r - ax, to: SIMD4<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF
-          let error = unsafeBitCast(diff, to: SIMD4<Double>.self)
-          maxAbs = pointwiseMax(maxAbs, error)
-          maxRel = pointwiseMax(maxRel, error / pointwiseMax(ax, tiny))
+      var maxAbsBits: UInt64 = 0
+      var maxRelBits: UInt64 = 0
+      var start = 0
+      while start < count {
+        let n = Swift.min(block, count &- start)
+        let s = src + start &* 8
+        let d = dst + start &* 4
+        var flags: UInt64 = 0
+        var blockAbs: UInt64 = 0
+        var blockRel: UInt64 = 0
+        for i in 0..<n {
+          let bits = s.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self)
+          let magnitude = bits & 0x7FFF_FFFF_FFFF_FFFF
+          let x = Double(bitPattern: magnitude)
+          let f = Float(x)
+          let narrow = UInt64(f.bitPattern)
+          d.storeBytes(
+            of: f.bitPattern | UInt32(truncatingIfNeeded: (bits &>> 32) & 0x8000_0000), toByteOffset: i &* 4,
+            as: UInt32.self)
+          // Bit 63 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
+          flags |=
+            (magnitude &+ 0x10_0000_0000_0000) | ((narrow &+ 0x80_0000) &<< 32)
+            | (((narrow &- 1) &<< 32) & (0 &- magnitude))
+          let absBits = (Double(f) - x).bitPattern & 0x7FFF_FFFF_FFFF_FFFF
+          blockAbs = Swift.max(blockAbs, absBits)
+          let relative = Double(bitPattern: absBits) / Double(bitPattern: Swift.max(magnitude, 1))
+          blockRel = Swift.max(blockRel, relative.bitPattern)
         }
-        i += 4
+        if flags & 0x8000_0000_0000_0000 != 0 {
+          for i in 0..<n { float64Lane(s, d, i, saturate: saturate, tally: &tally) }
+        } else {
+          maxAbsBits = Swift.max(maxAbsBits, blockAbs)
+          maxRelBits = Swift.max(maxRelBits, blockRel)
+        }
+        start &+= n
       }
-      while i < count {
-        float64Lane(src, dst, i, saturate: saturate, tally: &tally)
-        i += 1
-      }
-      tally.maxAbs = Swift.max(tally.maxAbs, maxAbs.max())
-      tally.maxRel = Swift.max(tally.maxRel, maxRel.max())
+      tally.maxAbs = Swift.max(tally.maxAbs, Double(bitPattern: maxAbsBits))
+      tally.maxRel = Swift.max(tally.maxRel, Double(bitPattern: maxRelBits))
       tally.flush(into: &report)
     }
 
@@ -224,30 +248,28 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, report: inout CastReport
     ) {
       var tally = CastTally(target: .float64)
-      var i = 0
-      while i + 4 <= count {
-        let x = src.loadUnaligned(fromByteOffset: 4 * i, as: SIMD4<Float>.self)
-        if any((unsafeBitCast(x, to: SIMD4<UInt32>.self) & 0x7F80_0000) .== 0x7F80_0000) {
-          for lane in i..<(i + 4) { float32Lane(src, dst, lane, &tally) }
-        } else {
-          dst.storeBytes(of: SIMD4<Double>(x), toByteOffset: 8 * i, as: SIMD4<Double>.self)
+      var start = 0
+      while start < count {
+        let n = Swift.min(block, count &- start)
+        let s = src + start &* 4
+        let d = dst + start &* 8
+        var flags: UInt32 = 0
+        for i in 0..<n {
+          let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
+          d.storeBytes(of: Double(Float(bitPattern: bits)), toByteOffset: i &* 8, as: Double.self)
+          flags |= (bits & 0x7FFF_FFFF) &+ 0x80_0000
         }
-        i += 4
-      }
-      while i < count {
-        float32Lane(src, dst, i, &tally)
-        i += 1
+        if flags & 0x8000_0000 != 0 {
+          for i in 0..<n {
+            let x = ElementCodec.double(
+              widening: Float(bitPattern: s.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            d.storeBytes(of: x.bitPattern, toByteOffset: 8 * i, as: UInt64.self)
+            if !x.isFinite { tally.add(source: x, rounded: x, result: x) }
+          }
+        }
+        start &+= n
       }
       tally.flush(into: &report)
-    }
-
-    @inline(__always)
-    static func float32Lane(_ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally)
-    {
-      let x = ElementCodec.double(
-        widening: Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-      dst.storeBytes(of: x.bitPattern, toByteOffset: 8 * i, as: UInt64.self)
-      if !x.isFinite { tally.add(source: x, rounded: x, result: x) }
     }
   }
 }
