@@ -219,6 +219,14 @@ extension DenoiseRep {
     return (out, report)
   }
 
+  /// The `compat` mode's seeded z for a layer: `count` standard normal values from the seed and the layer's name.
+  ///
+  /// Each layer draws independently, so reordering the table or fusing a subset does not change any layer's z.
+  public static func noiseVector(layer: String, seed: UInt64, count: Int) -> [Double] {
+    var rng = DenoiseRepNoise(seed: seed, layer: layer)
+    return rng.normals(count)
+  }
+
   /// A layer name from the user with any trailing dot removed.
   static func normalized(_ name: String) -> String { name.hasSuffix(".") ? String(name.dropLast()) : name }
 
@@ -282,8 +290,7 @@ extension DenoiseRep {
         }
         z = supplied
       } else {
-        var rng = DenoiseRepNoise(seed: options.seed, layer: layer.prefix)
-        z = rng.normals(inp)
+        z = noiseVector(layer: layer.prefix, seed: options.seed, count: inp)
         seeded = true
       }
     }

@@ -84,3 +84,34 @@ extension DenoiseRep {
       t: t, c1: (1 - alpha) / (sqrtOneMinusCumprod * sqrtAlpha), c2: sqrtBeta, c3: 1 / sqrtAlpha)
   }
 }
+
+extension DenoiseRep {
+  /// The twelve schedule buffers `DenoiseLayer.__init__` registers, `linspace(1e-4, 2e-3, timesteps)` and what it
+  /// derives from it, computed in float64 and stored as float32 (PyTorch computes them in float32; values agree to
+  /// float32 rounding, except for cancellation in `1 − ᾱ` on the first steps).
+  ///
+  /// For building DenoiseRep checkpoints in memory (demos, tests); fusion always reads the stored buffers.
+  public static func scheduleBuffers(timesteps: Int = 1000) -> [(name: String, values: [Float])] {
+    let steps = max(timesteps, 2)
+    let betas = (0..<steps).map { 1e-4 + (2e-3 - 1e-4) * Double($0) / Double(steps - 1) }
+    let alphas = betas.map { 1 - $0 }
+    var cumprod: [Double] = []
+    var acc = 1.0
+    for a in alphas {
+      acc *= a
+      cumprod.append(acc)
+    }
+    let previous = [1.0] + cumprod.dropLast()
+    let columns: [(String, [Double])] = [
+      ("betas", betas), ("sqrt_betas", betas.map { $0.squareRoot() }), ("alphas", alphas),
+      ("sqrt_alphas", alphas.map { $0.squareRoot() }), ("alphas_cumprod", cumprod), ("alphas_cumprod_prev", previous),
+      ("sqrt_alphas_cumprod", cumprod.map { $0.squareRoot() }),
+      ("sqrt_one_minus_alphas_cumprod", cumprod.map { (1 - $0).squareRoot() }),
+      ("log_one_minus_alphas_cumprod", cumprod.map { DenoiseRepMath.log(1 - $0) }),
+      ("sqrt_recip_alphas_cumprod", cumprod.map { (1 / $0).squareRoot() }),
+      ("sqrt_recipm1_alphas_cumprod", cumprod.map { (1 / $0 - 1).squareRoot() }),
+      ("posterior_variance", zip(betas, zip(previous, cumprod)).map { $0 * (1 - $1.0) / (1 - $1.1) }),
+    ]
+    return columns.map { ($0.0, $0.1.map { Float($0) }) }
+  }
+}

@@ -1,0 +1,152 @@
+public import GraftCore
+import GraftEngine
+public import GraftSurgery
+
+/// A self-contained DenoiseRep demonstration: a tiny TransReID-style ViT built in memory, fused, verified, stripped.
+public enum DenoiseRepDemo {
+  /// Builds a small DenoiseRep checkpoint: a timm ViT under `base.` (16×16 images, 8×8 patches) whose MLP Linears
+  /// are wrapped like `convert_vit_denoise_linear` does (twelve buffers, `time_mlp`, `dm`), unfused.
+  public static func sampleCheckpoint(
+    depth: Int = 2, width: Int = 32, heads: Int = 2, seed: UInt64 = 7
+  )
+    -> TensorTable
+  {
+    var rng = DemoRandom(seed: seed)
+    var t = TensorTable()
+    let d = width
+    let hidden = 2 * width
+    func add(_ name: String, _ shape: [Int], scale: Float, offset: Float = 0) {
+      let n = shape.reduce(1, *)
+      let values = (0..<n).map { _ in offset + scale * rng.normal() }
+      try? t.append(name, Tensor(float32: values, shape: shape))
+    }
+    add("base.cls_token", [1, 1, d], scale: 0.5)
+    add("base.pos_embed", [1, 5, d], scale: 0.5)
+    add("base.patch_embed.proj.weight", [d, 3, 8, 8], scale: 1 / Float(192).squareRoot())
+    add("base.patch_embed.proj.bias", [d], scale: 0.1)
+    let schedule = DenoiseRep.scheduleBuffers()
+    func wrapped(_ p: String, out: Int, inp: Int) {
+      add(p + ".weight", [out, inp], scale: 1 / Float(inp).squareRoot())
+      add(p + ".bias", [out], scale: 0.1)
+      for (name, values) in schedule { try? t.append(p + "." + name, Tensor(float32: values, shape: [values.count])) }
+      // nn.Linear's default init, U(−1/√fan_in, 1/√fan_in), approximated by a normal of the same variance.
+      add(p + ".time_mlp.1.weight", [inp, 2048], scale: 1 / Float(3 * 2048).squareRoot())
+      add(p + ".time_mlp.1.bias", [inp], scale: 1 / Float(3 * 2048).squareRoot())
+      add(p + ".time_mlp.3.weight", [inp, inp], scale: 1 / Float(3 * inp).squareRoot())
+      add(p + ".time_mlp.3.bias", [inp], scale: 1 / Float(3 * inp).squareRoot())
+      add(p + ".dm.weight", [inp, inp], scale: 1 / Float(3 * inp).squareRoot())
+      add(p + ".dm.bias", [inp], scale: 1 / Float(3 * inp).squareRoot())
+    }
+    for i in 0..<depth {
+      let b = "base.blocks.\(i)."
+      add(b + "norm1.weight", [d], scale: 0.2, offset: 1)
+      add(b + "norm1.bias", [d], scale: 0.1)
+      add(b + "attn.qkv.weight", [3 * d, d], scale: 1 / Float(d).squareRoot())
+      add(b + "attn.qkv.bias", [3 * d], scale: 0.1)
+      add(b + "attn.proj.weight", [d, d], scale: 1 / Float(d).squareRoot())
+      add(b + "attn.proj.bias", [d], scale: 0.1)
+      add(b + "norm2.weight", [d], scale: 0.2, offset: 1)
+      add(b + "norm2.bias", [d], scale: 0.1)
+      wrapped(b + "mlp.fc1", out: hidden, inp: d)
+      wrapped(b + "mlp.fc2", out: d, inp: hidden)
+    }
+    add("base.norm.weight", [d], scale: 0.2, offset: 1)
+    add("base.norm.bias", [d], scale: 0.1)
+    add("classifier.weight", [5, d], scale: 1 / Float(d).squareRoot())
+    t.metadata["num_heads"] = .string(String(heads))
+    return t
+  }
+
+  /// Fuses the sample in every mode, verifies the `mean` fusion layer by layer and end to end with the engine, shows
+  /// that the modes differ far above float32 noise, and strips a released-style copy.
+  ///
+  /// IO-free: `workFolder` is accepted for the demo runner's uniform signature and nothing is written to it.
+  ///
+  /// - Returns: whether every check passed, and the lines to print.
+  public static func run(workFolder: String) throws -> (passed: Bool, lines: [String]) {
+    let unfused = sampleCheckpoint()
+    var lines: [String] = []
+    var options = DenoiseRep.FuseOptions()
+    options.product = DenoiseRepKernels.product
+    options.seed = 1
+    let layers = try DenoiseRep.findLayers(in: unfused)
+    lines.append(
+      "DenoiseRep: tiny TransReID-style ViT, \(layers.count) wrapped Linears, \(unfused.count) tensors "
+        + "(\(unfused.storedByteCount) bytes) before fusion")
+    var passed = true
+    var fusedByMode: [DenoiseRep.Mode: TensorTable] = [:]
+    for mode in DenoiseRep.Mode.allCases {
+      options.mode = mode
+      let (fused, report) = try DenoiseRep.fuse(unfused, options: options)
+      fusedByMode[mode] = fused
+      if mode == .mean {
+        lines.append(
+          "fuse --mode mean: removed \(report.removed.count) leftover tensors (\(report.removedBytes) bytes); "
+            + "T map " + report.tMap.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+      }
+      let check = try DenoiseRepCheck.verify(unfused: unfused, fused: fused, report: report, fuseOptions: options)
+      if mode == .mean || !check.passed { lines += check.lines }
+      passed = passed && check.passed
+    }
+    // A mode mix-up must be visible: compare the fused biases of the three modes.
+    func gap(_ a: DenoiseRep.Mode, _ b: DenoiseRep.Mode) -> Double {
+      var worst = 0.0
+      for layer in layers {
+        let name = layer.prefix + ".bias"
+        guard let x = fusedByMode[a]?[name], let y = fusedByMode[b]?[name],
+          let xv = try? DenoiseRepCheck.floats(x), let yv = try? DenoiseRepCheck.floats(y)
+        else { return .nan }
+        worst = max(worst, zip(xv, yv).map { Double(abs($0 - $1)) }.max() ?? 0)
+      }
+      return worst
+    }
+    let gaps = [(DenoiseRep.Mode.mean, DenoiseRep.Mode.exact), (.mean, .compat), (.compat, .exact)]
+    for (a, b) in gaps {
+      let g = gap(a, b)
+      let ok = g > 1e-4
+      passed = passed && ok
+      lines.append(
+        "modes \(a.rawValue) vs \(b.rawValue): fused biases differ by up to \(DenoiseRepCheck.scientific(g)) "
+          + (ok ? "(≫ float32 noise: ok)" : "(too close to tell apart: FAIL)"))
+    }
+    // Released checkpoints were fused in place with their leftovers kept; strip removes them.
+    options.mode = .compat
+    options.keepLeftovers = true
+    let released = try DenoiseRep.fuse(unfused, options: options).table
+    let (clean, strip) = try DenoiseRep.strip(released)
+    let stripOK = clean.names == fusedByMode[.compat]?.names
+    passed = passed && stripOK
+    lines.append(
+      "strip (released-style copy): removed \(strip.removed.count) tensors (\(strip.removedBytes) bytes), kept "
+        + "\(strip.kept) (\(strip.keptBytes) bytes); key set equals the fused output: \(stripOK ? "yes" : "NO")")
+    lines.append(passed ? "DenoiseRep demo: PASS" : "DenoiseRep demo: FAIL")
+    return (passed, lines)
+  }
+}
+
+/// A seeded generator of roughly normal values for the sample (sums of uniforms; the demo needs no exact law).
+struct DemoRandom {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+  mutating func normal() -> Float {
+    var s: Float = 0
+    for _ in 0..<4 { s += Float(next() >> 40) / Float(1 << 23) - 1 }
+    return s * 0.866_025_4
+  }
+}
+
+extension DenoiseRepCheck {
+  /// The values of an F32/F16/BF16/F64 tensor as floats.
+  static func floats(_ tensor: Tensor) throws -> [Float] {
+    var t = TensorTable()
+    try t.append("x", tensor)
+    return try WeightLoader(table: t).floats("x", shape: tensor.shape)
+  }
+}
