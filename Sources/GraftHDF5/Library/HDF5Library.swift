@@ -425,10 +425,15 @@
       return info
     }
 
-    /// A little-endian datatype for a dtype: predefined IEEE/integer types, custom floats for f16/bf16, h5py's enum
-    /// for bool and compound `{r, i}` for complex, and an untagged opaque type of the element size for the rest
-    /// (fp8, as h5py stores ml_dtypes' types).
-    static func makeType(for dtype: DType) throws(GraftError) -> HDF5Handle {
+    /// A little-endian datatype for a dtype: predefined IEEE/integer types, h5py's custom float for f16, h5py's enum
+    /// for bool, compound `{r, i}` for complex, and an untagged opaque type of the element size for the rest.
+    ///
+    /// bf16 and fp8 are opaque because that is what h5py makes of ml_dtypes' types and what Keras reads back: Keras
+    /// reads into an ml_dtypes array, and libhdf5 has no conversion from a custom bf16 float to opaque.
+    ///
+    /// With `bfloat16AsFloat`, bf16 is instead a custom float `(15, 7, 8, 0, 7)` with bias 127, which h5py widens to
+    /// float32: the only form Keras' legacy `.h5` loader can read (it fails on opaque data with "Invalid dtype").
+    static func makeType(for dtype: DType, bfloat16AsFloat: Bool = false) throws(GraftError) -> HDF5Handle {
       func copy(_ id: hid_t) throws(GraftError) -> HDF5Handle { try owned(H5Tcopy(id), .datatype, "H5Tcopy") }
       switch dtype {
       case .float32: return try copy(graft_h5t_ieee_f32le())
@@ -441,13 +446,18 @@
       case .uint16: return try copy(graft_h5t_std_u16le())
       case .uint32: return try copy(graft_h5t_std_u32le())
       case .uint64: return try copy(graft_h5t_std_u64le())
-      case .float16, .bfloat16:
-        // The construction h5py uses for float16 before HDF5 1.14.4; bfloat16 is the same with bf16's fields.
+      case .float16:
+        // The construction h5py uses for float16 before HDF5 1.14.4.
         let type = try copy(graft_h5t_ieee_f32le())
-        let half = dtype == .float16
-        try check(H5Tset_fields(type.id, 15, half ? 10 : 7, half ? 5 : 8, 0, half ? 10 : 7), "H5Tset_fields")
+        try check(H5Tset_fields(type.id, 15, 10, 5, 0, 10), "H5Tset_fields")
         try check(H5Tset_size(type.id, 2), "H5Tset_size")
-        try check(H5Tset_ebias(type.id, half ? 15 : 127), "H5Tset_ebias")
+        try check(H5Tset_ebias(type.id, 15), "H5Tset_ebias")
+        return type
+      case .bfloat16 where bfloat16AsFloat:
+        let type = try copy(graft_h5t_ieee_f32le())
+        try check(H5Tset_fields(type.id, 15, 7, 8, 0, 7), "H5Tset_fields")
+        try check(H5Tset_size(type.id, 2), "H5Tset_size")
+        try check(H5Tset_ebias(type.id, 127), "H5Tset_ebias")
         return type
       case .bool:
         let type = try owned(H5Tenum_create(graft_h5t_native_int8()), .datatype, "H5Tenum_create")

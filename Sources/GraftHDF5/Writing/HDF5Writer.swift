@@ -200,7 +200,7 @@
       guard dtype.byteWidth != nil, dtype != .float6E2M3, dtype != .float6E3M2 else {
         throw GraftError(.unsupportedDType, "HDF5 has no representation Keras or h5py read for \(dtype)")
       }
-      let type = try HDF5Library.makeType(for: dtype)
+      let type = try HDF5Library.makeType(for: dtype, bfloat16AsFloat: options.layout == .keras2)
       let dims = tensor.shape
       let count = tensor.elementCount
       let chunk =
