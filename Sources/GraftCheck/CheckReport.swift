@@ -72,7 +72,8 @@ public struct CheckReport: Sendable {
     }
     let failed = rows.filter { !$0.passed }.count
     lines.append(
-      passed ? "PASS: \(rows.count) tensors within tolerance" : "FAIL: \(failed) of \(rows.count) tensors out of tolerance")
+      passed
+        ? "PASS: \(rows.count) tensors within tolerance" : "FAIL: \(failed) of \(rows.count) tensors out of tolerance")
     return lines.joined(separator: "\n")
   }
 

@@ -50,7 +50,9 @@ public enum ModelCheck {
   ///
   /// - Throws: `invalidModel` when either checkpoint does not build (the error says which, in ``GraftError/file``
   ///   as `before` or `after`); `invalidArgument` for a bad input.
-  public static func compare(before: TensorTable, after: TensorTable, options: CheckOptions = CheckOptions())
+  public static func compare(
+    before: TensorTable, after: TensorTable, options: CheckOptions = CheckOptions()
+  )
     throws(GraftError) -> CheckReport
   {
     let modelBefore: any ForwardModel
@@ -60,6 +62,12 @@ public enum ModelCheck {
     }
     do { modelAfter = try options.architecture.build(after, options: options.model) } catch {
       throw error.inFile("after")
+    }
+    guard modelBefore.sampleShape == modelAfter.sampleShape else {
+      throw GraftError(
+        .invalidModel,
+        "the checkpoints take different inputs: before \(modelBefore.sampleShape), after \(modelAfter.sampleShape)",
+        file: "after")
     }
     let input: FloatTensor
     let inputDescription: String
@@ -133,9 +141,10 @@ public enum ModelCheck {
   }
 
   /// Compares two tensors: max abs, floored max rel, cosine, and for `[N, classes]` the argmax agreement.
-  static func compareTensors(_ name: String, _ before: FloatTensor, _ after: FloatTensor, options: CheckOptions,
-    argmax: Bool) -> CheckReport.Row
-  {
+  static func compareTensors(
+    _ name: String, _ before: FloatTensor, _ after: FloatTensor, options: CheckOptions,
+    argmax: Bool
+  ) -> CheckReport.Row {
     guard before.shape == after.shape else {
       return CheckReport.Row(
         name: name, shapeBefore: before.shape, shapeAfter: after.shape, maxAbs: .infinity, maxRel: .infinity,

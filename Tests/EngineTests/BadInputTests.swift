@@ -1,6 +1,6 @@
 import GraftCore
-import Testing
 import TestSupport
+import Testing
 
 @testable import GraftEngine
 
@@ -37,12 +37,14 @@ struct BadInputTests {
 
   @Test("a missing tensor is named with its expected shape")
   func missing() throws {
-    expectModelError(try modified("blocks.1.mlp.fc2.weight", nil), tensor: "blocks.1.mlp.fc2.weight", mentions: "[32, 128]")
+    expectModelError(
+      try modified("blocks.1.mlp.fc2.weight", nil), tensor: "blocks.1.mlp.fc2.weight", mentions: "[32, 128]")
   }
 
   @Test("a misshapen tensor is named with found and expected shapes")
   func misshapen() throws {
-    let t = try modified("blocks.0.attn.qkv.weight", Tensor(float32: [Float](repeating: 0, count: 95 * 32), shape: [95, 32]))
+    let t = try modified(
+      "blocks.0.attn.qkv.weight", Tensor(float32: [Float](repeating: 0, count: 95 * 32), shape: [95, 32]))
     expectModelError(t, tensor: "blocks.0.attn.qkv.weight", mentions: "expected [96, 32]")
   }
 

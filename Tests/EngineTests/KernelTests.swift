@@ -123,7 +123,8 @@ struct KernelTests {
     let x = rng.floats(rows * width).map { $0 + 1000 }
     let g = rng.floats(width)
     let b = rng.floats(width)
-    let y = try LayerNorm(width: width, gamma: g, beta: b, eps: 1e-6).forward(FloatTensor(shape: [rows, width], values: x))
+    let y = try LayerNorm(width: width, gamma: g, beta: b, eps: 1e-6).forward(
+      FloatTensor(shape: [rows, width], values: x))
     var err = 0.0
     for r in 0..<rows {
       let row = x[(r * width)..<((r + 1) * width)].map(Double.init)

@@ -1,7 +1,7 @@
 import GraftCore
 import GraftFormats
-import Testing
 import TestSupport
+import Testing
 
 @testable import GraftEngine
 
@@ -69,7 +69,8 @@ struct VisionTransformerTests {
   @Test("nn.MultiheadAttention in_proj layout matches PyTorch")
   func multiheadAttentionLayout() throws {
     let (weights, io) = try loadFixture("mha")
-    let attention = try MultiHeadAttention(WeightLoader(table: weights), prefix: "attn.", width: 24, heads: 3, eps: 1e-5)
+    let attention = try MultiHeadAttention(
+      WeightLoader(table: weights), prefix: "attn.", width: 24, heads: 3, eps: 1e-5)
     let got = try attention.forward(floatTensor(io, "input"))
     let (e, s) = errorAndScale(got, try floatTensor(io, "output"))
     print("[mha] max abs error \(e), max|output| \(s)")
@@ -83,8 +84,10 @@ struct VisionTransformerTests {
     let input = try floatTensor(io, "input")
     let both = try model.forward(input).output
     let half = input.count / 2
-    let first = try model.forward(FloatTensor(shape: [1] + Array(input.shape.dropFirst()), values: Array(input.values[0..<half])))
-    let (e, _) = errorAndScale(first.output, try FloatTensor(shape: first.output.shape, values: Array(both.values[0..<first.output.count])))
+    let first = try model.forward(
+      FloatTensor(shape: [1] + Array(input.shape.dropFirst()), values: Array(input.values[0..<half])))
+    let (e, _) = errorAndScale(
+      first.output, try FloatTensor(shape: first.output.shape, values: Array(both.values[0..<first.output.count])))
     #expect(e < 1e-6)
   }
 }

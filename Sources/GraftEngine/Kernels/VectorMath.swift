@@ -85,7 +85,8 @@ enum VectorMath {
     let raw = UnsafeMutableRawPointer(values)
     var i = 0
     while i + 8 <= count {
-      raw.storeBytes(of: f(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)), toByteOffset: i * 4,
+      raw.storeBytes(
+        of: f(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)), toByteOffset: i * 4,
         as: SIMD8<Float>.self)
       i += 8
     }

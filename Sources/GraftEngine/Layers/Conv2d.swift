@@ -21,7 +21,8 @@ public struct Conv2d: Sendable {
   ) throws(GraftError) {
     guard groups > 0, inChannels % groups == 0, outChannels % groups == 0, kernel.0 > 0, kernel.1 > 0, stride.0 > 0,
       stride.1 > 0, padding.0 >= 0, padding.1 >= 0,
-      weight.count == outChannels * (inChannels / groups) * kernel.0 * kernel.1, (bias?.count ?? outChannels) == outChannels
+      weight.count == outChannels * (inChannels / groups) * kernel.0 * kernel.1,
+      (bias?.count ?? outChannels) == outChannels
     else {
       throw GraftError(
         .invalidModel,

@@ -20,7 +20,9 @@ public protocol FeedForwardBuilder: Sendable {
   /// Returns the layer under `prefix` (such as `blocks.3.mlp.`), or `nil` when those tensors are not this kind.
   ///
   /// - Throws: `invalidModel` when the tensors are this kind but missing or misshapen.
-  func makeLayer(_ weights: WeightLoader, prefix: String, width: Int, activation: Activation) throws(GraftError)
+  func makeLayer(
+    _ weights: WeightLoader, prefix: String, width: Int, activation: Activation
+  ) throws(GraftError)
     -> (any FeedForwardLayer)?
 }
 
@@ -78,7 +80,9 @@ public struct DenseMLPBuilder: FeedForwardBuilder {
   public init() {}
 
   /// Builds the MLP when `<prefix>fc1.weight` exists.
-  public func makeLayer(_ weights: WeightLoader, prefix: String, width: Int, activation: Activation) throws(GraftError)
+  public func makeLayer(
+    _ weights: WeightLoader, prefix: String, width: Int, activation: Activation
+  ) throws(GraftError)
     -> (any FeedForwardLayer)?
   {
     guard weights.contains(prefix + "fc1.weight") else { return nil }

@@ -30,7 +30,8 @@ public struct Linear: Sendable {
     weightName: String = "weight", biasName: String = "bias"
   ) throws(GraftError) {
     let shape = try weights.requireShape(
-      prefix + weightName, expecting: "a 2-D weight [\(outFeatures.map(String.init) ?? "out"), "
+      prefix + weightName,
+      expecting: "a 2-D weight [\(outFeatures.map(String.init) ?? "out"), "
         + "\(inFeatures.map(String.init) ?? "in")]")
     guard shape.count == 2 else {
       throw GraftError(
@@ -48,7 +49,9 @@ public struct Linear: Sendable {
   }
 
   /// Computes `rows` outputs into `y` (`[rows × outFeatures]`, row stride `ldy`), overwriting it.
-  func apply(_ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil) {
+  func apply(
+    _ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil
+  ) {
     let ly = ldy ?? outFeatures
     fillBias(y, rows: rows, ldy: ly)
     GEMM.multiply(m: rows, a: MatrixOperand(x, rowStride: ldx ?? inFeatures), b: packed, c: y, ldc: ly)

@@ -42,9 +42,11 @@ public struct MultiHeadAttention: Sendable {
           + "nn.MultiheadAttention 'in_proj_weight')", tensor: weights.fullName(prefix + "qkv.weight"))
     }
     let hd = width / heads
-    qNorm = weights.contains(prefix + "q_norm.weight")
+    qNorm =
+      weights.contains(prefix + "q_norm.weight")
       ? try LayerNorm(weights, prefix: prefix + "q_norm.", width: hd, eps: eps) : nil
-    kNorm = weights.contains(prefix + "k_norm.weight")
+    kNorm =
+      weights.contains(prefix + "k_norm.weight")
       ? try LayerNorm(weights, prefix: prefix + "k_norm.", width: hd, eps: eps) : nil
   }
 

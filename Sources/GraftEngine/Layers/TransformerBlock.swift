@@ -48,7 +48,9 @@ public struct TransformerBlock: Sendable {
     normed.withUnsafeMutableBufferPointer { nb in
       guard let n = nb.baseAddress else { return }
       if let layerScale1 {
-        var branch = uninitializedFloats(count) { attention.apply(n, batch: batch, tokens: tokens, into: $0, accumulate: false) }
+        var branch = uninitializedFloats(count) {
+          attention.apply(n, batch: batch, tokens: tokens, into: $0, accumulate: false)
+        }
         addScaled(x, &branch, layerScale1)
       } else {
         attention.apply(n, batch: batch, tokens: tokens, into: x, accumulate: true)

@@ -37,7 +37,9 @@ public enum ModelArchitecture: String, Sendable, CaseIterable {
   /// Builds the model from a checkpoint's tensors.
   ///
   /// - Throws: `invalidModel` naming the tensor and the expected shape when the checkpoint does not fit.
-  public func build(_ table: TensorTable, options: VisionTransformer.Options = .init()) throws(GraftError)
+  public func build(
+    _ table: TensorTable, options: VisionTransformer.Options = .init()
+  ) throws(GraftError)
     -> any ForwardModel
   {
     switch self {

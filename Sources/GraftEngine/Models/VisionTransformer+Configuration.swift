@@ -57,7 +57,8 @@ extension VisionTransformer {
         "img_size": .array(imageSize.map(JSONValue.integer)), "in_chans": .integer(inChannels),
         "class_token": .bool(hasClassToken), "reg_tokens": .integer(registerTokens),
         "no_embed_class": .bool(noEmbedClass), "global_pool": .string(globalPool.rawValue),
-        "num_classes": .integer(numClasses), "layer_norm_eps": .double(Double(layerNormEps)),
+        "num_classes": .integer(numClasses),
+        "layer_norm_eps": .double(Double("\(layerNormEps)") ?? Double(layerNormEps)),
         "activation": .string(activation.rawValue),
       ]
     }
@@ -121,7 +122,9 @@ extension VisionTransformer {
   }
 
   /// Infers the configuration from the tensors under the detected prefix.
-  static func inferConfiguration(_ weights: WeightLoader, metadata: JSONObject, options: Options) throws(GraftError)
+  static func inferConfiguration(
+    _ weights: WeightLoader, metadata: JSONObject, options: Options
+  ) throws(GraftError)
     -> Configuration
   {
     let patch = try weights.requireShape("patch_embed.proj.weight", expecting: "[embed_dim, in_chans, p, p]")
@@ -156,14 +159,16 @@ extension VisionTransformer {
     var registers = 0
     if let r = weights.shape("reg_token") {
       guard r.count == 3, r[0] == 1, r[2] == d else {
-        throw GraftError(.invalidModel, "has shape \(r); expected [1, reg_tokens, \(d)]", tensor: weights.fullName("reg_token"))
+        throw GraftError(
+          .invalidModel, "has shape \(r); expected [1, reg_tokens, \(d)]", tensor: weights.fullName("reg_token"))
       }
       registers = r[1]
     }
     let prefixTokens = (hasCls ? 1 : 0) + registers
     let pos = try weights.requireShape("pos_embed", expecting: "[1, tokens, \(d)]")
     guard pos.count == 3, pos[0] == 1, pos[2] == d, pos[1] > 0 else {
-      throw GraftError(.invalidModel, "has shape \(pos); expected [1, tokens, \(d)]", tensor: weights.fullName("pos_embed"))
+      throw GraftError(
+        .invalidModel, "has shape \(pos); expected [1, tokens, \(d)]", tensor: weights.fullName("pos_embed"))
     }
     func squareRoot(_ n: Int) -> Int? {
       guard n > 0 else { return nil }
@@ -203,12 +208,14 @@ extension VisionTransformer {
     let pool = options.globalPool ?? (hasFcNorm || !hasCls ? .avg : .token)
     if pool == .token && !hasCls {
       throw GraftError(
-        .invalidModel, "token pooling needs a class token; expected shape [1, 1, \(d)]", tensor: weights.fullName("cls_token"))
+        .invalidModel, "token pooling needs a class token; expected shape [1, 1, \(d)]",
+        tensor: weights.fullName("cls_token"))
     }
     var classes = 0
     if let h = weights.shape("head.weight") {
       guard h.count == 2, h[1] == d else {
-        throw GraftError(.invalidModel, "has shape \(h); expected [num_classes, \(d)]", tensor: weights.fullName("head.weight"))
+        throw GraftError(
+          .invalidModel, "has shape \(h); expected [num_classes, \(d)]", tensor: weights.fullName("head.weight"))
       }
       classes = h[0]
     }
@@ -217,7 +224,8 @@ extension VisionTransformer {
       imageSize: [gridSide * patch[2], gridSide * patch[3]], inChannels: patch[1], hasClassToken: hasCls,
       registerTokens: registers, noEmbedClass: noEmbedClass, globalPool: pool, numClasses: classes,
       layerNormEps: options.layerNormEps,
-      activation: options.activation ?? metadata["activation"]?.stringValue.flatMap(Activation.init(rawValue:)) ?? .gelu)
+      activation: options.activation ?? metadata["activation"]?.stringValue.flatMap(Activation.init(rawValue:)) ?? .gelu
+    )
   }
 
   /// Reads the number of heads from metadata keys `num_heads`, `heads` or `graft.vit.num_heads`.

@@ -39,7 +39,8 @@ public struct VisionTransformer: ForwardModel {
       config.registerTokens > 0 ? try weights.floats("reg_token", shape: [1, config.registerTokens, d]) : nil
     let posTokens = config.noEmbedClass ? config.tokens - config.prefixTokens : config.tokens
     positions = try weights.floats("pos_embed", shape: [1, posTokens, d])
-    preNorm = weights.contains("norm_pre.weight") ? try LayerNorm(weights, prefix: "norm_pre.", width: d, eps: eps) : nil
+    preNorm =
+      weights.contains("norm_pre.weight") ? try LayerNorm(weights, prefix: "norm_pre.", width: d, eps: eps) : nil
     var blocks: [TransformerBlock] = []
     for i in 0..<config.depth {
       blocks.append(
@@ -53,7 +54,8 @@ public struct VisionTransformer: ForwardModel {
     head = config.numClasses > 0 ? try Linear(weights, prefix: "head.", inFeatures: d, outFeatures: nil) : nil
     if weights.contains("attn_pool.latent") {
       throw GraftError(
-        .unsupported, "attention pooling (global_pool='map') is not implemented", tensor: weights.fullName("attn_pool.latent"))
+        .unsupported, "attention pooling (global_pool='map') is not implemented",
+        tensor: weights.fullName("attn_pool.latent"))
     }
   }
 
@@ -73,7 +75,9 @@ public struct VisionTransformer: ForwardModel {
     if shape.count == 3 { shape.insert(1, at: 0) }
     guard shape.count == 4, Array(shape.dropFirst()) == sampleShape, shape[0] > 0 else {
       throw GraftError(
-        .invalidArgument, "input has shape \(images.shape); the model expects [N, \(sampleShape.map(String.init).joined(separator: ", "))]")
+        .invalidArgument,
+        "input has shape \(images.shape); the model expects [N, \(sampleShape.map(String.init).joined(separator: ", "))]"
+      )
     }
     if let bad = images.values.firstIndex(where: { !$0.isFinite }) {
       throw GraftError(.invalidArgument, "input value at flat index \(bad) is \(images.values[bad])")
@@ -91,7 +95,8 @@ public struct VisionTransformer: ForwardModel {
       for block in blocks {
         block.apply(xp, batch: n, tokens: t)
         if hiddenStates {
-          captured.append(FloatTensor(unchecked: [n, t, d], values: Array(UnsafeBufferPointer(start: xp, count: n * t * d))))
+          captured.append(
+            FloatTensor(unchecked: [n, t, d], values: Array(UnsafeBufferPointer(start: xp, count: n * t * d))))
         }
       }
       if let finalNorm { finalNorm.apply(xp, rows: n * t, into: xp) }

@@ -23,7 +23,8 @@ public enum EngineBuildInfo {
     if hasAVX2 { names.append("avx2") }
     if hasAVX512F { names.append("avx512f") }
     let list = names.isEmpty ? "baseline x86-64" : names.joined(separator: " ")
-    return list + (hasFMA ? " (SGEMM 6x16 SIMD8, fused)" : " (SGEMM 6x16 SIMD8, unfused: build with -Xcc -march=x86-64-v3)")
+    return list
+      + (hasFMA ? " (SGEMM 6x16 SIMD8, fused)" : " (SGEMM 6x16 SIMD8, unfused: build with -Xcc -march=x86-64-v3)")
   }
 
   /// The number of threads the engine uses by default: `GRAFT_THREADS` when set, else the processors available.

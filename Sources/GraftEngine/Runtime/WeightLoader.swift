@@ -68,7 +68,8 @@ public struct WeightLoader: Sendable {
           switch dtype {
           case .float32:
             for i in 0..<count {
-              out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+              out[i] = Float(
+                bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
             }
           case .float16:
             for i in 0..<count {

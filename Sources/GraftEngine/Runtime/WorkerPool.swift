@@ -65,7 +65,9 @@ final class WorkerPool: Sendable {
   /// Runs `body(part)` for every part in `0..<parts`, spread over the pool, and returns when all are done.
   func run(parts: Int, _ body: @escaping Job) {
     if parts <= 0 { return }
-    if parts == 1 || helpers.isEmpty || !busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+    if parts == 1 || helpers.isEmpty
+      || !busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+    {
       for p in 0..<parts { body(p) }
       return
     }
@@ -78,7 +80,8 @@ final class WorkerPool: Sendable {
     }
     finished.store(0, ordering: .relaxed)
     ticket.store(generation << 32, ordering: .sequentiallyConsistent)
-    for helper in helpers where helper.sleeping.compareExchange(
+    for helper in helpers
+    where helper.sleeping.compareExchange(
       expected: true, desired: false, ordering: .sequentiallyConsistent
     ).exchanged {
       helper.wake.signal()
