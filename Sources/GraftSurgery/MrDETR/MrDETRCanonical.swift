@@ -39,6 +39,16 @@ public enum MrDETRCanonical {
     return zip(original, table.names).filter { $0 != $1 }.map { (from: $0, to: $1) }
   }
 
+  /// The Mr.DETR name of a tensor named in the detrex layout (the steps undone in reverse order).
+  public static func originalName(of name: String) -> String {
+    var n = name
+    for step in steps.reversed() {
+      guard let rest = layerRelative(n), rest.hasPrefix(step.to) else { continue }
+      n = String(n.dropLast(rest.count)) + step.from + rest.dropFirst(step.to.count)
+    }
+    return n
+  }
+
   /// The part of a decoder-layer name after `transformer.decoder.layers.N.`, or `nil`.
   static func layerRelative(_ name: String) -> Substring? {
     let prefix = "transformer.decoder.layers."

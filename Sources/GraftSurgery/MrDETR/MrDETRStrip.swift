@@ -224,7 +224,10 @@ public enum MrDETRStrip {
   }
 
   /// Re-adds head aliases that an EMA state (built from deduplicated `named_parameters`) leaves out.
-  static func restoreHeadAliases(_ table: inout TensorTable) throws(GraftError) -> [MrDETRStripReport.Alias] {
+  ///
+  /// With box refine `class_embed.N` and `transformer.decoder.class_embed.N` (likewise `bbox_embed`) are one module,
+  /// so when only one name is present the other is added as its alias. Returns the aliases added.
+  public static func restoreHeadAliases(_ table: inout TensorTable) throws(GraftError) -> [MrDETRStripReport.Alias] {
     var restored: [MrDETRStripReport.Alias] = []
     let decoderPrefix = "transformer.decoder."
     for name in table.names {

@@ -1,0 +1,163 @@
+public import GraftCore
+public import GraftEngine
+public import GraftSurgery
+
+/// Proves that a Mr.DETR strip left the primary route unchanged (reference: `mrdetr.md` §6).
+///
+/// Three checks: the stripped weights load through the engine's strict primary-route manifest (0 missing,
+/// 0 unexpected) while the full weights give 0 missing and only auxiliary-route extras; every kept tensor hashes
+/// the same as its source (aliases preserved); and the engine run on the full and the stripped weights over the
+/// same feature maps gives identical outputs, max|Δ| = 0.
+public enum MrDETRVerification {
+  /// The outcome.
+  public struct Result: Sendable {
+    /// Whether every check passed.
+    public var passed: Bool
+    /// One line per check, for reports.
+    public var lines: [String]
+    /// The largest absolute difference between full and stripped outputs (0 when identical; NaN if not run).
+    public var maxAbsDifference: Float
+    /// The stripped model's output, when the engine ran.
+    public var output: DeformableDETROutput?
+  }
+
+  /// Verifies `stripped` against `full`; `heads` is the attention head count (8 in every released config).
+  ///
+  /// `features` are neck outputs `[width × H × W]` per level; by default seeded random maps with enough tokens
+  /// for the two-stage top-k are used. Failures are reported in the result, never thrown.
+  public static func verify(
+    full input: TensorTable, stripped: TensorTable, layout: MrDETRLayout = .mrdetr, heads: Int = 8,
+    features: [FloatTensor]? = nil
+  ) -> Result {
+    var lines: [String] = []
+    // An EMA state lacks the heads' second names; the model it is applied to has them, so the reference does too.
+    var full = input
+    if let restored = try? MrDETRStrip.restoreHeadAliases(&full), !restored.isEmpty {
+      lines.append("  reference: restored \(restored.count) head aliases absent from the source (an EMA state)")
+    }
+    var passed = true
+    func original(_ name: String) -> String { layout == .detrex ? MrDETRCanonical.originalName(of: name) : name }
+    do {
+      let strippedConfig = try DeformableDETRConfig.infer(from: stripped, heads: heads)
+      var fullConfig = strippedConfig
+      fullConfig.naming = .mrdetr
+      let strippedCheck = DeformableDETRManifestCheck(stripped, config: strippedConfig)
+      let fullCheck = DeformableDETRManifestCheck(full, config: fullConfig)
+      let manifest = MrDETRManifest(variant: MrDETRVariant.detect(full.names).variant, dropLabelEncoder: true)
+      let auxOnly = fullCheck.unexpected.allSatisfy {
+        if case .remove = manifest.classify($0) { return true }
+        return false
+      }
+      let strictOK = strippedCheck.isStrictClean && fullCheck.missing.isEmpty && fullCheck.misshapen.isEmpty && auxOnly
+      passed = passed && strictOK
+      lines.append(
+        "\(strictOK ? "✔" : "✘") strict primary-route manifest (\(strippedConfig.manifest.count) keys): stripped "
+          + "\(strippedCheck.missing.count) missing / \(strippedCheck.unexpected.count) unexpected; full "
+          + "\(fullCheck.missing.count) missing / \(fullCheck.unexpected.count) unexpected"
+          + (auxOnly ? ", all auxiliary-route" : ", NOT all auxiliary-route: \(fullCheck.unexpected.prefix(3))"))
+
+      var identical = 0
+      var different: [String] = []
+      for e in stripped.entries {
+        // A head alias restored for an EMA state has no source of its own; its target does.
+        let t = full[original(e.name)] ?? e.aliasOf.flatMap { full[original($0)] }
+        guard let t, t.dtype == e.tensor.dtype, t.shape == e.tensor.shape,
+          try digest(t) == digest(e.tensor)
+        else {
+          different.append(e.name)
+          continue
+        }
+        identical += 1
+      }
+      let fullAliases = full.aliases.filter { !isAuxiliary($0.alias, manifest) }
+      let kept = fullAliases.filter { pair in
+        stripped.names.contains { original($0) == pair.alias && stripped.entry($0)?.aliasOf != nil }
+      }.count
+      let bytesOK = different.isEmpty && kept == fullAliases.count
+      passed = passed && bytesOK
+      lines.append(
+        "\(bytesOK ? "✔" : "✘") \(identical)/\(stripped.count) kept tensors byte-identical (xxh64), "
+          + "\(kept)/\(fullAliases.count) aliases preserved (\(stripped.aliases.count) in the output)"
+          + (different.isEmpty ? "" : "; differ: \(different.prefix(3).joined(separator: ", "))"))
+
+      let maps = features ?? syntheticFeatures(config: strippedConfig)
+      let a = try DeformableDETR(full, config: fullConfig, strict: false).forward(features: maps)
+      let b = try DeformableDETR(stripped, config: strippedConfig, strict: true).forward(features: maps)
+      let delta = maxDifference(a, b)
+      let same = delta == 0
+      passed = passed && same
+      let shapes = maps.map { "\($0.shape[1])×\($0.shape[2])" }.joined(separator: ", ")
+      lines.append(
+        "\(same ? "✔" : "✘") engine, full vs stripped on features [\(shapes)]: max|Δ| = \(delta) over memory, "
+          + "proposals, per-layer logits and boxes, fused logits and \(b.detections.count) detections")
+      if let top = b.detections.first {
+        lines.append(
+          "  top detection: class \(top.label), score \(top.score), box \(top.box.map { ($0 * 1000).rounded() / 1000 })"
+        )
+      }
+      return Result(passed: passed, lines: lines, maxAbsDifference: delta, output: b)
+    } catch {
+      lines.append("✘ verification failed: \(error)")
+      return Result(passed: false, lines: lines, maxAbsDifference: .nan, output: nil)
+    }
+  }
+
+  /// Seeded random feature maps (3:4 aspect, halving per level) with at least `queries` tokens.
+  public static func syntheticFeatures(config: DeformableDETRConfig, seed: UInt64 = 0x6D72_6465_7472) -> [FloatTensor] {
+    var s = 1
+    func dims(_ l: Int) -> (Int, Int) { (max(1, (3 * s) >> l), max(1, (4 * s) >> l)) }
+    while (0..<config.levels).reduce(0, { $0 + dims($1).0 * dims($1).1 }) < config.queries { s += 1 }
+    var state = seed
+    return (0..<config.levels).map { l in
+      let (h, w) = dims(l)
+      let values = (0..<(config.embedDim * h * w)).map { _ -> Float in
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Float((z ^ (z >> 31)) >> 40) / Float(1 << 23) - 1
+      }
+      return (try? FloatTensor(shape: [config.embedDim, h, w], values: values)) ?? FloatTensor(zeros: [0])
+    }
+  }
+
+  private static func isAuxiliary(_ name: String, _ manifest: MrDETRManifest) -> Bool {
+    if case .remove = manifest.classify(name) { return true }
+    return false
+  }
+
+  private static func digest(_ t: Tensor) throws -> UInt64 {
+    var h = XXHash64()
+    try t.forEachChunk { h.update($0) }
+    return h.finalize()
+  }
+
+  /// The largest |a − b| over every output; infinities at the same place count as equal, NaN as a difference.
+  static func maxDifference(_ a: DeformableDETROutput, _ b: DeformableDETROutput) -> Float {
+    var worst: Float = 0
+    func compare(_ x: [Float], _ y: [Float]) {
+      guard x.count == y.count else {
+        worst = .infinity
+        return
+      }
+      for (p, q) in zip(x, y) where p.bitPattern != q.bitPattern {
+        let d = abs(p - q)
+        worst = max(worst, d.isNaN ? .infinity : d)
+      }
+    }
+    compare(a.memory.values, b.memory.values)
+    compare(a.proposalScores, b.proposalScores)
+    compare(a.proposalBoxes, b.proposalBoxes)
+    compare(a.initialReferences, b.initialReferences)
+    for (x, y) in zip(a.layerLogits, b.layerLogits) { compare(x, y) }
+    for (x, y) in zip(a.layerBoxes, b.layerBoxes) { compare(x, y) }
+    compare(a.fusedLogits, b.fusedLogits)
+    compare(a.boxes, b.boxes)
+    compare(a.detections.map(\.score), b.detections.map(\.score))
+    compare(a.detections.flatMap(\.box), b.detections.flatMap(\.box))
+    if a.selectedTokens != b.selectedTokens || a.detections.map(\.label) != b.detections.map(\.label) {
+      worst = max(worst, .infinity)
+    }
+    return worst
+  }
+}
