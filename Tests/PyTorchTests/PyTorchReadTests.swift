@@ -45,6 +45,14 @@ import Testing
     #expect(table.metadata["checkpoint.selected"] == .string("state_dict"))
   }
 
+  @Test func legacyTar() throws {
+    let archive = try PyTorchCheckpoint.open(path: TestPaths.fixture("pytorch/legacy_tar.pth"))
+    #expect(archive.formatDescription.contains("tar"))
+    let table = try archive.table(select: nil, stripPrefixes: [])
+    #expect(table.aliases.contains { $0.alias == "tied" && $0.target == "w" })
+    try ExpectedTensors("pytorch/legacy_tar.pth").check(table) { $0 }
+  }
+
   @Test func otherFolderProtocol4BigEndianAndDeflated() throws {
     let expected = try ExpectedTensors("pytorch/plain")
     for name in ["protocol4_folder.pth", "bigendian.pth", "deflated.pth"] {

@@ -42,3 +42,26 @@ import Testing
     #expect(FileSystem.exists(folder + "/manifest.json"))
   }
 }
+
+/// Times opening the large checkpoint named by `$GRAFT_PYTORCH_BENCH_FILE`.
+///
+/// Opening must be header-only + mmap. Skipped when the variable is unset.
+@Suite struct LargeFileTimingTests {
+  @Test func openIsHeaderOnly() throws {
+    guard let path = FileSystem.environment("GRAFT_PYTORCH_BENCH_FILE") else { return }
+    let start = FileSystem.monotonicNanoseconds()
+    let zip = try ZipArchive(path: path)
+    let t0 = FileSystem.monotonicNanoseconds()
+    let archive = try PyTorchCheckpoint.open(path: path)
+    let t1 = FileSystem.monotonicNanoseconds()
+    let table = try archive.table(select: nil, stripPrefixes: [])
+    let t2 = FileSystem.monotonicNanoseconds()
+    _ = archive.treeDescription(maxDepth: 2)
+    let t3 = FileSystem.monotonicNanoseconds()
+    func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
+    FileSystem.writeToStandardError(
+      "opened \(table.count) tensors, \(table.storedByteCount) bytes: zip \(ms(start, t0)) ms, open \(ms(t0, t1)) ms, "
+        + "table \(ms(t1, t2)) ms, tree \(ms(t2, t3)) ms (\(zip.entries.count) members)\n")
+    #expect(table.count > 0)
+  }
+}

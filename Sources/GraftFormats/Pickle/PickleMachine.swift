@@ -242,10 +242,20 @@ public struct PickleMachine {
     while i < kv.count {
       let key = kv[i]
       // Dict semantics: a repeated key replaces the value but keeps its position.
-      if let s = key.string, let j = n.pairs.lastIndex(where: { $0.key.string == s }) {
-        n.pairs[j].value = kv[i + 1]
-      } else if case .int(let k) = key, let j = n.pairs.lastIndex(where: { $0.key.int == k }) {
-        n.pairs[j].value = kv[i + 1]
+      if let s = key.string {
+        if let j = n.stringKeys[s] {
+          n.pairs[j].value = kv[i + 1]
+        } else {
+          n.stringKeys[s] = n.pairs.count
+          n.pairs.append((key, kv[i + 1]))
+        }
+      } else if case .int(let k) = key {
+        if let j = n.intKeys[k] {
+          n.pairs[j].value = kv[i + 1]
+        } else {
+          n.intKeys[k] = n.pairs.count
+          n.pairs.append((key, kv[i + 1]))
+        }
       } else {
         n.pairs.append((key, kv[i + 1]))
       }

@@ -93,6 +93,9 @@ public final class PickleNode {
   public var items: [PickleValue]
   /// Dict entries in insertion order; for an object, items set with SETITEM(S).
   public var pairs: [(key: PickleValue, value: PickleValue)] = []
+  /// Positions in ``pairs`` of string and integer keys, so SETITEMS stays linear for huge state dicts.
+  var stringKeys: [String: Int] = [:]
+  var intKeys: [Int: Int] = [:]
   /// Items appended to an object (list subclasses).
   public var appended: [PickleValue] = []
   /// For an object, the callable or class as `module.name` (or `<expression>` when it was not a global).
@@ -141,6 +144,8 @@ public final class PickleNode {
   func clearChildren() {
     items = []
     pairs = []
+    stringKeys = [:]
+    intKeys = [:]
     appended = []
     state = nil
   }
@@ -150,6 +155,8 @@ public final class PickleNode {
 ///
 /// Pickles can build cyclic graphs (a list appended to itself) and arbitrarily deep chains; ARC would leak the
 /// former and recurse on the latter. The graph clears every node's children when it goes away.
+///
+/// - Important: Keep the graph alive while using values from it; once it is released its containers are empty.
 public final class PickleGraph {
   /// The unpickled object.
   public let root: PickleValue

@@ -134,6 +134,8 @@ final class TorchInterpreter: PickleInterpreter {
   private(set) var storages: [String: TorchStorageRef] = [:]
   /// Legacy view storages share a root key; their own keys are tracked separately.
   private var views: [String: TorchStorageRef] = [:]
+  /// Tensors of the tar layout, by the key its main pickle's persistent ids use.
+  var tarObjects: [String: TorchTensorRef] = [:]
 
   init(flavor: Flavor, file: String) {
     self.flavor = flavor
@@ -228,7 +230,9 @@ final class TorchInterpreter: PickleInterpreter {
       let d = PickleNode(kind: .dict, callable: callable == "builtins.dict" ? "" : "OrderedDict")
       if let first = args.first?.sequence {
         for pair in first {
-          if let kv = pair.sequence, kv.count == 2 { d.pairs.append((kv[0], kv[1])) }
+          guard let kv = pair.sequence, kv.count == 2 else { continue }
+          if let s = kv[0].string { d.stringKeys[s] = d.pairs.count }
+          d.pairs.append((kv[0], kv[1]))
         }
       }
       return .node(d)
@@ -353,6 +357,12 @@ final class TorchInterpreter: PickleInterpreter {
   // MARK: - Persistent ids
 
   func persistentLoad(_ pid: PickleValue, at offset: Int) throws(GraftError) -> PickleValue {
+    if !tarObjects.isEmpty, let key = pid.string ?? pid.int.map(String.init) {
+      guard let t = tarObjects[key] else {
+        throw fail("persistent id '\(key)' names no tensor of the tar file's 'tensors' member", at: offset)
+      }
+      return .external(t)
+    }
     guard let items = pid.sequence, items.count >= 5, items[0].string == "storage" else {
       // ("module", cls, source_file, source) and anything else stays symbolic.
       return .node(PickleNode(kind: .object, items: pid.sequence ?? [pid], callable: "persistent_id", construction: ""))
