@@ -2,7 +2,7 @@
 ///
 /// Every step checks its own result (byte-identical round trips, diffs that must match, verifications that must
 /// pass); a failed check marks the step failed and the demo exits non-zero.
-public struct DemoRunner {
+public final class DemoRunner {
   /// One step's outcome.
   public struct Step: Sendable {
     /// What the step did.
@@ -29,7 +29,7 @@ public struct DemoRunner {
     self.output = output
   }
 
-  private mutating func step(_ title: String, _ body: () throws -> (Bool, [String])) {
+  private func step(_ title: String, _ body: () throws -> (Bool, [String])) {
     let t0 = FileSystem.monotonicNanoseconds()
     var result: Step
     do {
@@ -48,7 +48,7 @@ public struct DemoRunner {
   private func path(_ name: String) -> String { workFolder + "/" + name }
 
   /// Runs every step; returns whether all passed.
-  public mutating func run() -> Bool {
+  public func run() -> Bool {
     let model = DemoModel.vit()
     let source = path("vit.safetensors")
     step("write the embedded default model (tiny timm ViT, seeded) as safetensors") {
@@ -100,7 +100,7 @@ public struct DemoRunner {
     return passed == steps.count
   }
 
-  private mutating func roundTrip(source: String, through middle: String, back: String, compress: Bool) {
+  private func roundTrip(source: String, through middle: String, back: String, compress: Bool) {
     step("convert safetensors → .graft (compressed, with lineage) → safetensors; compare bytes") {
       var o = ConversionOptions()
       o.write.compress = compress
@@ -117,7 +117,7 @@ public struct DemoRunner {
     }
   }
 
-  private mutating func convertAndDiff(source: String, to name: String, label: String) {
+  private func convertAndDiff(source: String, to name: String, label: String) {
     step("convert safetensors → \(label), read it back, diff") {
       let r = try Conversion.run(input: source, output: path(name))
       let d = try CheckpointDiff.compare(try Checkpoint.read(path: source), try Checkpoint.read(path: path(name)))
@@ -125,7 +125,7 @@ public struct DemoRunner {
     }
   }
 
-  private mutating func engineCheck(before: String, after: String) {
+  private func engineCheck(before: String, after: String) {
     step("run both models in the built-in engine on the same seeded images and compare (graft check)") {
       let a = try Checkpoint.read(path: before)
       let b = try Checkpoint.read(path: after)
@@ -136,7 +136,7 @@ public struct DemoRunner {
     }
   }
 
-  private mutating func bundledFixtures() {
+  private func bundledFixtures() {
     guard let fixtures = fixturesFolder else { return }
     let torchFile = fixtures + "/pytorch/detectron2_style.pth"
     guard FileSystem.exists(torchFile) else { return }

@@ -21,7 +21,7 @@ struct Demo: ParsableCommand {
     try Failure.reporting {
       let folder = work ?? "/tmp/graft-demo-\(UInt32.random(in: 0...UInt32.max))"
       try FileSystem.makeDirectory(folder)
-      var runner = DemoRunner(workFolder: folder, fixturesFolder: DemoFixtures.folder) { print($0) }
+      let runner = DemoRunner(workFolder: folder, fixturesFolder: DemoFixtures.folder) { print($0) }
       passed = runner.run()
     }
     if !passed { throw Failure.mismatch }
