@@ -3,7 +3,7 @@ import GraftHDF5
 import TestSupport
 import Testing
 
-@Suite("Refusing bad HDF5 input")
+@Suite("Refusing bad HDF5 input", .enabled(if: HDF5Support.isAvailable, "built without the HDF5 trait"))
 struct HDF5BadInputTests {
   @Test("external links are refused, naming the link", arguments: ["bad-external-link.h5", "bad-soft-link.h5"])
   func links(fixture: String) {

@@ -3,10 +3,11 @@ import GraftHDF5
 import TestSupport
 import Testing
 
-/// Writes Graft-made HDF5 files and a manifest of what each must contain into `$GRAFT_INTEROP_DIR`, for
-/// `scripts/interop/check_hdf5.py` to open with h5py (and Keras). Without the variable the files go to a scratch
-/// folder, so the test still checks that everything it exports can be written and read back.
-@Suite("HDF5 interop export")
+/// Exports Graft-written HDF5 files and a manifest for `scripts/interop/check_hdf5.py`.
+///
+/// The files go to `$GRAFT_INTEROP_DIR`, for the script to open with h5py (and Keras). Without the variable they go
+/// to a scratch folder, so the test still checks that everything it exports can be written and read back.
+@Suite("HDF5 interop export", .enabled(if: HDF5Support.isAvailable, "built without the HDF5 trait"))
 struct HDF5InteropExportTests {
   @Test("export Graft-written HDF5 files with a manifest for h5py and Keras")
   func export() throws {

@@ -3,7 +3,8 @@ import GraftHDF5
 import TestSupport
 import Testing
 
-@Suite("Reading HDF5 files written by h5py and Keras")
+@Suite(
+  "Reading HDF5 files written by h5py and Keras", .enabled(if: HDF5Support.isAvailable, "built without the HDF5 trait"))
 struct HDF5ReadTests {
   @Test("a plain h5py file reads with identical values: chunked, gzip, big-endian, scalar, zero-size, f16, bool")
   func plainFile() throws {

@@ -49,7 +49,7 @@ func expectSameTensors(_ a: TensorTable, _ b: TensorTable, sourceLocation: Sourc
   }
 }
 
-@Suite("Writing HDF5 files")
+@Suite("Writing HDF5 files", .enabled(if: HDF5Support.isAvailable, "built without the HDF5 trait"))
 struct HDF5WriteTests {
   @Test("plain layout round-trips every dtype, metadata, lineage and aliases", arguments: [false, true])
   func plainRoundTrip(compress: Bool) throws {

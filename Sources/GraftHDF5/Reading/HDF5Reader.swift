@@ -117,7 +117,7 @@
       var table = TensorTable()
       switch layout {
       case .keras2: try readKeras2(into: &table)
-      case .plain, .keras3, .auto: try readPlain(into: &table, keras3: layout == .keras3)
+      case .plain, .keras3, .auto: try readPlain(into: &table)
       }
       if !skipped.isEmpty { table.metadata["hdf5.skipped"] = .array(skipped.map(JSONValue.string)) }
       table.metadata["hdf5.layout"] = .string(layout.rawValue)
@@ -138,7 +138,7 @@
       return parts.joined(separator: ", ")
     }
 
-    private func readPlain(into table: inout TensorTable, keras3: Bool) throws(GraftError) {
+    private func readPlain(into table: inout TensorTable) throws(GraftError) {
       var stored: [UInt64: String] = [:]
       try readAttributes(of: [], into: &table, structural: ["graft.lineage"])
       if let lineage = try lineageAttribute() { table.lineage = lineage }
@@ -161,7 +161,6 @@
         stored[node.identity] = name
         try readAttributes(of: node.components, into: &table, structural: ["dtype"])
       }
-      _ = keras3
     }
 
     private func readKeras2(into table: inout TensorTable) throws(GraftError) {
