@@ -9,7 +9,7 @@
 ///   quiets; BF16 → F32 shifts the bits unchanged; FNUZ and E8M0 NaN decode to `0x7F800001`. Torch's scalar path (a
 ///   strided tensor, the tail of a contiguous one, or a CPU without AVX2) differs for F32/F64 → BF16 (`0x7FC0`).
 /// - Overflow follows torch unless ``CastOptions/saturate`` is set: ±inf for F16/BF16/F32/F8_E5M2, NaN for the FNUZ
-///   types and F8_E8M0, ±448 for F8_E4M3 (torch ≥ 2.10 saturates e4m3fn itself).
+///   types and F8_E8M0, ±448 for F8_E4M3 (torch 2.15 saturates e4m3fn itself).
 /// - F4 (no torch `.to()`): round to nearest even, saturating to ±6 (OCP MX); NaN becomes a zero of its sign.
 /// - Float → integer truncates toward zero; values outside the target's range (where torch's result depends on the
 ///   code path) saturate to the type's limits (counted as overflow) and NaN becomes 0 (counted as NaN). Integer → integer wraps

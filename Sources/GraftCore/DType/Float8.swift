@@ -10,7 +10,7 @@
   @inlinable public init(bitPattern: UInt8) { self.bitPattern = bitPattern }
   /// Rounds to nearest even like PyTorch: finite overflow and infinities saturate to ±448, NaN becomes `0x7F|sign`.
   ///
-  /// PyTorch ≥ 2.10 saturates here (older releases, and OCP's default, produced NaN for |x| ≥ 480).
+  /// PyTorch 2.15 saturates here; older releases (and the reference notes) produced NaN `0x7F` for |x| ≥ 480.
   @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE4M3FN(value.bitPattern) }
   /// The largest finite value, 448.
   public static let greatestFiniteMagnitude = Float8E4M3FN(bitPattern: 0x7E)
