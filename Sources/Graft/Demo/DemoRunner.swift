@@ -95,6 +95,7 @@ public final class DemoRunner {
     }
     engineCheck(before: source, after: bf16)
     bundledFixtures()
+    surgeryDemos()
     let passed = steps.filter(\.passed).count
     output("demo: \(passed) of \(steps.count) steps passed; files are in \(workFolder)")
     return passed == steps.count
@@ -138,17 +139,54 @@ public final class DemoRunner {
 
   private func bundledFixtures() {
     guard let fixtures = fixturesFolder else { return }
-    let torchFile = fixtures + "/pytorch/detectron2_style.pth"
-    guard FileSystem.exists(torchFile) else { return }
-    step("read a torch-made detectron2-style training checkpoint (.pth, never executing its pickle), keep `model`") {
-      let inspection = try Inspection.inspect(path: torchFile)
-      var o = ConversionOptions()
-      o.read.select = "model"
-      let r = try Conversion.run(input: torchFile, output: path("detectron2-model.safetensors"), options: o)
-      return (true, [
-        "candidates: " + (inspection.tableUnavailableReason ?? "one state dict"),
-        "selected `model`: \(r.tensorsOut) tensors → detectron2-model.safetensors",
-      ])
+    let torchFile = fixtures + "/pytorch/detectron2.pth"
+    if FileSystem.exists(torchFile) {
+      step("torch-made detectron2 training checkpoint (.pth): pick `model`, drop trainer/optimizer, write safetensors") {
+        let archive = try PyTorchCheckpoint.open(path: torchFile)
+        var o = ConversionOptions()
+        o.read.select = "model"
+        let r = try Conversion.run(input: torchFile, output: path("detectron2-model.safetensors"), options: o)
+        let candidates = archive.stateDictCandidates.map { "\($0.path) (\($0.tensorCount))" }.joined(separator: ", ")
+        return (r.tensorsOut > 0, [
+          "state dicts found: \(candidates)",
+          "selected `model`: \(r.tensorsOut) tensors → detectron2-model.safetensors",
+        ])
+      }
+    }
+    let malicious = fixtures + "/pytorch/malicious.pth"
+    if FileSystem.exists(malicious) {
+      step("a malicious pickle (os.system payload) is read without executing anything; its callables are flagged") {
+        let archive = try PyTorchCheckpoint.open(path: malicious)
+        let dangerous = archive.referencedGlobals.filter(\.isDangerous).map(\.name)
+        let table = try archive.table(select: nil, stripPrefixes: [])
+        return (!dangerous.isEmpty, [
+          "dangerous globals (never called): " + dangerous.joined(separator: ", "),
+          "tensors still extracted: \(table.count)",
+        ])
+      }
+    }
+    let keras = fixtures + "/hdf5/keras3.weights.h5"
+    if FileSystem.exists(keras) && HDF5Support.isAvailable {
+      step("a Keras 3 .weights.h5 (written by Keras) → PyTorch names and layouts → safetensors") {
+        let table = try Checkpoint.read(path: keras)
+        let torchStyle = try KerasLayout.toPyTorch(table)
+        try Checkpoint.write(torchStyle, to: path("keras-as-torch.safetensors"))
+        let names = torchStyle.names.prefix(3).joined(separator: ", ")
+        return (torchStyle.count > 0, ["\(table.count) Keras variables → \(torchStyle.count) tensors: \(names), …"])
+      }
+    }
+  }
+
+  private func surgeryDemos() {
+    step("DenoiseRep: fuse the denoising layers into the Linears they follow, prove the model is unchanged") {
+      let folder = path("denoiserep")
+      try FileSystem.makeDirectory(folder)
+      return try DenoiseRepDemo.run(workFolder: folder)
+    }
+    step("Mr.DETR: strip the auxiliary training routes, prove the primary route's outputs are identical") {
+      let folder = path("mrdetr")
+      try FileSystem.makeDirectory(folder)
+      return try MrDETRDemo.run(workFolder: folder)
     }
   }
 }

@@ -3,6 +3,7 @@ import ArgumentParser
 /// Every subcommand, in the order `--help` lists them.
 enum CommandRegistry {
   static let subcommands: [any ParsableCommand.Type] = [
-    Inspect.self, Convert.self, Diff.self, Verify.self, Run.self, Check.self, Demo.self,
+    Inspect.self, Convert.self, Diff.self, Verify.self, Run.self, Check.self, DenoiseRepCommand.self, MrDETRCommand.self,
+    Demo.self,
   ]
 }
