@@ -26,7 +26,7 @@ func errorAndScale(_ got: FloatTensor, _ want: FloatTensor) -> (error: Float, sc
 
 @Suite("timm VisionTransformer against PyTorch")
 struct VisionTransformerTests {
-  static let fixtures = ["vit_token", "vit_avg_nocls", "vit_features", "vit_reg_f16"]
+  static let fixtures = ["vit_token", "vit_avg_nocls", "vit_features", "vit_reg_f16", "vit_medium_bf16"]
 
   @Test("outputs and every block's hidden state match PyTorch within 1e-4 × max|output|", arguments: fixtures)
   func matchesPyTorch(name: String) throws {
