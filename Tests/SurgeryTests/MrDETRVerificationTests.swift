@@ -58,3 +58,29 @@ struct MrDETRVerificationTests {
     #expect(FileSystem.exists(folder + "/mrdetr-strip-report.json"))
   }
 }
+
+@Suite("Mr.DETR detectron2 .pth round trip")
+struct MrDETRPyTorchTests {
+  @Test func trainingCheckpointStripsToAPthWithSharedHeads() throws {
+    var o = PyTorchCheckpoint.ReadOptions()
+    o.select = ""
+    let whole = try PyTorchCheckpoint.read(path: TestPaths.fixture("mrdetr/tiny_train.pth"), options: o)
+    #expect(DetectronTrainingCheckpoint.isContainer(whole))
+    let checkpoint = try DetectronTrainingCheckpoint(flattened: whole)
+    #expect(checkpoint.model.aliases.count == 56)  // torch.save kept one storage per head
+    let result = try MrDETRStrip.run(checkpoint)
+    #expect(result.report.source == "model" && result.report.removedParameters == 31_884)
+    let folder = try TestPaths.scratchFolder("mrdetr-pth")
+    var w = PyTorchCheckpoint.WriteOptions()
+    w.nestUnder = "model"
+    try PyTorchCheckpoint.write(result.table, to: folder + "/deploy.pth", options: w)
+    o.select = "model"
+    let back = try PyTorchCheckpoint.read(path: folder + "/deploy.pth", options: o)
+    #expect(back.names.sorted() == result.table.names.sorted())
+    #expect(back.aliases.count == 56)
+    #expect(back.parameterCount == result.report.keptParameters)
+    for e in back.storedEntries {
+      #expect(try e.tensor.readAllBytes() == checkpoint.model[e.name]?.readAllBytes(), "\(e.name)")
+    }
+  }
+}
