@@ -53,6 +53,7 @@ public struct ConversionReport: Sendable {
 /// writer, and mapped pages are dropped as the writer moves on.
 public enum Conversion {
   /// Converts the checkpoint at `input` into `output`.
+  @discardableResult
   public static func run(input: String, output: String, options: ConversionOptions = ConversionOptions()) throws
     -> ConversionReport
   {

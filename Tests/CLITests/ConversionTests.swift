@@ -26,7 +26,7 @@ struct ConversionTests {
     let back = try Checkpoint.read(path: dir + "/" + output)
     let diff = try CheckpointDiff.compare(model, back)
     #expect(diff.matches, "\(diff.render())")
-    #expect(diff.common.allSatisfy(\.bitIdentical))
+    #expect(diff.common.allSatisfy { $0.bitIdentical })
     #expect(try VerificationReport.verify(path: dir + "/" + output).isValid)
   }
 
