@@ -60,7 +60,10 @@ public struct Inspection: Sendable {
   /// Renders the inspection as text; `limit` caps the number of tensor rows (0 = all).
   public func render(limit: Int = 0) -> String {
     var out: [String] = []
-    out.append("\(path): \(detection.detail) (\(detection.format.displayName)), \(Format.bytes(fileSize))")
+    let kind =
+      detection.detail == detection.format.displayName
+      ? detection.detail : "\(detection.detail) (\(detection.format.displayName))"
+    out.append("\(path): \(kind), \(Format.bytes(fileSize))")
     for d in details { out.append("  " + d) }
     if !globals.isEmpty {
       let dangerous = globals.filter(\.isDangerous)
@@ -90,7 +93,7 @@ public struct Inspection: Sendable {
       let offset = e.aliasOf.map { "= " + $0 } ?? Inspection.fileOffset(of: e.tensor).map(String.init) ?? "-"
       out.append(
         Format.pad(e.name, nameWidth) + "  " + Format.pad(e.tensor.dtype.rawValue, 11) + Format.pad(shape, 20)
-          + Format.padLeft(Format.grouped(e.tensor.byteCount), 14) + "  " + offset)
+          + Format.padLeft(Format.grouped(e.tensor.byteCount), 14) + (e.aliasOf == nil ? Format.padLeft(offset, 14) : "  " + offset))
     }
     if rows.count < table.count { out.append("… \(table.count - rows.count) more (use --limit 0 to show all)") }
     var perDType: [DType: (count: Int, params: Int, bytes: Int)] = [:]
