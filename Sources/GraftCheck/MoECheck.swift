@@ -1,0 +1,293 @@
+public import GraftCore
+public import GraftEngine
+public import GraftSurgery
+
+/// The exactness checks of a dense → MoE conversion (reference §7), run after every recycle or upcycle.
+///
+/// Structural checks (strict key set, byte-identical non-expert tensors, index sets, bitwise slicing) always apply.
+/// Numeric checks run the dense MLP and the MoE layer on seeded Gaussian and LayerNorm-like inputs: a construction
+/// that is exact must match to `tolerance`; one that cannot reproduce the dense model is reported with its distance.
+public enum MoECheck {
+  /// How the checks run.
+  public struct Options: Sendable {
+    /// Rows per synthetic input kind (Gaussian and LayerNorm-like).
+    public var rows = 8
+    /// The seed of the inputs.
+    public var seed: UInt64 = 0
+    /// The relative tolerance `max|y − f| / max|f|` of exact constructions.
+    public var tolerance = 1e-5
+    /// Whether to run the whole model through the engine as well.
+    public var wholeModel = true
+    /// Model options (heads) for the whole-model check.
+    public var model = VisionTransformer.Options()
+
+    /// Creates the default options.
+    public init() {}
+  }
+
+  /// Verifies `moe` against `dense` (and `teacher` for teacher-width recycling).
+  ///
+  /// - Throws: when a checkpoint does not build; failed checks are rows, not errors.
+  public static func verify(
+    dense: TensorTable, moe: TensorTable, manifest: MoEManifest, teacher: TensorTable? = nil,
+    options: Options = Options()
+  ) throws(GraftError) -> MoECheckReport {
+    var rows: [MoECheckReport.Row] = []
+    let params = manifest.parameters
+    let layout = MoELayout(rawValue: params["layout"]?.stringValue ?? "") ?? .generic
+    let method = params["method"]?.stringValue ?? "recycle"
+    let source = teacher ?? dense
+    let sourceModel = try MoEDenseModel(source)
+    let model = try MoEDenseModel(dense)
+    rows += try structural(dense: dense, moe: moe, manifest: manifest, model: model, layout: layout)
+    rows += try slicing(
+      source: source, sourceModel: sourceModel, moe: moe, model: model, manifest: manifest, layout: layout)
+    let activation = Activation(rawValue: moe.metadata["activation"]?.stringValue ?? "") ?? .gelu
+    if teacher != nil {
+      rows.append(
+        .init(
+          name: "function", kind: .report, value: .nan, limit: nil, passed: true,
+          note: "teacher-width experts read teacher channels; the student's residual stream is unrelated: "
+            + "not function-preserving by design (Weight Selection)"))
+    } else {
+      for layer in manifest.layers {
+        rows += try numeric(
+          dense: dense, moe: moe, model: model, layer: layer, layout: layout, method: method, params: params,
+          activation: activation, options: options)
+      }
+      if options.wholeModel {
+        rows += try wholeModel(dense: dense, moe: moe, layout: layout, method: method, params: params, options: options)
+      }
+    }
+    return MoECheckReport(rows: rows)
+  }
+
+  // MARK: - Structural
+
+  static func structural(
+    dense: TensorTable, moe: TensorTable, manifest: MoEManifest, model: MoEDenseModel, layout: MoELayout
+  ) throws(GraftError) -> [MoECheckReport.Row] {
+    var rows: [MoECheckReport.Row] = []
+    var expected = Set<String>()
+    var converted = Set<String>()
+    for layer in manifest.layers {
+      let block = model.blocks[layer.block]
+      converted.insert(block.prefix)
+      for name in expectedKeys(layer: layer, block: block, layout: layout, manifest: manifest) {
+        expected.insert(block.prefix + name)
+      }
+    }
+    func inConverted(_ name: String) -> Bool {
+      converted.contains { name.hasPrefix($0) }
+    }
+    for name in dense.names where !inConverted(name) { expected.insert(name) }
+    for layer in manifest.layers {
+      let p = model.blocks[layer.block].prefix
+      for n in dense.names
+      where n.hasPrefix(p)
+        && !["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"].contains(String(n.dropFirst(p.count)))
+      {
+        expected.insert(n)
+      }
+    }
+    let actual = Set(moe.names)
+    let missing = expected.subtracting(actual).sorted()
+    let unexpected = actual.subtracting(expected).sorted()
+    rows.append(
+      .init(
+        name: "key set", kind: .structural, value: Double(missing.count + unexpected.count), limit: 0,
+        passed: missing.isEmpty && unexpected.isEmpty,
+        note: missing.isEmpty && unexpected.isEmpty
+          ? "\(actual.count) keys, exactly the \(layout.rawValue) schema"
+          : "missing \(missing.prefix(3)) unexpected \(unexpected.prefix(3))"))
+    var differing: [String] = []
+    var compared = 0
+    for name in moe.names where dense.contains(name) {
+      guard let a = moe[name], let b = dense[name] else { continue }
+      compared += 1
+      let same = (try? a.readAllBytes() == b.readAllBytes() && a.shape == b.shape && a.dtype == b.dtype) ?? false
+      if !same { differing.append(name) }
+    }
+    rows.append(
+      .init(
+        name: "non-expert bytes", kind: .structural, value: Double(differing.count), limit: 0,
+        passed: differing.isEmpty,
+        note: differing.isEmpty ? "\(compared) tensors byte-identical to the source" : "differ: \(differing.prefix(3))")
+    )
+    var bad: [String] = []
+    let isPartitionMethod = manifest.parameters["method"]?.stringValue == "partition"
+    for layer in manifest.layers {
+      for (e, s) in layer.expertUnits.enumerated() {
+        if s.isEmpty || s != Array(Set(s)).sorted() || (s.last ?? 0) >= layer.hidden || (s.first ?? 0) < 0 {
+          bad.append("block \(layer.block) expert \(e)")
+        }
+      }
+      if isPartitionMethod && !layer.isPartition { bad.append("block \(layer.block) is not a disjoint cover") }
+    }
+    rows.append(
+      .init(
+        name: "index sets", kind: .structural, value: Double(bad.count), limit: 0, passed: bad.isEmpty,
+        note: bad.isEmpty
+          ? (isPartitionMethod ? "sorted, unique, disjoint and covering" : "sorted, unique, in range")
+          : bad.prefix(3).joined(separator: "; ")))
+    for layer in manifest.layers {
+      let ov = layer.overlap
+      rows.append(
+        .init(
+          name: "coverage.\(layer.block)", kind: .report, value: layer.coverage, limit: nil, passed: true,
+          note: "overlap (Jaccard) mean \(format(ov.mean)) max \(format(ov.max))"
+            + (layer.importanceMass.map {
+              " · importance mass per expert " + $0.prefix(4).map(format).joined(separator: " ")
+                + ($0.count > 4 ? " …" : "")
+            } ?? "")))
+    }
+    return rows
+  }
+
+  /// The MLP-relative keys a converted block must hold.
+  static func expectedKeys(
+    layer: MoEManifest.Layer, block: MoEDenseModel.Block, layout: MoELayout, manifest: MoEManifest
+  ) -> [String] {
+    let e = layer.expertUnits.count
+    let b1 = block.hasBias1
+    let b2 = block.hasBias2
+    let partition = manifest.parameters["method"]?.stringValue == "partition"
+    switch layout {
+    case .generic:
+      var keys = ["router.weight"]
+      for i in 0..<e {
+        keys.append("experts.\(i).fc1.weight")
+        if b1 { keys.append("experts.\(i).fc1.bias") }
+        keys.append("experts.\(i).fc2.weight")
+        if b2 && !partition { keys.append("experts.\(i).fc2.bias") }
+      }
+      if layer.sharedUnits != nil {
+        keys.append("shared_expert.fc1.weight")
+        if b1 { keys.append("shared_expert.fc1.bias") }
+        keys.append("shared_expert.fc2.weight")
+      }
+      if partition && b2 { keys.append("output_bias") }
+      return keys
+    case .jetpack:
+      let r = MoERecycle.ratioKey(Double(layer.expertUnits[0].count) / Double(layer.hidden))
+      let g = "experts.\(r)."
+      return [g + "fc1.weight", g + "fc2.weight"] + (b1 ? [g + "fc1.bias"] : []) + (b2 ? [g + "fc2.bias"] : [])
+    case .dualPath:
+      var keys = ["phi", "scales.0", "scales.1", "slot_norm.weight", "slot_norm.bias"]
+      let groups = ["core_experts."] + ((layer.groups?.universal ?? 0) > 0 ? ["univ_experts."] : [])
+      for g in groups {
+        keys +=
+          [g + "vit_fc1.weight", g + "vit_fc2.weight"] + (b1 ? [g + "vit_fc1.bias"] : [])
+          + (b2 ? [g + "vit_fc2.bias"] : [])
+      }
+      return keys
+    }
+  }
+
+  // MARK: - Bitwise slicing
+
+  static func slicing(
+    source: TensorTable, sourceModel: MoEDenseModel, moe: TensorTable, model: MoEDenseModel, manifest: MoEManifest,
+    layout: MoELayout
+  ) throws(GraftError) -> [MoECheckReport.Row] {
+    var mismatches: [String] = []
+    var checked = 0
+    for layer in manifest.layers {
+      let sb = sourceModel.blocks[layer.block]
+      let p = model.blocks[layer.block].prefix
+      guard let w1 = source[sb.prefix + "fc1.weight"], let w2 = source[sb.prefix + "fc2.weight"],
+        let size = w1.dtype.byteWidth
+      else { continue }
+      let d = sourceModel.width
+      let h = sb.hidden
+      let w1b = try bytes(w1, sb.prefix + "fc1.weight")
+      let w2b = try bytes(w2, sb.prefix + "fc2.weight")
+      let b1b = try source[sb.prefix + "fc1.bias"].map { t throws(GraftError) in try bytes(t, sb.prefix + "fc1.bias") }
+      let b2b = try source[sb.prefix + "fc2.bias"].map { t throws(GraftError) in try bytes(t, sb.prefix + "fc2.bias") }
+      let allChannels = Array(0..<d)
+      for (e, units) in layer.expertUnits.enumerated() {
+        let channels = layer.expertChannels?[e] ?? allChannels
+        var fc1: [UInt8] = []
+        for i in units { for c in channels { fc1 += w1b[((i * d + c) * size)..<((i * d + c + 1) * size)] } }
+        var fc2: [UInt8] = []
+        for c in channels { for i in units { fc2 += w2b[((c * h + i) * size)..<((c * h + i + 1) * size)] } }
+        let bias1 = b1b.map { b in units.flatMap { Array(b[($0 * size)..<(($0 + 1) * size)]) } }
+        let bias2 = b2b.map { b in channels.flatMap { Array(b[($0 * size)..<(($0 + 1) * size)]) } }
+        let (names, index) = sliceNames(
+          layout: layout, layer: layer, expert: e, method: manifest.parameters["method"]?.stringValue)
+        var pairs: [(String, [UInt8])] = [(names.fc1, fc1), (names.fc2, fc2)]
+        if let bias1 { pairs.append((names.b1, bias1)) }
+        if let bias2, let nb2 = names.b2 { pairs.append((nb2, bias2)) }
+        for (name, want) in pairs {
+          checked += 1
+          guard let t = moe[p + name] else {
+            mismatches.append("\(p + name) missing")
+            continue
+          }
+          let all = try bytes(t, p + name)
+          let per = want.count
+          let start = index * per
+          guard start + per <= all.count, Array(all[start..<(start + per)]) == want else {
+            mismatches.append("\(p + name)[\(index)]")
+            continue
+          }
+        }
+      }
+    }
+    return [
+      .init(
+        name: "slicing", kind: .structural, value: Double(mismatches.count), limit: 0, passed: mismatches.isEmpty,
+        note: mismatches.isEmpty
+          ? "\(checked) expert tensors are bitwise slices of the source (fc1 rows, b1, fc2 columns, b2)"
+          : mismatches.prefix(3).joined(separator: "; "))
+    ]
+  }
+
+  /// The tensor names holding expert `e` and the index along their stacking axis (0 when unstacked).
+  static func sliceNames(
+    layout: MoELayout, layer: MoEManifest.Layer, expert e: Int, method: String?
+  )
+    -> (names: (fc1: String, fc2: String, b1: String, b2: String?), index: Int)
+  {
+    switch layout {
+    case .generic:
+      let g = "experts.\(e)."
+      return ((g + "fc1.weight", g + "fc2.weight", g + "fc1.bias", method == "partition" ? nil : g + "fc2.bias"), 0)
+    case .jetpack:
+      let g = "experts.\(MoERecycle.ratioKey(Double(layer.expertUnits[0].count) / Double(layer.hidden)))."
+      return ((g + "fc1.weight", g + "fc2.weight", g + "fc1.bias", g + "fc2.bias"), e)
+    case .dualPath:
+      let core = layer.groups?.core ?? layer.expertUnits.count
+      let g = e < core ? "core_experts." : "univ_experts."
+      return (
+        (g + "vit_fc1.weight", g + "vit_fc2.weight", g + "vit_fc1.bias", g + "vit_fc2.bias"), e < core ? e : e - core
+      )
+    }
+  }
+
+  static func bytes(_ t: Tensor, _ name: String) throws(GraftError) -> [UInt8] {
+    do { return try t.readAllBytes() } catch let error as GraftError { throw error.forTensor(name) } catch {
+      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+    }
+  }
+
+  static func format(_ v: Double) -> String {
+    if v.isNaN { return "—" }
+    if v == 0 { return "0" }
+    if abs(v) >= 0.01 && abs(v) < 1000 {
+      let r = (v * 1000).rounded() / 1000
+      return "\(r)"
+    }
+    var e = 0
+    var m = abs(v)
+    while m >= 10 {
+      m /= 10
+      e += 1
+    }
+    while m < 1 {
+      m *= 10
+      e -= 1
+    }
+    return "\(v < 0 ? "-" : "")\((m * 100).rounded() / 100)e\(e)"
+  }
+}

@@ -1,0 +1,232 @@
+public import GraftCore
+
+/// The dense timm ViT a MoE pass starts from: where its blocks and MLPs are, checked before anything is written.
+public struct MoEDenseModel: Sendable {
+  /// One block's dense MLP.
+  public struct Block: Sendable {
+    /// The block index.
+    public var index: Int
+    /// The MLP prefix, such as `blocks.6.mlp.` (with the checkpoint's wrapper prefix).
+    public var prefix: String
+    /// The hidden width `h` (rows of `fc1.weight`).
+    public var hidden: Int
+    /// The dtype of `fc1.weight`.
+    public var dtype: DType
+    /// Whether `fc1.bias` and `fc2.bias` exist.
+    public var hasBias1: Bool
+    /// Whether `fc2.bias` exists.
+    public var hasBias2: Bool
+  }
+
+  /// The wrapper prefix (`""`, `module.`, …).
+  public var keyPrefix: String
+  /// The model width `d`.
+  public var width: Int
+  /// The blocks, in order.
+  public var blocks: [Block]
+
+  /// The number of blocks.
+  public var depth: Int { blocks.count }
+
+  /// Finds the ViT and its dense MLPs.
+  ///
+  /// - Throws: `invalidModel` for a non-ViT, a checkpoint that already holds MoE layers, or a misshapen MLP.
+  public init(_ table: TensorTable) throws(GraftError) {
+    let anchor = "patch_embed.proj.weight"
+    guard let anchorName = table.names.filter({ $0.hasSuffix(anchor) }).min(by: { $0.count < $1.count }) else {
+      throw GraftError(
+        .invalidModel,
+        "not a timm VisionTransformer: no tensor '\(anchor)'; the dense → MoE passes need a timm ViT (blocks.N.mlp.fc1/fc2)",
+        tensor: anchor)
+    }
+    let prefix = String(anchorName.dropLast(anchor.count))
+    for name in table.names where name.hasPrefix(prefix + "blocks.") {
+      if name.contains(".mlp.experts.") || name.contains(".mlp.router.") || name.hasSuffix(".mlp.phi")
+        || name.contains(".mlp.core_experts.") || name.contains(".mlp.univ_experts.")
+      {
+        throw GraftError(
+          .invalidModel, "the checkpoint is already a mixture of experts; the passes take a dense ViT", tensor: name)
+      }
+    }
+    var blocks: [Block] = []
+    var width = 0
+    while true {
+      let i = blocks.count
+      let p = prefix + "blocks.\(i).mlp."
+      guard let w1 = table[p + "fc1.weight"] else { break }
+      guard let w2 = table[p + "fc2.weight"] else {
+        throw GraftError(
+          .invalidModel, "missing tensor; expected the MLP's second projection", tensor: p + "fc2.weight")
+      }
+      guard w1.shape.count == 2, w1.shape[0] > 0, w1.shape[1] > 0 else {
+        throw GraftError(.invalidModel, "has shape \(w1.shape); expected [hidden, width]", tensor: p + "fc1.weight")
+      }
+      let (h, d) = (w1.shape[0], w1.shape[1])
+      guard w2.shape == [d, h] else {
+        throw GraftError(.invalidModel, "has shape \(w2.shape); expected [\(d), \(h)]", tensor: p + "fc2.weight")
+      }
+      guard w1.dtype.isFloatingPoint, w1.dtype.byteWidth != nil, w2.dtype == w1.dtype else {
+        throw GraftError(
+          .unsupportedDType, "has dtype \(w1.dtype) (fc2: \(w2.dtype)); expected one byte-addressable float dtype",
+          tensor: p + "fc1.weight")
+      }
+      if i > 0 && d != width {
+        throw GraftError(.invalidModel, "has width \(d); block 0 has \(width)", tensor: p + "fc1.weight")
+      }
+      width = d
+      let b1 = table[p + "fc1.bias"]
+      let b2 = table[p + "fc2.bias"]
+      if let b1, b1.shape != [h] || b1.dtype != w1.dtype {
+        throw GraftError(
+          .invalidModel, "has shape \(b1.shape) \(b1.dtype); expected [\(h)] \(w1.dtype)", tensor: p + "fc1.bias")
+      }
+      if let b2, b2.shape != [d] || b2.dtype != w1.dtype {
+        throw GraftError(
+          .invalidModel, "has shape \(b2.shape) \(b2.dtype); expected [\(d)] \(w1.dtype)", tensor: p + "fc2.bias")
+      }
+      blocks.append(
+        Block(index: i, prefix: p, hidden: h, dtype: w1.dtype, hasBias1: b1 != nil, hasBias2: b2 != nil))
+    }
+    guard !blocks.isEmpty else {
+      throw GraftError(
+        .invalidModel, "missing tensor; a ViT needs dense MLPs 'blocks.N.mlp.fc1.weight' [hidden, width]",
+        tensor: prefix + "blocks.0.mlp.fc1.weight")
+    }
+    keyPrefix = prefix
+    self.width = width
+    self.blocks = blocks
+  }
+}
+
+/// Element access for the MoE passes: float views for scoring and byte-exact slicing for the experts.
+enum MoEValues {
+  /// The tensor's values as Float (exact for F32, F16, BF16; F64 rounds).
+  static func floats(_ tensor: Tensor, name: String) throws(GraftError) -> [Float] {
+    let count = tensor.elementCount
+    do {
+      return try tensor.withUnsafeBytes { raw -> [Float] in
+        var out = [Float](repeating: 0, count: count)
+        try out.withUnsafeMutableBufferPointer { dst throws(GraftError) in
+          try ElementDecoding.decodeToFloat(raw, dtype: tensor.dtype, into: dst)
+        }
+        return out
+      }
+    } catch let error as GraftError {
+      throw error.forTensor(name)
+    } catch {
+      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+    }
+  }
+
+  /// Encodes Float values as a tensor of `dtype` (round to nearest even).
+  static func tensor(_ values: [Float], shape: [Int], dtype: DType) throws(GraftError) -> Tensor {
+    if dtype == .float32 { return Tensor(float32: values, shape: shape) }
+    guard let size = dtype.byteWidth else {
+      throw GraftError(.unsupportedDType, "cannot write \(dtype) router weights")
+    }
+    var report = CastReport()
+    var failure: GraftError?
+    let bytes = HeapBytes(count: values.count * size) { dst in
+      values.withUnsafeBufferPointer { src in
+        do throws(GraftError) {
+          try ElementDecoding.encodeFromFloat(src, to: dtype, into: dst, options: CastOptions(), report: &report)
+        } catch {
+          failure = error
+        }
+      }
+    }
+    if let failure { throw failure }
+    return Tensor(dtype: dtype, shape: shape, bytes: bytes)
+  }
+
+  /// The bytes of a tensor, read once.
+  static func bytes(_ tensor: Tensor, name: String) throws(GraftError) -> [UInt8] {
+    do { return try tensor.readAllBytes() } catch let error as GraftError { throw error.forTensor(name) } catch {
+      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+    }
+  }
+
+  /// Gathers whole rows of a row-major `[rows, columns]` byte matrix, for several index sets stacked in order.
+  static func gatherRows(
+    _ src: [UInt8], columns: Int, elementSize: Int, sets: [[Int]], dtype: DType, shape: [Int]
+  )
+    -> Tensor
+  {
+    let rowBytes = columns * elementSize
+    let total = sets.reduce(0) { $0 + $1.count } * rowBytes
+    let bytes = HeapBytes(count: total) { dst in
+      src.withUnsafeBytes { s in
+        guard let sp = s.baseAddress, let dp = dst.baseAddress else { return }
+        var o = 0
+        for set in sets {
+          for i in set {
+            (dp + o).copyMemory(from: sp + i * rowBytes, byteCount: rowBytes)
+            o += rowBytes
+          }
+        }
+      }
+    }
+    return Tensor(dtype: dtype, shape: shape, bytes: bytes)
+  }
+
+  /// Gathers columns of a row-major `[rows, columns]` byte matrix, one `[rows, |set|]` block per index set.
+  static func gatherColumns(
+    _ src: [UInt8], rows: Int, columns: Int, elementSize: Int, sets: [[Int]], dtype: DType, shape: [Int]
+  ) -> Tensor {
+    let total = sets.reduce(0) { $0 + $1.count } * rows * elementSize
+    let bytes = HeapBytes(count: total) { dst in
+      src.withUnsafeBytes { s in
+        guard let sp = s.baseAddress, let dp = dst.baseAddress else { return }
+        var o = 0
+        for set in sets {
+          for r in 0..<rows {
+            let rowStart = r * columns * elementSize
+            for i in set {
+              (dp + o).copyMemory(from: sp + rowStart + i * elementSize, byteCount: elementSize)
+              o += elementSize
+            }
+          }
+        }
+      }
+    }
+    return Tensor(dtype: dtype, shape: shape, bytes: bytes)
+  }
+
+  /// Repeats a tensor's bytes `count` times along a new leading axis.
+  static func tile(_ src: [UInt8], count: Int, dtype: DType, shape: [Int]) -> Tensor {
+    let bytes = HeapBytes(count: src.count * count) { dst in
+      src.withUnsafeBytes { s in
+        guard let dp = dst.baseAddress, let sp = s.baseAddress else { return }
+        for e in 0..<count { (dp + e * src.count).copyMemory(from: sp, byteCount: src.count) }
+      }
+    }
+    return Tensor(dtype: dtype, shape: shape, bytes: bytes)
+  }
+}
+
+extension MoEValues {
+  /// For each `e`, the submatrix `src[rowSets[e]][:, columnSets[e]]` of a row-major `[rows, columns]` byte matrix,
+  /// stacked `[E, |rowSet|, |columnSet|]`.
+  static func gather2D(
+    _ src: [UInt8], columns: Int, elementSize: Int, rowSets: [[Int]], columnSets: [[Int]], dtype: DType
+  ) -> Tensor {
+    let r = rowSets.first?.count ?? 0
+    let c = columnSets.first?.count ?? 0
+    let total = rowSets.count * r * c * elementSize
+    let bytes = HeapBytes(count: total) { dst in
+      src.withUnsafeBytes { s in
+        guard let sp = s.baseAddress, let dp = dst.baseAddress else { return }
+        var o = 0
+        for (rows, cols) in zip(rowSets, columnSets) {
+          for i in rows {
+            for j in cols {
+              (dp + o).copyMemory(from: sp + (i * columns + j) * elementSize, byteCount: elementSize)
+              o += elementSize
+            }
+          }
+        }
+      }
+    }
+    return Tensor(dtype: dtype, shape: [rowSets.count, r, c], bytes: bytes)
+  }
+}
