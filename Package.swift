@@ -37,7 +37,8 @@ let allTestTargets: [(name: String, deps: [Target.Dependency])] = [
 let selectedTests: Set<String>? = Context.environment["GRAFT_TEST_TARGETS"].map {
   Set($0.split(separator: ",").map { $0.hasSuffix("Tests") ? String($0) : String($0) + "Tests" })
 }
-let testTargets: [Target] = allTestTargets
+let testTargets: [Target] =
+  allTestTargets
   .filter { selectedTests?.contains($0.name) ?? true }
   .map { .testTarget(name: $0.name, dependencies: $0.deps, swiftSettings: strictSettings) }
 
@@ -82,7 +83,9 @@ extension Target.Dependency {
 let needed = neededLibraries()
 let libraryTargets: [Target] = libraryOrder.filter { needed.contains($0) }.map { name in
   name == "TestSupport"
-    ? .target(name: name, dependencies: libraryDependencies[name] ?? [], path: "Tests/TestSupport", swiftSettings: strictSettings)
+    ? .target(
+      name: name, dependencies: libraryDependencies[name] ?? [], path: "Tests/TestSupport",
+      swiftSettings: strictSettings)
     : .target(name: name, dependencies: libraryDependencies[name] ?? [], swiftSettings: strictSettings)
 }
 let executableTargets: [Target] =

@@ -1,9 +1,9 @@
+@_exported public import GraftCheck
 @_exported public import GraftCore
+@_exported public import GraftEngine
 @_exported public import GraftFormats
 @_exported public import GraftHDF5
 @_exported public import GraftSurgery
-@_exported public import GraftEngine
-@_exported public import GraftCheck
 
 /// Opens and saves checkpoints in any format Graft knows, choosing the reader from the file's content.
 ///
@@ -140,11 +140,13 @@ public enum Checkpoint {
     case .pytorch:
       var o = PyTorchCheckpoint.WriteOptions()
       o.nestUnder = options.nestUnder
-      return try PyTorchCheckpoint.write(table, to: path, options: o, inputs: options.inputs, progress: options.progress)
+      return try PyTorchCheckpoint.write(
+        table, to: path, options: o, inputs: options.inputs, progress: options.progress)
     case .npy:
       guard table.count == 1, let entry = table.entries.first else {
         throw GraftError(
-          .invalidArgument, "a .npy file holds exactly one array; this checkpoint has \(table.count) tensors (use .npz)",
+          .invalidArgument,
+          "a .npy file holds exactly one array; this checkpoint has \(table.count) tensors (use .npz)",
           file: path)
       }
       return try NumPyFormat.writeNPY(entry.tensor, to: path, inputs: options.inputs)

@@ -54,12 +54,15 @@ public struct ConversionReport: Sendable {
 public enum Conversion {
   /// Converts the checkpoint at `input` into `output`.
   @discardableResult
-  public static func run(input: String, output: String, options: ConversionOptions = ConversionOptions()) throws
+  public static func run(
+    input: String, output: String, options: ConversionOptions = ConversionOptions()
+  ) throws
     -> ConversionReport
   {
     let start = FileSystem.monotonicNanoseconds()
     guard !FileSystem.isSameFile(input, output) else {
-      throw GraftError(.invalidArgument, "the output is the input; Graft never overwrites an input in place", file: output)
+      throw GraftError(
+        .invalidArgument, "the output is the input; Graft never overwrites an input in place", file: output)
     }
     let detection = try Checkpoint.detect(path: input)
     var table = try Checkpoint.read(path: input, options: options.read)
@@ -83,7 +86,8 @@ public enum Conversion {
       }
     }
 
-    let format = options.format ?? (options.write.shardSize != nil ? .safetensorsSharded : nil)
+    let format =
+      options.format ?? (options.write.shardSize != nil ? .safetensorsSharded : nil)
       ?? CheckpointFormat.forOutputPath(output)
     guard let format else {
       throw GraftError(

@@ -40,7 +40,9 @@ public struct CheckpointDiff: Sendable {
   ///
   /// Equal bytes are compared with `memcmp`-speed chunk comparisons; otherwise both sides are decoded to Double in
   /// chunks of one million elements, so memory stays bounded.
-  public static func compare(_ a: TensorTable, _ b: TensorTable, atol: Double = 0, rtol: Double = 0) throws
+  public static func compare(
+    _ a: TensorTable, _ b: TensorTable, atol: Double = 0, rtol: Double = 0
+  ) throws
     -> CheckpointDiff
   {
     var diff = CheckpointDiff(atol: atol, rtol: rtol)
@@ -55,7 +57,9 @@ public struct CheckpointDiff: Sendable {
     return diff
   }
 
-  static func compareTensor(_ name: String, _ x: Tensor, _ y: Tensor, atol: Double, rtol: Double) throws
+  static func compareTensor(
+    _ name: String, _ x: Tensor, _ y: Tensor, atol: Double, rtol: Double
+  ) throws
     -> TensorDifference
   {
     var d = TensorDifference(

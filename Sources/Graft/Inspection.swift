@@ -16,7 +16,9 @@ public struct Inspection: Sendable {
   public var globals: [(name: String, isDangerous: Bool)] = []
 
   /// Inspects a checkpoint without reading tensor data.
-  public static func inspect(path: String, options: Checkpoint.ReadOptions = Checkpoint.ReadOptions()) throws
+  public static func inspect(
+    path: String, options: Checkpoint.ReadOptions = Checkpoint.ReadOptions()
+  ) throws
     -> Inspection
   {
     let detection = try Checkpoint.detect(path: path)
@@ -31,7 +33,8 @@ public struct Inspection: Sendable {
     case .pytorch:
       let archive = try PyTorchCheckpoint.open(path: path)
       inspection.details.append(archive.formatDescription)
-      inspection.details.append(contentsOf: archive.treeDescription(maxDepth: 4).split(separator: "\n").map(String.init))
+      inspection.details.append(
+        contentsOf: archive.treeDescription(maxDepth: 4).split(separator: "\n").map(String.init))
       inspection.globals = archive.referencedGlobals
       do {
         var table = try archive.table(select: options.select, stripPrefixes: options.stripPrefixes)
@@ -69,7 +72,8 @@ public struct Inspection: Sendable {
       let dangerous = globals.filter(\.isDangerous)
       out.append(
         "pickle references \(globals.count) global(s)"
-          + (dangerous.isEmpty ? "" : "; DANGEROUS (never executed by Graft): " + dangerous.map(\.name).joined(separator: ", ")))
+          + (dangerous.isEmpty
+            ? "" : "; DANGEROUS (never executed by Graft): " + dangerous.map(\.name).joined(separator: ", ")))
       for g in globals where !g.isDangerous { out.append("  " + g.name) }
     }
     guard let table else {
@@ -93,7 +97,8 @@ public struct Inspection: Sendable {
       let offset = e.aliasOf.map { "= " + $0 } ?? Inspection.fileOffset(of: e.tensor).map(String.init) ?? "-"
       out.append(
         Format.pad(e.name, nameWidth) + "  " + Format.pad(e.tensor.dtype.rawValue, 11) + Format.pad(shape, 20)
-          + Format.padLeft(Format.grouped(e.tensor.byteCount), 14) + (e.aliasOf == nil ? Format.padLeft(offset, 14) : "  " + offset))
+          + Format.padLeft(Format.grouped(e.tensor.byteCount), 14)
+          + (e.aliasOf == nil ? Format.padLeft(offset, 14) : "  " + offset))
     }
     if rows.count < table.count { out.append("… \(table.count - rows.count) more (use --limit 0 to show all)") }
     var perDType: [DType: (count: Int, params: Int, bytes: Int)] = [:]

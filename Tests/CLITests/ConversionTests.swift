@@ -157,7 +157,9 @@ struct DemoTests {
   func demo() throws {
     let dir = try TestPaths.scratchFolder("demo")
     var lines: [String] = []
-    let runner = DemoRunner(workFolder: dir, fixturesFolder: TestPaths.repositoryRoot + "/Fixtures") { lines.append($0) }
+    let runner = DemoRunner(workFolder: dir, fixturesFolder: TestPaths.repositoryRoot + "/Fixtures") {
+      lines.append($0)
+    }
     #expect(runner.run(), "\(lines.joined(separator: "\n"))")
     #expect(lines.last?.contains("steps passed") == true)
   }

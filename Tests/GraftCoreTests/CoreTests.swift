@@ -69,7 +69,10 @@ struct DTypeTests {
   }
 
   @Test(
-    "bit widths", arguments: [(DType.float4E2M1, 4), (.bool, 8), (.bfloat16, 16), (.float32, 32), (.complex64, 64), (.complex128, 128)])
+    "bit widths",
+    arguments: [
+      (DType.float4E2M1, 4), (.bool, 8), (.bfloat16, 16), (.float32, 32), (.complex64, 64), (.complex128, 128),
+    ])
   func widths(d: DType, bits: Int) { #expect(d.bitWidth == bits) }
 
   @Test("parses aliases")

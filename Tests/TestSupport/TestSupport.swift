@@ -95,6 +95,8 @@ public func allClose(_ a: [Float], _ b: [Float], rtol: Double = 1e-5, atol: Doub
 /// Reads the raw little-endian Float32 values of a tensor.
 public func floatValues(_ tensor: Tensor) throws -> [Float] {
   try tensor.withUnsafeBytes { raw in
-    (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+    (0..<(raw.count / 4)).map {
+      Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+    }
   }
 }

@@ -60,7 +60,8 @@ public enum DemoModel {
     add("head.weight", [c.classes, d], scale: 0.1)
     add("head.bias", [c.classes], scale: 0.02)
     table.metadata["format"] = "pt"
-    table.metadata["graft.demo"] = .string("timm vit: width \(d), depth \(c.depth), heads \(c.heads), patch \(c.patch), image \(c.image)")
+    table.metadata["graft.demo"] = .string(
+      "timm vit: width \(d), depth \(c.depth), heads \(c.heads), patch \(c.patch), image \(c.image)")
     return table
   }
 }

@@ -53,7 +53,10 @@ public final class DemoRunner {
     let source = path("vit.safetensors")
     step("write the embedded default model (tiny timm ViT, seeded) as safetensors") {
       let s = try Checkpoint.write(model, to: source)
-      return (true, ["\(model.count) tensors, \(Format.grouped(model.parameterCount)) parameters → \(Format.bytes(s.bytesWritten))"])
+      return (
+        true,
+        ["\(model.count) tensors, \(Format.grouped(model.parameterCount)) parameters → \(Format.bytes(s.bytesWritten))"]
+      )
     }
     step("inspect it (headers only)") {
       let i = try Inspection.inspect(path: source)
@@ -61,7 +64,9 @@ public final class DemoRunner {
       return (t?.count == model.count, ["\(i.detection.detail): \(t?.count ?? 0) tensors, \(Format.bytes(i.fileSize))"])
     }
     roundTrip(source: source, through: "vit.graft", back: "vit.roundtrip.safetensors", compress: true)
-    for (name, label) in [("vit.pth", "PyTorch .pth"), ("vit.npz", "NumPy .npz")] + (HDF5Support.isAvailable ? [("vit.h5", "HDF5 .h5")] : []) {
+    for (name, label) in [("vit.pth", "PyTorch .pth"), ("vit.npz", "NumPy .npz")]
+      + (HDF5Support.isAvailable ? [("vit.h5", "HDF5 .h5")] : [])
+    {
       convertAndDiff(source: source, to: name, label: label)
     }
     step("shard into Hugging Face layout (--shard-size 100KB), read the index back, diff") {
@@ -78,10 +83,13 @@ public final class DemoRunner {
       o.dtype = .bfloat16
       let r = try Conversion.run(input: source, output: bf16, options: o)
       let d = try CheckpointDiff.compare(model, try Checkpoint.read(path: bf16), atol: 0, rtol: 1.0 / 256)
-      return (d.matches && r.casts.count == model.count, [
-        "cast \(r.casts.count) tensors: \(r.totalCast.summary)",
-        "diff vs F32 within rtol 2^-8 (bf16 half-ulp): " + (d.matches ? "MATCH" : "DIFFERENT"),
-      ])
+      return (
+        d.matches && r.casts.count == model.count,
+        [
+          "cast \(r.casts.count) tensors: \(r.totalCast.summary)",
+          "diff vs F32 within rtol 2^-8 (bf16 half-ulp): " + (d.matches ? "MATCH" : "DIFFERENT"),
+        ]
+      )
     }
     step("verify every output (structure, every byte, .graft checksums)") {
       var lines: [String] = []
@@ -110,11 +118,14 @@ public final class DemoRunner {
       let a = try FileSystem.readAll(source)
       let b = try FileSystem.readAll(path(back))
       let lineage = try Checkpoint.read(path: path(middle)).lineage
-      return (a == b, [
-        "\(middle): \(Format.bytes(try FileSystem.size(of: path(middle)))), lineage: "
-          + lineage.map(\.operation).joined(separator: " → "),
-        "round trip: " + (a == b ? "byte-identical (\(a.count) bytes)" : "DIFFERENT bytes"),
-      ])
+      return (
+        a == b,
+        [
+          "\(middle): \(Format.bytes(try FileSystem.size(of: path(middle)))), lineage: "
+            + lineage.map(\.operation).joined(separator: " → "),
+          "round trip: " + (a == b ? "byte-identical (\(a.count) bytes)" : "DIFFERENT bytes"),
+        ]
+      )
     }
   }
 
@@ -122,7 +133,13 @@ public final class DemoRunner {
     step("convert safetensors → \(label), read it back, diff") {
       let r = try Conversion.run(input: source, output: path(name))
       let d = try CheckpointDiff.compare(try Checkpoint.read(path: source), try Checkpoint.read(path: path(name)))
-      return (d.matches, ["\(Format.bytes(r.summary.bytesWritten)) written; diff: " + (d.matches ? "MATCH (\(d.common.count) tensors bit-identical)" : "DIFFERENT")])
+      return (
+        d.matches,
+        [
+          "\(Format.bytes(r.summary.bytesWritten)) written; diff: "
+            + (d.matches ? "MATCH (\(d.common.count) tensors bit-identical)" : "DIFFERENT")
+        ]
+      )
     }
   }
 
@@ -141,16 +158,20 @@ public final class DemoRunner {
     guard let fixtures = fixturesFolder else { return }
     let torchFile = fixtures + "/pytorch/detectron2.pth"
     if FileSystem.exists(torchFile) {
-      step("torch-made detectron2 training checkpoint (.pth): pick `model`, drop trainer/optimizer, write safetensors") {
+      step("torch-made detectron2 training checkpoint (.pth): pick `model`, drop trainer/optimizer, write safetensors")
+      {
         let archive = try PyTorchCheckpoint.open(path: torchFile)
         var o = ConversionOptions()
         o.read.select = "model"
         let r = try Conversion.run(input: torchFile, output: path("detectron2-model.safetensors"), options: o)
         let candidates = archive.stateDictCandidates.map { "\($0.path) (\($0.tensorCount))" }.joined(separator: ", ")
-        return (r.tensorsOut > 0, [
-          "state dicts found: \(candidates)",
-          "selected `model`: \(r.tensorsOut) tensors → detectron2-model.safetensors",
-        ])
+        return (
+          r.tensorsOut > 0,
+          [
+            "state dicts found: \(candidates)",
+            "selected `model`: \(r.tensorsOut) tensors → detectron2-model.safetensors",
+          ]
+        )
       }
     }
     let malicious = fixtures + "/pytorch/malicious.pth"
@@ -159,10 +180,13 @@ public final class DemoRunner {
         let archive = try PyTorchCheckpoint.open(path: malicious)
         let dangerous = archive.referencedGlobals.filter(\.isDangerous).map(\.name)
         let table = try archive.table(select: nil, stripPrefixes: [])
-        return (!dangerous.isEmpty, [
-          "dangerous globals (never called): " + dangerous.joined(separator: ", "),
-          "tensors still extracted: \(table.count)",
-        ])
+        return (
+          !dangerous.isEmpty,
+          [
+            "dangerous globals (never called): " + dangerous.joined(separator: ", "),
+            "tensors still extracted: \(table.count)",
+          ]
+        )
       }
     }
     let keras = fixtures + "/hdf5/keras3.weights.h5"
@@ -189,10 +213,13 @@ public final class DemoRunner {
       let (passed, lines) = try MrDETRDemo.run(workFolder: folder)
       // The full report repeats per scenario; the demo keeps each scenario's headline, what was removed and the checks.
       let keep = ["✔", "✘", "removed ", "tiny ", "R50", "Mr. DETR", "PASS", "FAIL"]
-      return (passed, lines.filter { line in
-        let t = line.drop { $0 == " " }
-        return keep.contains { t.hasPrefix($0) }
-      })
+      return (
+        passed,
+        lines.filter { line in
+          let t = line.drop { $0 == " " }
+          return keep.contains { t.hasPrefix($0) }
+        }
+      )
     }
   }
 }

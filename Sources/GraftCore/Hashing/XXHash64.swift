@@ -24,7 +24,9 @@ public struct XXHash64: Sendable {
     v4 = seed &- XXHash64.p1
   }
 
-  @inline(__always) @usableFromInline static func rotl(_ x: UInt64, _ r: UInt64) -> UInt64 { (x << r) | (x >> (64 - r)) }
+  @inline(__always) @usableFromInline static func rotl(_ x: UInt64, _ r: UInt64) -> UInt64 {
+    (x << r) | (x >> (64 - r))
+  }
   @inline(__always) @usableFromInline static func round(_ acc: UInt64, _ input: UInt64) -> UInt64 {
     rotl(acc &+ input &* p2, 31) &* p1
   }

@@ -101,7 +101,8 @@ public struct JSONObject: Sendable, Hashable, Sequence {
 
   /// Members compare equal in order.
   public static func == (a: JSONObject, b: JSONObject) -> Bool {
-    a.members.count == b.members.count && zip(a.members, b.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    a.members.count == b.members.count
+      && zip(a.members, b.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }
   }
   /// Hashes keys and values in order.
   public func hash(into hasher: inout Hasher) {

@@ -114,8 +114,9 @@ public struct AtomicOutputFile: ~Copyable {
     }
   }
 
-  /// Gives direct access to free space in the internal buffer, for producers that generate bytes in place
-  /// (casts, checksums) without an extra copy. `body` returns how many bytes it produced (≤ the buffer's size).
+  /// Gives direct access to free space in the internal buffer.
+  ///
+  /// For producers that generate bytes in place (casts, checksums) without an extra copy. `body` returns how many bytes it produced (≤ the buffer's size).
   public mutating func withStagingBuffer(
     minimumCount: Int, _ body: (UnsafeMutableRawBufferPointer) throws(GraftError) -> Int
   ) throws(GraftError) {
@@ -174,7 +175,9 @@ public enum FileSystem {
   }
   /// Creates a folder (no error when it exists).
   public static func makeDirectory(_ path: String) throws(GraftError) {
-    do { try Syscalls.makeDirectory(path) } catch { throw GraftError(.io, "cannot create folder", file: path, cause: error) }
+    do { try Syscalls.makeDirectory(path) } catch {
+      throw GraftError(.io, "cannot create folder", file: path, cause: error)
+    }
   }
   /// Removes a file, ignoring errors.
   public static func remove(_ path: String) { Syscalls.unlink(path) }

@@ -8,7 +8,9 @@
   import Darwin
 #endif
 
-/// Thin wrappers over the POSIX calls Graft needs. Each returns a Swift value or throws ``SystemError``.
+/// Thin wrappers over the POSIX calls Graft needs.
+///
+/// Each returns a Swift value or throws ``SystemError``.
 package enum Syscalls {
   package static func describe(errno code: Int32) -> String {
     guard let text = strerror(code) else { return "unknown error" }
@@ -114,7 +116,9 @@ package enum Syscalls {
   }
 
   /// Reads up to `buffer.count` bytes at `offset`; returns the count read (0 at end of file).
-  package static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(SystemError)
+  package static func pread(
+    _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int
+  ) throws(SystemError)
     -> Int
   {
     guard let base = buffer.baseAddress else { return 0 }

@@ -112,7 +112,9 @@ public final class ProducedBytes: TensorByteSource, @unchecked Sendable {
   /// The number of bytes.
   public let byteCount: Int
 
-  /// Creates a producer of `byteCount` bytes. `storage`, when given, identifies the underlying storage for alias
+  /// Creates a producer of `byteCount` bytes.
+  ///
+  /// `storage`, when given, identifies the underlying storage for alias
   /// detection (two producers over one storage are aliases only if their views are equal, which callers decide).
   public init(byteCount: Int, storage: AnyObject? = nil, producer: @escaping Producer) {
     self.byteCount = byteCount

@@ -12,9 +12,10 @@ public struct LineageRecord: Sendable, Hashable {
   public var output: String?
 
   /// Creates a record.
-  public init(operation: String, tool: String, parameters: JSONValue = .object(JSONObject()), inputs: [String] = [],
-    output: String? = nil)
-  {
+  public init(
+    operation: String, tool: String, parameters: JSONValue = .object(JSONObject()), inputs: [String] = [],
+    output: String? = nil
+  ) {
     self.operation = operation
     self.tool = tool
     self.parameters = parameters
@@ -66,7 +67,9 @@ public struct TensorTable: Sendable {
   /// The entries in order.
   public private(set) var entries: [Entry] = []
   private var index: [String: Int] = [:]
-  /// Free-form metadata. safetensors files carry string values only; `.graft` keeps any JSON.
+  /// Free-form metadata.
+  ///
+  /// safetensors files carry string values only; `.graft` keeps any JSON.
   public var metadata = JSONObject()
   /// The operations that produced this checkpoint, oldest first.
   public var lineage: [LineageRecord] = []
@@ -119,7 +122,9 @@ public struct TensorTable: Sendable {
     }
   }
 
-  /// Removes entries for which `shouldRemove` is true. Removing an alias target promotes its first remaining alias.
+  /// Removes entries for which `shouldRemove` is true.
+  ///
+  /// Removing an alias target promotes its first remaining alias.
   public mutating func removeAll(where shouldRemove: (Entry) throws -> Bool) rethrows {
     var kept: [Entry] = []
     var promoted: [String: String] = [:]
@@ -140,7 +145,9 @@ public struct TensorTable: Sendable {
     rebuildIndex()
   }
 
-  /// Renames entries with `transform` (returning `nil` keeps a name). Aliases follow their targets.
+  /// Renames entries with `transform` (returning `nil` keeps a name).
+  ///
+  /// Aliases follow their targets.
   ///
   /// - Throws: `duplicateKey` when two names collide after renaming.
   public mutating func rename(_ transform: (String) throws -> String?) throws {

@@ -33,7 +33,8 @@ public enum FormatDetector {
     }
     let n = bytes.count
     if n == 0 {
-      throw GraftError(.unrecognizedFormat, "the file is empty (0 bytes); the download or copy did not finish", file: path)
+      throw GraftError(
+        .unrecognizedFormat, "the file is empty (0 bytes); the download or copy did not finish", file: path)
     }
     func starts(with magic: [UInt8], at offset: Int = 0) -> Bool {
       guard offset + magic.count <= n else { return false }
@@ -48,7 +49,9 @@ public enum FormatDetector {
     let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
     var probe = 0
     while probe + 8 <= n && probe <= 1 << 20 {
-      if starts(with: hdf5Signature, at: probe) { return found(.hdf5, probe == 0 ? "HDF5" : "HDF5 (user block \(probe) bytes)") }
+      if starts(with: hdf5Signature, at: probe) {
+        return found(.hdf5, probe == 0 ? "HDF5" : "HDF5 (user block \(probe) bytes)")
+      }
       probe = probe == 0 ? 512 : probe * 2
     }
     if n >= 2, bytes[0] == 0x80, (2...5).contains(bytes[1]) {
@@ -61,7 +64,8 @@ public enum FormatDetector {
     }
     let text = prefixText(bytes, limit: 512)
     if text.hasPrefix("version https://git-lfs.github.com/spec/") {
-      let size = text.split(separator: "\n").first { $0.hasPrefix("size ") }.map { " of " + $0.dropFirst(5) + " bytes" } ?? ""
+      let size =
+        text.split(separator: "\n").first { $0.hasPrefix("size ") }.map { " of " + $0.dropFirst(5) + " bytes" } ?? ""
       throw GraftError(
         .unrecognizedFormat,
         "this is a Git LFS pointer, not the weights: the real file\(size) was never downloaded (run `git lfs pull`)",
@@ -114,13 +118,16 @@ public enum FormatDetector {
     var offset = 0
     let n = bytes.count
     while offset + 30 <= n, names.count < 64 {
-      guard UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) == 0x0403_4B50 else { break }
+      guard UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) == 0x0403_4B50 else {
+        break
+      }
       let flags = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self))
       var compressed = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 18, as: UInt32.self)))
       let nameLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 26, as: UInt16.self)))
       let extraLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 28, as: UInt16.self)))
       guard offset + 30 + nameLength <= n else { break }
-      let name = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(offset + 30)..<(offset + 30 + nameLength)]), as: UTF8.self)
+      let name = String(
+        decoding: UnsafeRawBufferPointer(rebasing: bytes[(offset + 30)..<(offset + 30 + nameLength)]), as: UTF8.self)
       names.append(name)
       if name.hasSuffix("data.pkl") { break }
       // zip64 sizes live in the extra field; a data descriptor (flag bit 3) hides the size: stop scanning then.
@@ -132,7 +139,8 @@ public enum FormatDetector {
           let id = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: e, as: UInt16.self))
           let size = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: e + 2, as: UInt16.self)))
           if id == 1, e + 4 + 16 <= end {
-            compressed = Int(truncatingIfNeeded: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: e + 12, as: UInt64.self)))
+            compressed = Int(
+              truncatingIfNeeded: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: e + 12, as: UInt64.self)))
             break
           }
           e += 4 + size
@@ -164,7 +172,8 @@ public enum FormatDetector {
     let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
     let folder = path.hasSuffix("/") ? String(path.dropLast()) : path
     if indexes.count == 1 {
-      return Detection(format: .safetensorsSharded, detail: "index \(indexes[0])", readerPath: folder + "/" + indexes[0])
+      return Detection(
+        format: .safetensorsSharded, detail: "index \(indexes[0])", readerPath: folder + "/" + indexes[0])
     }
     if indexes.count > 1 {
       throw GraftError(

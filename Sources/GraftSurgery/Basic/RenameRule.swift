@@ -39,7 +39,8 @@ public struct RenameRule: Sendable, CustomStringConvertible {
     }
     guard parts.count == 3, parts[2].isEmpty || parts[2] == "g" else {
       throw GraftError(
-        .invalidArgument, "a rename rule looks like s\(delimiter)REGEX\(delimiter)REPLACEMENT\(delimiter), not '\(text)'")
+        .invalidArgument,
+        "a rename rule looks like s\(delimiter)REGEX\(delimiter)REPLACEMENT\(delimiter), not '\(text)'")
     }
     pattern = parts[0]
     replacement = parts[1]
@@ -70,7 +71,7 @@ public struct RenameRule: Sendable, CustomStringConvertible {
     let r = Array(replacement)
     var i = 0
     while i < r.count {
-      if (r[i] == "$" || r[i] == "\\"), i + 1 < r.count, let d = r[i + 1].wholeNumberValue {
+      if r[i] == "$" || r[i] == "\\", i + 1 < r.count, let d = r[i + 1].wholeNumberValue {
         if d < match.output.count, let sub = match.output[d].substring { out += sub }
         i += 2
         continue
@@ -161,4 +162,3 @@ extension TensorTable {
     return changed
   }
 }
-

@@ -48,7 +48,8 @@ struct Convert: ParsableCommand {
   @Flag(help: "Compress (.graft: zlib after byte shuffle; .h5: chunked gzip + shuffle).")
   var compress = false
 
-  @Option(name: .customLong("nest-under"), help: "For .pth output: put the state dict under this key (model, state_dict).")
+  @Option(
+    name: .customLong("nest-under"), help: "For .pth output: put the state dict under this key (model, state_dict).")
   var nestUnder: String?
 
   @Option(name: .customLong("hdf5-layout"), help: "For .h5 output: plain, keras2 or keras3.")
@@ -62,7 +63,9 @@ struct Convert: ParsableCommand {
   func validate() throws {
     if let to, CheckpointFormat(argument: to) == nil { throw ValidationError("unknown format '\(to)' for --to") }
     if let dtype, DType(parsing: dtype) == nil { throw ValidationError("unknown dtype '\(dtype)'") }
-    if HDF5Checkpoint.Layout(rawValue: hdf5Layout) == nil { throw ValidationError("unknown HDF5 layout '\(hdf5Layout)'") }
+    if HDF5Checkpoint.Layout(rawValue: hdf5Layout) == nil {
+      throw ValidationError("unknown HDF5 layout '\(hdf5Layout)'")
+    }
   }
 
   func run() throws {
@@ -101,8 +104,10 @@ enum ConvertReportRenderer {
     if !r.casts.isEmpty {
       let total = r.totalCast
       lines.append("cast \(r.casts.count) tensors: \(total.summary)")
-      for c in r.casts where !c.report.isExact && (c.report.nanCount + c.report.overflowCount
-        + c.report.positiveInfinityCount + c.report.negativeInfinityCount + c.report.flushedToZeroCount) > 0
+      for c in r.casts
+      where !c.report.isExact
+        && (c.report.nanCount + c.report.overflowCount
+          + c.report.positiveInfinityCount + c.report.negativeInfinityCount + c.report.flushedToZeroCount) > 0
       {
         lines.append("  \(c.name) (\(c.from)): \(c.report.summary)")
       }

@@ -38,7 +38,8 @@ struct ReadingOptions: ParsableArguments {
   @Option(help: "For nested PyTorch checkpoints: the state dict to read (model, ema_state, state_dict, …).")
   var select: String?
 
-  @Option(name: .customLong("strip-prefix"), help: "Remove this prefix from every tensor name (repeatable), e.g. module.")
+  @Option(
+    name: .customLong("strip-prefix"), help: "Remove this prefix from every tensor name (repeatable), e.g. module.")
   var stripPrefix: [String] = []
 
   @Flag(help: "Accept duplicate keys in JSON headers (the last one wins) instead of refusing the file.")

@@ -20,7 +20,8 @@ enum Failure {
       FileSystem.writeToStandardError("graft: error: \(error)\n")
       switch error.code {
       case .invalidArgument: throw usage
-      case .io where error.message.contains("destination") || error.message.contains("output")
+      case .io
+      where error.message.contains("destination") || error.message.contains("output")
         || error.message.contains("space") || error.message.contains("writable"):
         throw outputFailed
       default: throw badInput
