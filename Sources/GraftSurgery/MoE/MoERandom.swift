@@ -48,7 +48,7 @@ public struct MoERandom: Sendable {
   ///
   /// Uses Efraimidis–Spirakis keys `u^(1/w)`, compared as `log(u)/w`, which gives the same distribution as
   /// successive draws and costs one sort.
-  mutating func weightedSample(_ weights: [Double], count k: Int) -> [Int] {
+  public mutating func weightedSample(_ weights: [Double], count k: Int) -> [Int] {
     var keys: [(tier: Int, key: Double, index: Int)] = []
     keys.reserveCapacity(weights.count)
     for (i, w) in weights.enumerated() {
