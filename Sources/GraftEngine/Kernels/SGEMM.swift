@@ -27,8 +27,9 @@ enum GEMM {
   static let nr = 16
   static let kc = 256
   static let mc = 144
-  /// Column panels packed at once when B is not pre-packed (512 columns, 512 KiB at full depth).
-  static let panelsPerChunk = 32
+  /// Column panels packed at once when B is not pre-packed: 2048 columns, a 2 MiB B block at full depth that stays
+  /// in L3, so A is repacked only once per 2048 columns.
+  static let panelsPerChunk = 128
 
   /// Packs rows `i0..<i0+rows` and depth `p0..<p0+depth` of A into `mr`-row panels, zero-padding the last panel.
   static func packA(
