@@ -202,6 +202,11 @@ public final class DemoRunner {
   }
 
   private func surgeryDemos() {
+    step("MoE: upcycle the dense ViT into experts and check the exactness table in the engine") {
+      let folder = path("moe")
+      try FileSystem.makeDirectory(folder)
+      return try MoEDemo.run(workFolder: folder)
+    }
     step("DenoiseRep: fuse the denoising layers into the Linears they follow, prove the model is unchanged") {
       let folder = path("denoiserep")
       try FileSystem.makeDirectory(folder)
