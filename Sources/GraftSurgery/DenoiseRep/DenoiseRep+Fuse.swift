@@ -51,7 +51,7 @@ extension DenoiseRep {
     public var dtype: DType
     /// Whether the layer had no bias and gained one.
     public var biasAdded: Bool
-    /// The largest |c1·W·W_d·e(T)| over outputs (computed in every mode, applied only in `exact`).
+    /// The largest |c1·W·W_d·e(T)| over outputs (`exact` only).
     public var timeTermMax: Double?
     /// The largest |c2·W·z| over outputs (`compat` only).
     public var noiseTermMax: Double?
@@ -263,12 +263,10 @@ extension DenoiseRep {
     let bias: [Double]? = layer.hasBias ? try vector(layer.name("bias"), count: out, in: table) : nil
     try DenoiseRepValues.checkDType(wTensor, name: wName)
 
-    // The time term is always computed for the report; only `exact` applies it.
-    let hasTimeMLP = table.contains(layer.name("time_mlp.1.weight"))
-    if options.mode.includesTimeTerm && !hasTimeMLP {
-      _ = try timeEmbedding(for: layer, t: k.t, in: table)  // throws the missing-tensor error
-    }
-    let wdDouble = try DenoiseRepValues.doubles(dmTensor, name: dmName)
+    // The time MLP is read only in `exact`: in the other modes it is as much data as the model itself, for nothing.
+    let hasTimeMLP = options.mode.includesTimeTerm
+    let useFloatProduct = options.product != nil && wTensor.dtype != .float64 && dmTensor.dtype != .float64
+    let wdDouble = hasTimeMLP || !useFloatProduct ? try DenoiseRepValues.doubles(dmTensor, name: dmName) : []
     var wdE: [Double]?
     if hasTimeMLP {
       let e = try timeEmbedding(for: layer, t: k.t, in: table)
@@ -322,7 +320,7 @@ extension DenoiseRep {
       timeMax = max(timeMax, abs(tAcc))
       noiseMax = max(noiseMax, abs(nAcc))
     }
-    if let product = options.product, wTensor.dtype != .float64, dmTensor.dtype != .float64 {
+    if useFloatProduct, let product = options.product {
       let w = try DenoiseRepValues.floats(wTensor, name: wName)
       let wd = try DenoiseRepValues.floats(dmTensor, name: dmName)
       var p = [Double](repeating: 0, count: out * inp)

@@ -24,7 +24,13 @@ enum DenoiseRepValues {
     let dtype = tensor.dtype
     return try read(tensor, name: name) { raw in
       [Float](unsafeUninitializedCapacity: count) { out, initialized in
-        for i in 0..<count { out[i] = element(raw, i, dtype).floatValue }
+        if dtype == .float32 {
+          for i in 0..<count {
+            out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+          }
+        } else {
+          for i in 0..<count { out[i] = element(raw, i, dtype).floatValue }
+        }
         initialized = count
       }
     }
@@ -37,6 +43,14 @@ enum DenoiseRepValues {
     let dtype = tensor.dtype
     return try read(tensor, name: name) { raw in
       [Double](unsafeUninitializedCapacity: count) { out, initialized in
+        if dtype == .float32 {
+          for i in 0..<count {
+            out[i] = Double(
+              Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))))
+          }
+          initialized = count
+          return
+        }
         for i in 0..<count { out[i] = element(raw, i, dtype).doubleValue }
         initialized = count
       }
