@@ -110,7 +110,11 @@ public enum MoERecycle {
           tensor: block.prefix + "fc1.weight")
       }
       let mlp = try MoEAssembly.DenseMLP(source, block: block)
-      let w1 = try MoEValues.floats(mlp.w1, name: block.prefix + "fc1.weight")
+      // Decoding W1 costs as much as slicing it; only the strategies and inits that read values pay for it.
+      let needsValues =
+        [.weightProduct, .expectedActivation, .coactivation].contains(options.strategy) || teacherModel != nil
+        || (options.layout == .generic && options.router == .centroid)
+      let w1 = needsValues ? try MoEValues.floats(mlp.w1, name: block.prefix + "fc1.weight") : []
       let stats = options.statistics[b]
       if options.strategy.needsStatistics && stats == nil {
         throw GraftError(
