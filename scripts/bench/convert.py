@@ -40,7 +40,7 @@ def make_checkpoint(path, total_bytes, count=200):
     rng = np.random.default_rng(0)
     big = (max(100_000_000, total_bytes // 16) if total_bytes >= 1_000_000_000 else total_bytes // 16) // 4
     rest = (total_bytes - big * 4) // (count - 1) // 4
-    tensors = {"embed.weight": rng.standard_normal(big, dtype=np.float32).reshape(-1, 1000)[: big // 1000]}
+    tensors = {"embed.weight": rng.standard_normal(big, dtype=np.float32)}
     for i in range(count - 1):
         tensors[f"layers.{i}.weight"] = rng.standard_normal(rest, dtype=np.float32)
     save_file(tensors, path, metadata={"format": "pt"})
