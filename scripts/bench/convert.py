@@ -47,6 +47,14 @@ def make_checkpoint(path, total_bytes, count=200):
 
 PY_ST = ("import sys; from safetensors.numpy import load_file, save_file; "
          "t = load_file(sys.argv[1]); save_file(t, sys.argv[2], metadata={'format': 'pt'})")
+PY_H5_WRITE = ("import sys, h5py; from safetensors.numpy import load_file; t = load_file(sys.argv[1])\n"
+               "with h5py.File(sys.argv[2], 'w') as f:\n"
+               "    for k, v in t.items(): f.create_dataset(k, data=v)")
+PY_H5_READ = ("import sys, h5py; from safetensors.numpy import save_file\n"
+              "with h5py.File(sys.argv[1], 'r') as f:\n"
+              "    t = {}\n"
+              "    f.visititems(lambda n, o: t.__setitem__(n.replace('/', '.'), o[()]) if isinstance(o, h5py.Dataset) else None)\n"
+              "save_file(t, sys.argv[2], metadata={'format': 'pt'})")
 PY_TORCH = ("import sys, torch; from safetensors.torch import save_file; "
             "t = torch.load(sys.argv[1], mmap=True, weights_only=True); save_file(t, sys.argv[2], metadata={'format': 'pt'})")
 
@@ -65,6 +73,22 @@ def main():
     out = lambda n: os.path.join(work, n)
     rm = lambda *ps: (lambda: [os.path.exists(p) and os.remove(p) for p in ps])
     results = []
+    if "--hdf5" in args:
+        results.append(measure("cp", ["cp", src, out("copy.safetensors")], runs, cold, rm(out("copy.safetensors"))))
+        results.append(measure("graft st->h5", [graft, "convert", "-q", src, out("g.h5")], runs, cold))
+        results.append(measure("h5py st->h5", [sys.executable, "-c", PY_H5_WRITE, src, out("p.h5")], runs, cold, rm(out("p.h5"))))
+        results.append(measure("graft h5->st", [graft, "convert", "-q", out("p.h5"), out("g-from-h5.safetensors")], runs, cold))
+        results.append(measure("h5py h5->st", [sys.executable, "-c", PY_H5_READ, out("p.h5"), out("p-from-h5.safetensors")], runs, cold))
+        by = {r["case"]: r for r in results}
+        print(f"# HDF5: {size:g} GB float32 checkpoint, {'cold' if cold else 'warm'} page cache, median of {runs} runs")
+        print("| case | median s | min s | max s | peak RSS MB |")
+        print("|---|---|---|---|---|")
+        for r in results:
+            print(f"| {r['case']} | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['max_s']:.3f} | {r['peak_rss_mb']:.0f} |")
+        print(f"- graft/h5py write: {by['graft st->h5']['median_s'] / by['h5py st->h5']['median_s']:.2f} (target <= 1.0)")
+        print(f"- graft/h5py read: {by['graft h5->st']['median_s'] / by['h5py h5->st']['median_s']:.2f} (target <= 1.0)")
+        print(json.dumps(results))
+        return
     results.append(measure("cp", ["cp", src, out("copy.safetensors")], runs, cold, rm(out("copy.safetensors"))))
     results.append(measure("graft st->graft", [graft, "convert", "-q", src, out("m.graft")], runs, cold))
     results.append(measure("graft graft->st", [graft, "convert", "-q", out("m.graft"), out("back.safetensors")], runs, cold))
