@@ -1,4 +1,4 @@
-public import GraftCore
+@_exported public import GraftCore
 
 /// Paths to the repository's committed fixtures and scratch folders for tests.
 public enum TestPaths {
@@ -22,27 +22,6 @@ public enum TestPaths {
     let path = base + "/\(label)-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
     try FileSystem.makeDirectory(path)
     return path
-  }
-}
-
-/// A small, fast, seedable random generator (SplitMix64) so tests are reproducible.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-  private var state: UInt64
-  /// Creates a generator from a seed.
-  public init(seed: UInt64) { state = seed }
-  /// The next 64 random bits.
-  public mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-  /// A float uniformly distributed in [-1, 1).
-  public mutating func nextSignedUnitFloat() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
-  /// An array of `count` floats in [-1, 1).
-  public mutating func floats(_ count: Int, scale: Float = 1) -> [Float] {
-    (0..<count).map { _ in nextSignedUnitFloat() * scale }
   }
 }
 

@@ -25,11 +25,11 @@ public enum DemoModel {
 
   /// Builds the model's state dict with timm's names, float32 weights drawn from a seeded generator.
   public static func vit(_ c: Configuration = Configuration(), seed: UInt64 = 2026) -> TensorTable {
-    var rng = DemoRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var table = TensorTable()
     func add(_ name: String, _ shape: [Int], scale: Float, offset: Float = 0) {
       let n = shape.reduce(1, *)
-      let values = (0..<n).map { _ in rng.nextFloat() * scale + offset }
+      let values = (0..<n).map { _ in rng.nextSignedUnitFloat() * scale + offset }
       // Names are unique by construction.
       try? table.append(name, Tensor(float32: values, shape: shape))
     }
@@ -64,19 +64,4 @@ public enum DemoModel {
       "timm vit: width \(d), depth \(c.depth), heads \(c.heads), patch \(c.patch), image \(c.image)")
     return table
   }
-}
-
-/// SplitMix64, so the demo model is identical everywhere.
-struct DemoRandom {
-  private var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-  /// Uniform in [-1, 1).
-  mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
 }
