@@ -1,3 +1,5 @@
+import GraftCore
+
 /// The seeded generator behind every random choice of the MoE passes (SplitMix64), so a seed gives the same bytes on
 /// every machine.
 public struct MoERandom: Sendable {
