@@ -14,10 +14,13 @@ func multiplyAdd(_ acc: inout SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>
 }
 
 extension GEMM {
-  /// Adds the product of an `mr`-row packed A panel and an `nr`-column packed B panel to a full 6×16 tile of C.
+  /// Adds the product of an `mr`-row packed A panel and an `nr`-column packed B panel to a full 6×16 tile of C, or,
+  /// with `overwrite`, stores it plus the optional `bias` row without reading C (the first depth block of `C = A·B +
+  /// b`, which saves a pass over C).
   @inline(__always)
   static func microKernel(
-    depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
+    depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+    overwrite: Bool = false, bias: UnsafePointer<Float>? = nil
   ) {
     var c00 = SIMD8<Float>(), c01 = SIMD8<Float>()
     var c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
@@ -51,12 +54,34 @@ extension GEMM {
       ap += mr
       bp += nr * 4
     }
+    if overwrite {
+      var lo = SIMD8<Float>()
+      var hi = SIMD8<Float>()
+      if let bias {
+        lo = UnsafeRawPointer(bias).loadUnaligned(as: SIMD8<Float>.self)
+        hi = UnsafeRawPointer(bias).loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+      }
+      store(c, c00 + lo, c01 + hi)
+      store(c + ldc, c10 + lo, c11 + hi)
+      store(c + 2 * ldc, c20 + lo, c21 + hi)
+      store(c + 3 * ldc, c30 + lo, c31 + hi)
+      store(c + 4 * ldc, c40 + lo, c41 + hi)
+      store(c + 5 * ldc, c50 + lo, c51 + hi)
+      return
+    }
     accumulate(c, c00, c01)
     accumulate(c + ldc, c10, c11)
     accumulate(c + 2 * ldc, c20, c21)
     accumulate(c + 3 * ldc, c30, c31)
     accumulate(c + 4 * ldc, c40, c41)
     accumulate(c + 5 * ldc, c50, c51)
+  }
+
+  @inline(__always)
+  private static func store(_ row: UnsafeMutablePointer<Float>, _ lo: SIMD8<Float>, _ hi: SIMD8<Float>) {
+    let raw = UnsafeMutableRawPointer(row)
+    raw.storeBytes(of: lo, as: SIMD8<Float>.self)
+    raw.storeBytes(of: hi, toByteOffset: 32, as: SIMD8<Float>.self)
   }
 
   @inline(__always)
@@ -67,11 +92,12 @@ extension GEMM {
       of: raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self) + hi, toByteOffset: 32, as: SIMD8<Float>.self)
   }
 
-  /// Adds a partial tile (`rows` ≤ 6, `cols` ≤ 16) through a zeroed scratch tile.
+  /// Adds (or with `overwrite`, stores plus `bias`) a partial tile (`rows` ≤ 6, `cols` ≤ 16) through a zeroed
+  /// scratch tile.
   @inline(__always)
   static func edgeKernel(
     depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
-    rows: Int, cols: Int
+    rows: Int, cols: Int, overwrite: Bool = false, bias: UnsafePointer<Float>? = nil
   ) {
     withUnsafeTemporaryAllocation(of: Float.self, capacity: mr * nr) { tile in
       guard let t = tile.baseAddress else { return }
@@ -80,7 +106,11 @@ extension GEMM {
       for r in 0..<rows {
         let dst = c + r * ldc
         let src = t + r * nr
-        for j in 0..<cols { dst[j] += src[j] }
+        if overwrite {
+          for j in 0..<cols { dst[j] = src[j] + (bias?[j] ?? 0) }
+        } else {
+          for j in 0..<cols { dst[j] += src[j] }
+        }
       }
     }
   }

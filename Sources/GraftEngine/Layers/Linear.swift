@@ -53,8 +53,10 @@ public struct Linear: Sendable {
     _ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil
   ) {
     let ly = ldy ?? outFeatures
-    fillBias(y, rows: rows, ldy: ly)
-    GEMM.multiply(m: rows, a: MatrixOperand(x, rowStride: ldx ?? inFeatures), b: packed, c: y, ldc: ly)
+    withOptionalPointer(bias) { b in
+      GEMM.multiply(
+        m: rows, a: MatrixOperand(x, rowStride: ldx ?? inFeatures), b: packed, c: y, ldc: ly, overwrite: true, bias: b)
+    }
   }
 
   /// Adds `x·Wᵀ + b` to `y`, which already holds a residual.
@@ -66,17 +68,6 @@ public struct Linear: Sendable {
       }
     }
     GEMM.multiply(m: rows, a: MatrixOperand(x, rowStride: inFeatures), b: packed, c: y, ldc: outFeatures)
-  }
-
-  private func fillBias(_ y: UnsafeMutablePointer<Float>, rows: Int, ldy: Int) {
-    if let bias {
-      bias.withUnsafeBufferPointer { b in
-        guard let bp = b.baseAddress else { return }
-        for r in 0..<rows { (y + r * ldy).update(from: bp, count: outFeatures) }
-      }
-    } else {
-      for r in 0..<rows { (y + r * ldy).update(repeating: 0, count: outFeatures) }
-    }
   }
 
   /// Applies the layer to the last dimension of `x`.
