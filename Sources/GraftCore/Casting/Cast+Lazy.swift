@@ -130,6 +130,9 @@ struct LazyCast: Sendable {
       try Cast.convert(
         input, from: from, into: UnsafeMutableRawBufferPointer(start: out, count: outBytes), to: to, count: n,
         options: options, report: &report)
+      // Converted source bytes are not read again: drop mapped pages so a cast conversion's resident size stays at
+      // one chunk instead of growing to the whole source file.
+      if direct != nil { source.discard(start..<end) }
       out += outBytes
       e += n
     }
