@@ -111,7 +111,10 @@ public enum Conversion {
       if let s = options.read.select { parameters["select"] = .string(s) }
       write.lineage = LineageRecord(
         operation: "convert", tool: Checkpoint.toolName, parameters: .object(parameters),
-        inputs: [try Checkpoint.inputDigest(path: input, table: table, detection: detection)])
+        inputs: [
+          collectors.isEmpty && dropped.isEmpty && renamed == 0 && options.read.stripPrefixes.isEmpty
+            ? LineageRecord.sameAsOutput : try Checkpoint.inputDigest(path: input, table: table, detection: detection)
+        ])
     }
     let summary = try Checkpoint.write(table, to: output, format: format, options: write)
     let seconds = Double(FileSystem.monotonicNanoseconds() - start) / 1e9

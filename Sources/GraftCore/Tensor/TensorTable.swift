@@ -23,6 +23,12 @@ public struct LineageRecord: Sendable, Hashable {
     self.output = output
   }
 
+  /// A placeholder input digest meaning "the content digest of this record's output".
+  ///
+  /// A writer that computes the output digest while streaming replaces it, so a conversion that does not change any
+  /// tensor need not read its input twice to record where it came from.
+  public static let sameAsOutput = "same-as-output"
+
   /// The record as JSON.
   public var json: JSONValue {
     var o = JSONObject()

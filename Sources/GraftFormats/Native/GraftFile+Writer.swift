@@ -59,6 +59,8 @@ extension GraftFile {
     var lineage = table.lineage
     if var appended = options.appendLineage {
       appended.output = contentDigest
+      // An unchanged conversion's input is the output, digest for digest; callers mark it instead of re-reading it.
+      appended.inputs = appended.inputs.map { $0 == LineageRecord.sameAsOutput ? contentDigest : $0 }
       lineage.append(appended)
     }
     let index = indexJSON(table, records: records, lineage: lineage, contentDigest: contentDigest)
