@@ -193,7 +193,9 @@ enum GEMM {
     panels: Range<Int>
   ) {
     if panels.isEmpty { return }
-    let chunk = min(panelsPerChunk, panels.count)
+    // Equal chunks (144 panels → 2×72, not 128 + 16): each chunk repacks A once.
+    let chunkCount = (panels.count + panelsPerChunk - 1) / panelsPerChunk
+    let chunk = (panels.count + chunkCount - 1) / chunkCount
     let kb = depthBlock(k)
     withScratch(min(mc, m) * kb + mr * kb) { packedA in
       withScratch(chunk * nr * kb) { packedB in
