@@ -46,7 +46,7 @@ public struct VisionTransformer: ForwardModel {
       blocks.append(
         try TransformerBlock(
           weights, prefix: "blocks.\(i).", width: d, heads: config.heads, eps: eps, activation: config.activation,
-          feedForwardBuilders: options.feedForwardBuilders + [DenseMLPBuilder()]))
+          feedForwardBuilders: options.feedForwardBuilders + MoEBuilders.all() + [DenseMLPBuilder()]))
     }
     self.blocks = blocks
     finalNorm = weights.contains("norm.weight") ? try LayerNorm(weights, prefix: "norm.", width: d, eps: eps) : nil
