@@ -3,7 +3,7 @@ import ArgumentParser
 /// Every subcommand, in the order `--help` lists them.
 enum CommandRegistry {
   static let subcommands: [any ParsableCommand.Type] = [
-    Inspect.self, Convert.self, Diff.self, Verify.self, Run.self, Check.self, DenoiseRepCommand.self,
+    Inspect.self, Convert.self, Diff.self, Verify.self, Run.self, Check.self, MoECommand.self, DenoiseRepCommand.self,
     MrDETRCommand.self,
     Demo.self,
   ]
