@@ -158,6 +158,7 @@ enum RowKernels {
 /// Invariant: `x`, `gamma` and `beta` are only read; each worker writes only its own rows of `y`; the submitting
 /// kernel returns after all workers finish, so the memory outlives every access.
 struct RowOperands: @unchecked Sendable {
+  // Invariant: workers write disjoint rows of `y`; the submitting kernel outlives every access.
   let x: UnsafeMutablePointer<Float>
   let y: UnsafeMutablePointer<Float>
   let gamma: UnsafePointer<Float>?

@@ -285,6 +285,7 @@ enum GEMM {
 /// Invariant: the pointers are read-only except `c`, whose column ranges the workers split disjointly, and the
 /// submitting `GEMM.multiply` call keeps all of them alive until every worker has finished.
 struct SharedOperands: @unchecked Sendable {
+  // Invariant: only `c` is written, in disjoint column ranges; the submitting call outlives every access.
   let a: MatrixOperand
   let b: MatrixOperand
   let c: SharedPointer<Float>

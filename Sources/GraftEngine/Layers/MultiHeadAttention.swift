@@ -121,6 +121,7 @@ public struct MultiHeadAttention: Sendable {
 /// Invariant: `qkv` is only read; job (b, h) writes only columns `h·hd..<(h+1)·hd` of sequence b's rows of
 /// `context`; the submitting call returns after all jobs finish.
 struct AttentionOperands: @unchecked Sendable {
+  // Invariant: job (b, h) writes only its own head columns of `context`; the caller outlives every job.
   let qkv: SharedPointer<Float>
   let context: SharedPointer<Float>
 }

@@ -8,6 +8,7 @@ import Synchronization
 /// Invariant: every worker reads shared inputs and writes only the range its part index owns, and the submitting call
 /// (``WorkerPool/run(parts:_:)``) returns only after every part finished, so the memory outlives all accesses.
 struct SharedPointer<Pointee>: @unchecked Sendable {
+  // Invariant: workers touch disjoint parts; the submitting call outlives every access (see above).
   let pointer: UnsafeMutablePointer<Pointee>
   init(_ pointer: UnsafeMutablePointer<Pointee>) { self.pointer = pointer }
 }
