@@ -56,6 +56,31 @@ struct KernelTests {
     }
   }
 
+  @Test("batched matmul matches float64 per batch item, small and large")
+  func batched() {
+    for (count, m, n, k) in [(5, 3, 17, 9), (2, 100, 100, 420)] {
+      var rng = SplitMix64(seed: UInt64(count * m))
+      let a = rng.floats(count * m * k)
+      let b = rng.floats(count * k * n)
+      var c = [Float](repeating: 0, count: count * m * n)
+      a.withUnsafeBufferPointer { ap in
+        b.withUnsafeBufferPointer { bp in
+          c.withUnsafeMutableBufferPointer { cp in
+            guard let pa = ap.baseAddress, let pb = bp.baseAddress, let pc = cp.baseAddress else { return }
+            Matmul.batchedMultiplyAdd(count: count, m: m, n: n, k: k, a: pa, b: pb, c: pc)
+          }
+        }
+      }
+      var err = 0.0
+      for i in 0..<count {
+        let want = Reference.matmul(
+          Array(a[(i * m * k)..<((i + 1) * m * k)]), Array(b[(i * k * n)..<((i + 1) * k * n)]), m: m, n: n, k: k)
+        err = max(err, Reference.maxError(Array(c[(i * m * n)..<((i + 1) * m * n)]), want).abs)
+      }
+      #expect(err < 1e-5, "batch \(count)×\(m)×\(n)×\(k): max abs error \(err)")
+    }
+  }
+
   @Test("SGEMM with a pre-packed transposed weight and strided operands")
   func packedLinear() throws {
     let (rows, inF, outF) = (11, 300, 37)
