@@ -97,91 +97,23 @@ func milliseconds(_ d: Duration) -> String {
   return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)"
 }
 
-/// Minimal NumPy `.npy` reading and writing for little-endian float32 (and reading float64/float16) C-order arrays.
-///
-/// The full NumPy support belongs in GraftFormats; this covers what `graft run` and `graft check` exchange.
+/// `.npy` input and output for `graft run` and `graft check`, through GraftFormats' NumPy reader and writer.
 enum NpyFile {
+  /// Reads an array of any float dtype (F32, F16, BF16, F64) as Float32.
   static func read(path: String) throws -> FloatTensor {
-    let bytes = try FileSystem.readAll(path)
-    guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
-      throw GraftError(.unrecognizedFormat, "not a .npy file (no \\x93NUMPY magic)", file: path)
+    let tensor = try NumPyFormat.readNPY(path: path)
+    var table = TensorTable()
+    try table.append("input", tensor)
+    do {
+      return try FloatTensor(
+        shape: tensor.shape, values: WeightLoader(table: table).floats("input", shape: tensor.shape))
+    } catch {
+      throw GraftError(.invalidArgument, error.message, file: path)
     }
-    let major = bytes[6]
-    let headerLength: Int
-    let headerStart: Int
-    if major == 1 {
-      headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
-      headerStart = 10
-    } else {
-      guard bytes.count >= 12 else { throw GraftError(.truncated, "header length missing", file: path) }
-      headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
-      headerStart = 12
-    }
-    guard headerStart + headerLength <= bytes.count else {
-      throw GraftError(.truncated, "header of \(headerLength) bytes runs past the end", file: path)
-    }
-    let header = String(decoding: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self)
-    func value(_ key: String) -> Substring? {
-      let needle = Array("'\(key)':".utf8)
-      let hay = Array(header.utf8)
-      guard hay.count >= needle.count else { return nil }
-      for start in 0...(hay.count - needle.count) where Array(hay[start..<(start + needle.count)]) == needle {
-        let rest = String(decoding: hay[(start + needle.count)...], as: UTF8.self)
-        return Substring(rest).drop { $0 == " " }
-      }
-      return nil
-    }
-    guard let descrField = value("descr"), let shapeField = value("shape") else {
-      throw GraftError(
-        .invalidHeader, "header lacks 'descr' or 'shape': \(header)", file: path, byteOffset: headerStart)
-    }
-    let descr = descrField.dropFirst().prefix { $0 != "'" }
-    if let fortran = value("fortran_order"), fortran.hasPrefix("True") {
-      throw GraftError(
-        .unsupported, "Fortran-order arrays are not supported; save with np.ascontiguousarray", file: path)
-    }
-    let shapeText = shapeField.dropFirst().prefix { $0 != ")" }
-    let shape = shapeText.split(separator: ",").compactMap { Int($0.trimmingPrefix(" ")) }
-    let count = shape.reduce(1, *)
-    let data = Array(bytes[(headerStart + headerLength)...])
-    var values = [Float](repeating: 0, count: count)
-    switch descr {
-    case "<f4":
-      guard data.count >= count * 4 else { throw GraftError(.truncated, "data ends early", file: path) }
-      for i in 0..<count {
-        var bits: UInt32 = 0
-        for b in 0..<4 { bits |= UInt32(data[i * 4 + b]) << (8 * b) }
-        values[i] = Float(bitPattern: bits)
-      }
-    case "<f8":
-      guard data.count >= count * 8 else { throw GraftError(.truncated, "data ends early", file: path) }
-      for i in 0..<count {
-        var bits: UInt64 = 0
-        for b in 0..<8 { bits |= UInt64(data[i * 8 + b]) << (8 * b) }
-        values[i] = Float(Double(bitPattern: bits))
-      }
-    case "<f2":
-      guard data.count >= count * 2 else { throw GraftError(.truncated, "data ends early", file: path) }
-      for i in 0..<count { values[i] = Float(Float16(bitPattern: UInt16(data[i * 2]) | UInt16(data[i * 2 + 1]) << 8)) }
-    default:
-      throw GraftError(.unsupportedDType, "dtype '\(descr)' is not supported; use float32", file: path)
-    }
-    return try FloatTensor(shape: shape, values: values)
   }
 
+  /// Writes a Float32 array.
   static func write(_ tensor: FloatTensor, to path: String) throws {
-    let shape = tensor.shape.map(String.init).joined(separator: ", ") + (tensor.shape.count == 1 ? "," : "")
-    var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(shape)), }"
-    while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-    header += "\n"
-    var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
-    bytes += [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)]
-    bytes += Array(header.utf8)
-    bytes.reserveCapacity(bytes.count + tensor.count * 4)
-    for v in tensor.values {
-      let bits = v.bitPattern
-      bytes += [UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF), UInt8(bits >> 24)]
-    }
-    try FileSystem.writeAll(bytes, to: path)
+    _ = try NumPyFormat.writeNPY(Tensor(float32: tensor.values, shape: tensor.shape), to: path)
   }
 }
