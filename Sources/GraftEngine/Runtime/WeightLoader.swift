@@ -54,41 +54,23 @@ public struct WeightLoader: Sendable {
     contains(name) ? try floats(name, shape: expected) : nil
   }
 
-  /// Decodes any floating-point storage to Float32.
+  /// Decodes any floating-point storage (F32, F16, BF16, F64, FP8, FP4) to Float32 with GraftCore's decoders.
   static func decode(_ tensor: Tensor, name: String) throws(GraftError) -> [Float] {
     let count = tensor.elementCount
     let dtype = tensor.dtype
-    guard [.float32, .float16, .bfloat16, .float64].contains(dtype) else {
+    guard dtype.isFloatingPoint && dtype.isNumeric else {
       throw GraftError(
-        .invalidModel, "has dtype \(dtype); the engine reads F32, F16, BF16 and F64 weights", tensor: name)
+        .invalidModel, "has dtype \(dtype); the engine reads floating-point weights (F32, F16, BF16, F64, FP8, FP4)",
+        tensor: name)
     }
+    var values = [Float](repeating: 0, count: count)
     do {
-      return try tensor.withUnsafeBytes { raw -> [Float] in
-        uninitializedFloats(count) { out in
-          switch dtype {
-          case .float32:
-            for i in 0..<count {
-              out[i] = Float(
-                bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
-            }
-          case .float16:
-            for i in 0..<count {
-              let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
-              out[i] = Float(Float16(bitPattern: bits))
-            }
-          case .bfloat16:
-            for i in 0..<count {
-              let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
-              out[i] = Float(bitPattern: UInt32(bits) << 16)
-            }
-          default:
-            for i in 0..<count {
-              out[i] = Float(
-                Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))))
-            }
-          }
+      try tensor.withUnsafeBytes { raw in
+        try values.withUnsafeMutableBufferPointer { out in
+          try ElementDecoding.decodeToFloat(raw, dtype: dtype, into: out)
         }
       }
+      return values
     } catch let error as GraftError {
       throw error.forTensor(name)
     } catch {
