@@ -113,7 +113,9 @@ def main():
     results.append(measure("python safetensors load+save", [sys.executable, "-c", PY_ST, src, out("py.safetensors")], runs, cold))
     same = open(src, "rb").read(1 << 20) == open(out("back.safetensors"), "rb").read(1 << 20)
     try:
-        import torch  # noqa: F401
+        import importlib.util
+        if importlib.util.find_spec("torch") is None:
+            raise ImportError("torch")
         pth = out("model.pth")
         if not os.path.exists(pth):
             subprocess.run([sys.executable, os.path.abspath(__file__), "--make-pth", src, pth], check=True)
