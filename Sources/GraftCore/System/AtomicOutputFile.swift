@@ -55,6 +55,23 @@ public struct AtomicOutputFile: ~Copyable {
     self.temporaryPath = temporary
     self.fd = descriptor
     self.buffer = .allocate(byteCount: 1 << 20, alignment: 64)
+    AtomicOutputFile.removeStaleTemporaries(folder: folder, base: base)
+  }
+
+  /// Removes the temporary files that killed writers of the same destination left in `folder`.
+  ///
+  /// A name `.graft-tmp-<pid>-<hex>-<base>` is stale when no process `<pid>` exists any more; files of live
+  /// processes (this one included) are kept. Every writer calls this when it starts, so however many runs a crash or
+  /// `kill -9` interrupts, at most the last one's temporary file remains.
+  package static func removeStaleTemporaries(folder: String, base: String) {
+    guard let names = try? Syscalls.listDirectory(folder) else { return }
+    for name in names where name.hasPrefix(temporaryPrefix) && name.hasSuffix("-" + base) {
+      let parts = name.dropFirst(temporaryPrefix.count).split(
+        separator: "-", maxSplits: 2, omittingEmptySubsequences: false)
+      guard parts.count == 3, parts[2] == base, let pid = Int32(parts[0]), pid > 0, UInt32(parts[1], radix: 16) != nil
+      else { continue }
+      if !Syscalls.processExists(pid) { Syscalls.unlink(folder + "/" + name) }
+    }
   }
 
   deinit {

@@ -147,6 +147,11 @@ package enum Syscalls {
     guard rc == 0 else { throw SystemError(errno: errno, call: "rename") }
   }
 
+  /// Whether a process with this id exists (`kill(pid, 0)` succeeds or is refused for lack of permission).
+  package static func processExists(_ pid: Int32) -> Bool {
+    Glibc.kill(pid, 0) == 0 || errno == EPERM
+  }
+
   package static func unlink(_ path: String) {
     _ = path.withCString { Glibc.unlink($0) }
   }

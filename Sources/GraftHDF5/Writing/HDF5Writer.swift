@@ -26,6 +26,7 @@
       let base = destination.split(separator: "/").last.map(String.init) ?? "out.h5"
       let unique = String(Syscalls.randomBytes() & 0xFFFF_FFFF, radix: 16)
       let temporary = folder + "/" + AtomicOutputFile.temporaryPrefix + "\(Syscalls.processID)-\(unique)-" + base
+      AtomicOutputFile.removeStaleTemporaries(folder: folder, base: base)
       var notes: [String] = []
       do {
         notes = try writeFile(at: temporary)
