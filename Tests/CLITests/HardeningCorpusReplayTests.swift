@@ -102,6 +102,19 @@ struct HardeningCorpusReplayTests {
     }
   }
 
+  @Test("fuzz finding: stride-0 views of a tiny storage declaring 105 TiB / 1 PiB are refused, not streamed")
+  func viewBombs() throws {
+    for input in ["zip/view-bomb-tar-105TiB.pth", "pickle/view-bomb-tar-1PiB.pth"] {
+      let path = Self.root + "/Tests/CLITests/Fuzz-regressions/" + input
+      do {
+        _ = try PyTorchCheckpoint.read(path: path)
+        Issue.record("\(input): expected the view bomb to be refused")
+      } catch let error as GraftError {
+        #expect(error.code == .limitExceeded, "\(input): \(error)")
+      }
+    }
+  }
+
   @Test("HDF5 corpus through libhdf5", .enabled(if: HDF5Support.isAvailable))
   func hdf5() throws {
     for input in Self.inputs("hdf5") {

@@ -5,6 +5,11 @@ public import GraftCore
 /// Contiguous views over mapped storage stay zero-copy slices; other views become a ``ProducedBytes`` that
 /// gathers elements on demand, so a transposed 2 GB weight never needs 2 GB of extra memory.
 public enum StridedView {
+  /// Views up to this many bytes are never refused for expanding their storage (4 GiB).
+  public static let viewBombFloorBytes = 1 << 32
+  /// The largest ratio of a view's bytes to its storage's bytes above ``viewBombFloorBytes``.
+  public static let viewBombMaximumExpansion = 1000
+
   /// Builds the tensor of a view.
   ///
   /// - Parameters:
@@ -12,7 +17,8 @@ public enum StridedView {
   ///   - offset: The first element, in elements of `dtype`.
   ///   - swapBytes: Whether elements are big-endian and must be reversed.
   /// - Throws: `invalidTensorInfo` when the view reaches beyond the storage, `unsupportedDType` for sub-byte types,
-  ///   `overflow` when sizes overflow.
+  ///   `overflow` when sizes overflow, `limitExceeded` for a view over 4 GiB that expands its storage more than
+  ///   1000 times.
   public static func tensor(
     storage: any TensorByteSource, dtype: DType, shape: [Int], strides: [Int], offset: Int, swapBytes: Bool = false
   ) throws(GraftError) -> Tensor {
@@ -40,6 +46,15 @@ public enum StridedView {
         .invalidTensorInfo,
         "the view (offset \(offset), size \(shape), stride \(strides)) needs \(last + 1) elements of \(dtype) "
           + "but the storage holds only \(storage.byteCount / width)")
+    }
+    // A view may repeat storage elements (stride 0, `torch.expand`), so a tiny storage can describe a huge tensor:
+    // the same bomb rule as HDF5 datasets (more than 4 GiB and more than 1000 times the storage) keeps a 5 KB file
+    // from turning into terabytes of output.
+    guard byteCount <= viewBombFloorBytes || byteCount / max(storage.byteCount, 1) <= viewBombMaximumExpansion else {
+      throw GraftError(
+        .limitExceeded,
+        "the view (size \(shape), stride \(strides)) is \(byteCount) bytes but its storage only \(storage.byteCount); "
+          + "views over 4 GiB may expand their storage at most \(viewBombMaximumExpansion) times")
     }
     let start = offset * width
     let swapWidth = NumPyDescr.swapWidth(dtype)
