@@ -5,6 +5,7 @@
 #   scripts/hardening/fuzz.sh run TARGET SECONDS     # one target, niced, results in .build-fuzz/runs/TARGET.log
 #   scripts/hardening/fuzz.sh smoke [SECONDS]         # every target for SECONDS (default 30) each, one at a time
 #   scripts/hardening/fuzz.sh replay                  # every corpus + regression input once (no mutation)
+#   scripts/hardening/fuzz.sh merge TARGET            # add the run corpus's new coverage to Fuzz/Corpus/TARGET
 #
 # Crashes, leaks, timeouts and OOMs are written to .build-fuzz/runs/artifacts/TARGET/. A working corpus grows in
 # .build-fuzz/runs/corpus/TARGET (seeded from Fuzz/Corpus/TARGET, which stays as committed).
@@ -53,5 +54,8 @@ case "${1:-}" in
   run) run_one "$2" "$3" "${@:4}" ;;
   smoke | all) for t in "${targets[@]}"; do echo "== $t"; run_one "$t" "${2:-30}"; done ;;
   replay) replay ;;
+  merge)
+    "$bin/fuzz-$2" -merge=1 -rss_limit_mb=2048 -timeout=10 -max_len=65536 "$root/Fuzz/Corpus/$2" "$runs/corpus/$2" 2>&1 |
+      grep -E "MERGE-OUTER: [0-9]+ new files" ;;
   *) sed -n 2,11p "$0"; exit 64 ;;
 esac
