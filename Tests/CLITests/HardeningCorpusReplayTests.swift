@@ -117,6 +117,19 @@ struct HardeningCorpusReplayTests {
     }
   }
 
+  @Test("fuzz finding: numbers beyond the double range are refused, not read as infinity (which has no JSON form)")
+  func jsonOverflow() {
+    for text in ["1e309", "-1e309", "[1" + String(repeating: "0", count: 400) + "]", "{\"a\":2.5e308}"] {
+      do {
+        let value = try JSONParser.parse(text)
+        Issue.record("\(text.prefix(20)): parsed as \(value.serialized())")
+      } catch {
+        #expect(error.code == .invalidJSON && error.message.contains("out of range"), "\(error)")
+      }
+    }
+    #expect((try? JSONParser.parse("1.7976931348623157e308")) != nil, "the largest double still parses")
+  }
+
   @Test("HDF5 corpus through libhdf5", .enabled(if: HDF5Support.isAvailable))
   func hdf5() throws {
     for input in Self.inputs("hdf5") {

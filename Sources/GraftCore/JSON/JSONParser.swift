@@ -315,6 +315,9 @@ public struct JSONParser {
     }
     let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
     guard let d = Double(text) else { throw fail("invalid number", at: start) }
+    // Like serde_json (the safetensors crate's parser): a number beyond the double range is an error, not infinity,
+    // which JSON cannot represent and the serialiser would have to write as a non-JSON word.
+    guard d.isFinite else { throw fail("number out of range", at: start) }
     return .double(d)
   }
 }
