@@ -43,6 +43,8 @@ public struct AtomicOutputFile: ~Copyable {
     let base = destination.split(separator: "/").last.map(String.init) ?? "out"
     let unique = String(Syscalls.randomBytes() & 0xFFFF_FFFF, radix: 16)
     let temporary = folder + "/" + AtomicOutputFile.temporaryPrefix + "\(Syscalls.processID)-\(unique)-" + base
+    // Before creating this run's file, so that a kill at any moment leaves at most one temporary per destination.
+    AtomicOutputFile.removeStaleTemporaries(folder: folder, base: base)
     let descriptor: Int32
     do { descriptor = try Syscalls.createExclusive(temporary) } catch {
       let reason =
@@ -55,7 +57,6 @@ public struct AtomicOutputFile: ~Copyable {
     self.temporaryPath = temporary
     self.fd = descriptor
     self.buffer = .allocate(byteCount: 1 << 20, alignment: 64)
-    AtomicOutputFile.removeStaleTemporaries(folder: folder, base: base)
   }
 
   /// Removes the temporary files that killed writers of the same destination left in `folder`.
