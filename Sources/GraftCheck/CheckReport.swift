@@ -53,18 +53,21 @@ public struct CheckReport: Sendable {
   /// A fixed-width table for terminals, ending with a PASS/FAIL line.
   public func renderTable() -> String {
     var lines: [String] = []
-    lines.append("input: \(input); tolerance: max abs ≤ \(short(atol)) + \(short(rtol)) · max|before|")
+    lines.append(
+      "input: \(input); tolerance: max abs ≤ \(Format.scientific(atol)) + \(Format.scientific(rtol)) · max|before|")
     let header = [
-      pad("tensor", 10), pad("shape", 16), padLeft("max abs", 11), padLeft("max rel", 11), padLeft("cosine", 12),
-      padLeft("argmax", 7), "  result",
+      Format.pad("tensor", 10), Format.pad("shape", 16), Format.padLeft("max abs", 11), Format.padLeft("max rel", 11),
+      Format.padLeft("cosine", 12),
+      Format.padLeft("argmax", 7), "  result",
     ]
     lines.append(header.joined(separator: " "))
     for r in rows {
       let shape = (r.shapeBefore ?? r.shapeAfter ?? []).map(String.init).joined(separator: "×")
       var cells = [
-        pad(r.name, 10), pad(shape, 16), padLeft(short(r.maxAbs), 11), padLeft(short(r.maxRel), 11),
-        padLeft(r.cosine.isNaN ? "-" : fixed(r.cosine, 8), 12),
-        padLeft(r.argmaxAgreement.map { fixed($0 * 100, 0) + "%" } ?? "-", 7),
+        Format.pad(r.name, 10), Format.pad(shape, 16), Format.padLeft(Format.scientific(r.maxAbs), 11),
+        Format.padLeft(Format.scientific(r.maxRel), 11),
+        Format.padLeft(r.cosine.isNaN ? "-" : Format.fixed(r.cosine, digits: 8), 12),
+        Format.padLeft(r.argmaxAgreement.map { Format.fixed($0 * 100, digits: 0) + "%" } ?? "-", 7),
         r.passed ? "  ok" : "  FAIL",
       ]
       if let note = r.note { cells.append("(\(note))") }
@@ -107,47 +110,4 @@ public struct CheckReport: Sendable {
     o["rows"] = .array(rowValues)
     return .object(o)
   }
-}
-
-private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
-private func padLeft(_ s: String, _ n: Int) -> String {
-  s.count >= n ? s : String(repeating: " ", count: n - s.count) + s
-}
-
-/// Three significant digits in scientific notation (`1.23e-05`), without Foundation's `String(format:)`.
-func short(_ v: Double) -> String {
-  if v.isNaN { return "nan" }
-  if v.isInfinite { return v > 0 ? "inf" : "-inf" }
-  if v == 0 { return "0" }
-  var exponent = 0
-  var m = abs(v)
-  while m >= 10 {
-    m /= 10
-    exponent += 1
-  }
-  while m < 1 {
-    m *= 10
-    exponent -= 1
-  }
-  var digits = Int((m * 100).rounded())
-  if digits >= 1000 {
-    digits /= 10
-    exponent += 1
-  }
-  let mantissa = "\(digits / 100).\(digits % 100 < 10 ? "0" : "")\(digits % 100)"
-  let e = abs(exponent) < 10 ? "0\(abs(exponent))" : "\(abs(exponent))"
-  return (v < 0 ? "-" : "") + mantissa + "e" + (exponent < 0 ? "-" : "+") + e
-}
-
-/// `v` with `places` decimals.
-func fixed(_ v: Double, _ places: Int) -> String {
-  var scale = 1.0
-  for _ in 0..<places { scale *= 10 }
-  let r = (abs(v) * scale).rounded()
-  let whole = Int(r / scale)
-  let frac = Int(r - Double(whole) * scale)
-  let fracText = String(frac)
-  let sign = v < 0 && r != 0 ? "-" : ""
-  if places == 0 { return sign + String(whole) }
-  return sign + "\(whole)." + String(repeating: "0", count: places - fracText.count) + fracText
 }

@@ -43,15 +43,17 @@ public struct DenoiseRepVerification: Sendable {
         + "y' = W'·x + b' (\(input))",
       "bounds: layer max|Δ| ≤ 1e-5·max(1, max|y|); model max|Δ| ≤ 1e-4·max(1, max|y|) and cosine ≥ 0.99999",
       [
-        pad("check", 34), padLeft("T", 4), pad("  shape", 14), padLeft("max|Δ|", 10), padLeft("max|y|", 10),
-        padLeft("cosine", 18), padLeft("bound", 10), "  result",
+        Format.pad("check", 34), Format.padLeft("T", 4), Format.pad("  shape", 14), Format.padLeft("max|Δ|", 10),
+        Format.padLeft("max|y|", 10),
+        Format.padLeft("cosine", 18), Format.padLeft("bound", 10), "  result",
       ].joined(separator: " "),
     ]
     for r in rows {
       var cells = [
-        pad(r.name, 34), padLeft(r.t.map(String.init) ?? "-", 4),
-        pad("  " + r.shape.map(String.init).joined(separator: "×"), 14), padLeft(sci(r.maxAbs), 10),
-        padLeft(sci(r.scale), 10), padLeft(r.cosine.isNaN ? "-" : cosineText(r.cosine), 18), padLeft(sci(r.bound), 10),
+        Format.pad(r.name, 34), Format.padLeft(r.t.map(String.init) ?? "-", 4),
+        Format.pad("  " + r.shape.map(String.init).joined(separator: "×"), 14), Format.padLeft(sci(r.maxAbs), 10),
+        Format.padLeft(sci(r.scale), 10), Format.padLeft(r.cosine.isNaN ? "-" : cosineText(r.cosine), 18),
+        Format.padLeft(sci(r.bound), 10),
         r.passed ? "  ok" : "  FAIL",
       ]
       if let note = r.note { cells.append("(\(note))") }
@@ -87,12 +89,6 @@ public struct DenoiseRepVerification: Sendable {
     return .object(o)
   }
 
-  private func pad(_ s: String, _ w: Int) -> String {
-    s.count >= w ? s : s + String(repeating: " ", count: w - s.count)
-  }
-  private func padLeft(_ s: String, _ w: Int) -> String {
-    s.count >= w ? s : String(repeating: " ", count: w - s.count) + s
-  }
   private func sci(_ v: Double) -> String { DenoiseRepCheck.scientific(v) }
   private func cosineText(_ c: Double) -> String {
     c >= 1 ? "1" : "1 − " + DenoiseRepCheck.scientific(1 - c)
@@ -219,31 +215,7 @@ public enum DenoiseRepCheck {
     return (maxAbs, scale, cosine)
   }
 
-  /// `1.23e-05`.
-  static func scientific(_ v: Double) -> String {
-    if v.isNaN { return "-" }
-    if v.isInfinite { return v > 0 ? "inf" : "-inf" }
-    if v == 0 { return "0" }
-    var exponent = 0
-    var m = abs(v)
-    while m >= 10 {
-      m /= 10
-      exponent += 1
-    }
-    while m < 1 {
-      m *= 10
-      exponent -= 1
-    }
-    var digits = Int((m * 100).rounded())
-    if digits >= 1000 {
-      digits /= 10
-      exponent += 1
-    }
-    let sign = v < 0 ? "-" : ""
-    let e =
-      exponent < 0
-      ? "-" + (abs(exponent) < 10 ? "0" : "") + String(abs(exponent))
-      : "+" + (exponent < 10 ? "0" : "") + String(exponent)
-    return "\(sign)\(digits / 100).\(digits % 100 < 10 ? "0" : "")\(digits % 100)e\(e)"
-  }
+  /// `1.23e-05`; `-` for NaN (a column with no value).
+  static func scientific(_ v: Double) -> String { v.isNaN ? "-" : Format.scientific(v) }
+
 }

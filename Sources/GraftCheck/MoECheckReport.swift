@@ -38,13 +38,17 @@ public struct MoECheckReport: Sendable {
 
   /// A table for terminals, ending with a PASS/FAIL line.
   public var lines: [String] {
-    func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
-    var out = [pad("check", 30) + pad("kind", 12) + pad("value", 11) + pad("limit", 9) + "result  note"]
+    var out = [
+      Format.pad("check", 30) + Format.pad("kind", 12) + Format.pad("value", 11) + Format.pad("limit", 9)
+        + "result  note"
+    ]
     for r in rows {
       let value = r.kind == .structural ? String(Int(r.value)) : MoECheck.format(r.value)
       let limit = r.limit.map { r.kind == .structural ? String(Int($0)) : MoECheck.format($0) } ?? "—"
       let result = r.kind == .report ? "info" : (r.passed ? "PASS" : "FAIL")
-      out.append(pad(r.name, 30) + pad(r.kind.rawValue, 12) + pad(value, 11) + pad(limit, 9) + pad(result, 8) + r.note)
+      out.append(
+        Format.pad(r.name, 30) + Format.pad(r.kind.rawValue, 12) + Format.pad(value, 11) + Format.pad(limit, 9)
+          + Format.pad(result, 8) + r.note)
     }
     out.append(passed ? "PASS: every MoE check holds" : "FAIL: \(rows.filter { !$0.passed }.count) MoE check(s) failed")
     return out

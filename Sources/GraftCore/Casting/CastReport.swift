@@ -70,50 +70,8 @@ public struct CastReport: Sendable, Hashable {
     if negativeInfinityCount > 0 { parts.append("\(negativeInfinityCount) -inf") }
     if overflowCount > 0 { parts.append("\(overflowCount) overflowed") }
     if flushedToZeroCount > 0 { parts.append("\(flushedToZeroCount) flushed to zero") }
-    parts.append("max abs err \(Self.short(maxAbsError))")
-    parts.append("max rel err \(Self.short(maxRelError))")
+    parts.append("max abs err \(Format.scientific(maxAbsError, significantDigits: 4, paddedExponent: false))")
+    parts.append("max rel err \(Format.scientific(maxRelError, significantDigits: 4, paddedExponent: false))")
     return "\(elementCount) elements: " + parts.joined(separator: ", ")
   }
-
-  /// Four significant digits, without Foundation.
-  private static func short(_ x: Double) -> String {
-    guard x.isFinite, x != 0 else { return x == 0 ? "0" : "\(x)" }
-    var exponent = 0
-    var m = x
-    while m >= 10 {
-      m /= 10
-      exponent += 1
-    }
-    while m < 1 {
-      m *= 10
-      exponent -= 1
-    }
-    var digits = Int((m * 1000).rounded())
-    if digits >= 10_000 {
-      digits /= 10
-      exponent += 1
-    }
-    let mantissa = "\(digits / 1000).\(String(digits % 1000).leftPadded(to: 3))"
-    return exponent == 0 ? mantissa : "\(mantissa)e\(exponent)"
-  }
-}
-
-extension String {
-  fileprivate func leftPadded(to width: Int) -> String {
-    count >= width ? self : String(repeating: "0", count: width - count) + self
-  }
-}
-
-/// Collects the reports of lazily cast tensors, whose chunks may be converted on several threads.
-public final class CastReportCollector: Sendable {
-  private let state = Mutex(CastReport())
-
-  /// Creates an empty collector.
-  public init() {}
-
-  /// Merges a report.
-  public func add(_ report: CastReport) { state.withLock { $0.merge(report) } }
-
-  /// Everything merged so far.
-  public var report: CastReport { state.withLock { $0 } }
 }
