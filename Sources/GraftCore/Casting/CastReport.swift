@@ -74,4 +74,19 @@ public struct CastReport: Sendable, Hashable {
     parts.append("max rel err \(Format.scientific(maxRelError, significantDigits: 4, paddedExponent: false))")
     return "\(elementCount) elements: " + parts.joined(separator: ", ")
   }
+
+}
+
+/// Collects the reports of lazily cast tensors, whose chunks may be converted on several threads.
+public final class CastReportCollector: Sendable {
+  private let state = Mutex(CastReport())
+
+  /// Creates an empty collector.
+  public init() {}
+
+  /// Merges a report.
+  public func add(_ report: CastReport) { state.withLock { $0.merge(report) } }
+
+  /// Everything merged so far.
+  public var report: CastReport { state.withLock { $0 } }
 }
