@@ -197,3 +197,31 @@ public struct TensorTable: Sendable {
   /// The number of bytes over stored entries, aliases counted once.
   public var storedByteCount: Int { storedEntries.reduce(0) { $0 + $1.tensor.byteCount } }
 }
+
+extension TensorTable {
+  /// The shape of a tensor that model builders require, checked for rank.
+  ///
+  /// - Throws: `invalidModel` naming the tensor when it is missing or has another rank; `missingHint`, when given,
+  ///   says why the tensor is expected.
+  public func requiredShape(_ name: String, rank: Int, missingHint: String? = nil) throws(GraftError) -> [Int] {
+    guard let t = self[name] else {
+      throw GraftError(.invalidModel, "missing tensor" + (missingHint.map { "; " + $0 } ?? ""), tensor: name)
+    }
+    guard t.shape.count == rank else {
+      throw GraftError(.invalidModel, "has shape \(t.shape); expected rank \(rank)", tensor: name)
+    }
+    return t.shape
+  }
+
+  /// The number of numbered children under a prefix: `layers.` with `layers.0.…` … `layers.5.…` gives 6.
+  ///
+  /// It is one more than the largest index found, so a gap in the numbering still counts the missing layers (and the
+  /// model builder then reports the missing tensors by name).
+  public func indexedCount(prefix: String) -> Int {
+    var largest = -1
+    for n in names where n.hasPrefix(prefix) {
+      if let i = Int(n.dropFirst(prefix.count).prefix { $0 != "." }) { largest = max(largest, i) }
+    }
+    return largest + 1
+  }
+}

@@ -50,35 +50,21 @@ public struct DeformableDETRConfig: Sendable, Hashable {
   ) throws(GraftError)
     -> DeformableDETRConfig
   {
-    func dims(_ name: String, rank: Int) throws(GraftError) -> [Int] {
-      guard let t = table[name] else { throw GraftError(.invalidModel, "missing tensor", tensor: name) }
-      guard t.shape.count == rank else {
-        throw GraftError(.invalidModel, "has shape \(t.shape); expected rank \(rank)", tensor: name)
-      }
-      return t.shape
-    }
-    func count(_ prefix: String) -> Int {
-      var m = -1
-      for n in table.names where n.hasPrefix(prefix) {
-        if let i = Int(n.dropFirst(prefix.count).prefix { $0 != "." }) { m = max(m, i) }
-      }
-      return m + 1
-    }
     var c = DeformableDETRConfig()
     c.heads = heads
-    let q = try dims("query_embedding.weight", rank: 2)
+    let q = try table.requiredShape("query_embedding.weight", rank: 2)
     c.queries = q[0]
     c.embedDim = q[1]
-    c.levels = try dims("transformer.level_embeds", rank: 2)[0]
-    c.classes = try dims("class_embed.0.weight", rank: 2)[0]
-    c.encoderLayers = count("transformer.encoder.layers.")
-    c.decoderLayers = count("transformer.decoder.layers.")
+    c.levels = try table.requiredShape("transformer.level_embeds", rank: 2)[0]
+    c.classes = try table.requiredShape("class_embed.0.weight", rank: 2)[0]
+    c.encoderLayers = table.indexedCount(prefix: "transformer.encoder.layers.")
+    c.decoderLayers = table.indexedCount(prefix: "transformer.decoder.layers.")
     c.naming = table.contains("transformer.decoder.layers.0.norms.2.weight") ? .detrex : .mrdetr
-    c.encoderFFNDim = try dims("transformer.encoder.layers.0.ffns.0.layers.0.0.weight", rank: 2)[0]
-    c.decoderFFNDim = try dims("transformer.decoder.layers.0." + c.decoderFC1 + "weight", rank: 2)[0]
+    c.encoderFFNDim = try table.requiredShape("transformer.encoder.layers.0.ffns.0.layers.0.0.weight", rank: 2)[0]
+    c.decoderFFNDim = try table.requiredShape("transformer.decoder.layers.0." + c.decoderFC1 + "weight", rank: 2)[0]
     let hl = heads * c.levels
-    let e = try dims("transformer.encoder.layers.0.attentions.0.attention_weights.weight", rank: 2)[0]
-    let d = try dims("transformer.decoder.layers.0.attentions.1.attention_weights.weight", rank: 2)[0]
+    let e = try table.requiredShape("transformer.encoder.layers.0.attentions.0.attention_weights.weight", rank: 2)[0]
+    let d = try table.requiredShape("transformer.decoder.layers.0.attentions.1.attention_weights.weight", rank: 2)[0]
     guard hl > 0, e % hl == 0, d % hl == 0, c.embedDim % heads == 0 else {
       throw GraftError(
         .invalidModel, "attention_weights outputs \(e)/\(d) are not multiples of heads × levels = \(hl)",

@@ -40,20 +40,7 @@ public struct MrDETRConfig: Sendable, Hashable {
   /// - Throws: `invalidModel` naming the tensor whose shape is missing or inconsistent.
   public static func infer(from table: TensorTable, heads: Int = 8) throws(GraftError) -> MrDETRConfig {
     func shape(_ name: String, rank: Int) throws(GraftError) -> [Int] {
-      guard let t = table[name] else {
-        throw GraftError(.invalidModel, "missing tensor; a Mr. DETR checkpoint has it", tensor: name)
-      }
-      guard t.shape.count == rank else {
-        throw GraftError(.invalidModel, "has shape \(t.shape); expected rank \(rank)", tensor: name)
-      }
-      return t.shape
-    }
-    func layerCount(_ prefix: String) -> Int {
-      var maxIndex = -1
-      for n in table.names where n.hasPrefix(prefix) {
-        if let i = Int(n.dropFirst(prefix.count).prefix { $0 != "." }) { maxIndex = max(maxIndex, i) }
-      }
-      return maxIndex + 1
+      try table.requiredShape(name, rank: rank, missingHint: "a Mr. DETR checkpoint has it")
     }
     var c = MrDETRConfig()
     c.heads = heads
@@ -62,8 +49,8 @@ public struct MrDETRConfig: Sendable, Hashable {
     c.embedDim = q[1]
     c.levels = try shape("transformer.level_embeds", rank: 2)[0]
     c.classes = try shape("class_embed.0.weight", rank: 2)[0]
-    c.encoderLayers = layerCount("transformer.encoder.layers.")
-    c.decoderLayers = layerCount("transformer.decoder.layers.")
+    c.encoderLayers = table.indexedCount(prefix: "transformer.encoder.layers.")
+    c.decoderLayers = table.indexedCount(prefix: "transformer.decoder.layers.")
     guard c.encoderLayers > 0, c.decoderLayers > 0 else {
       throw GraftError(
         .invalidModel, "expected transformer.encoder.layers.N.* and transformer.decoder.layers.N.* tensors",
