@@ -42,7 +42,15 @@ public enum Checkpoint {
   ///
   /// Only headers are read: tensor bytes stay in the file (memory-mapped) until something reads them.
   public static func read(path: String, options: ReadOptions = ReadOptions()) throws -> TensorTable {
-    let detection = try detect(path: path)
+    try read(path: path, detection: try detect(path: path), options: options)
+  }
+
+  /// Reads a checkpoint whose format was already detected (so callers that need the detection do not detect twice).
+  public static func read(
+    path: String, detection: FormatDetector.Detection, options: ReadOptions = ReadOptions()
+  )
+    throws -> TensorTable
+  {
     var table: TensorTable
     switch detection.format {
     case .safetensors:

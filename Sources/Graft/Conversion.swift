@@ -65,7 +65,10 @@ public enum Conversion {
         .invalidArgument, "the output is the input; Graft never overwrites an input in place", file: output)
     }
     let detection = try Checkpoint.detect(path: input)
-    var table = try Checkpoint.read(path: input, options: options.read)
+    var table = try Checkpoint.read(path: input, detection: detection, options: options.read)
+    // The table as read, before selection, renaming and casting: its digest is the lineage input. Tensors are lazy,
+    // so keeping it costs nothing until (and unless) the digest is needed.
+    let original = table
     let tensorsIn = table.count
     let dropped = table.apply(options.selection)
     let renamed = try table.apply(options.renames)
@@ -113,7 +116,7 @@ public enum Conversion {
         operation: "convert", tool: Checkpoint.toolName, parameters: .object(parameters),
         inputs: [
           collectors.isEmpty && dropped.isEmpty && renamed == 0 && options.read.stripPrefixes.isEmpty
-            ? LineageRecord.sameAsOutput : try Checkpoint.inputDigest(path: input, table: table, detection: detection)
+            ? LineageRecord.sameAsOutput : try Checkpoint.inputDigest(of: original, detection: detection)
         ])
     }
     let summary = try Checkpoint.write(table, to: output, format: format, options: write)
@@ -128,11 +131,10 @@ extension Checkpoint {
   /// A digest that identifies an input in lineage records.
   ///
   /// For a `.graft` input the digest recorded by the last operation that wrote it is reused (it was checked against
-  /// the per-tensor checksums on read); otherwise the content digest is computed from the bytes, which costs one extra
-  /// pass over a page-cache-resident file.
-  static func inputDigest(path: String, table: TensorTable, detection: FormatDetector.Detection) throws -> String {
+  /// the per-tensor checksums on read); otherwise the content digest is computed from the bytes as read, which costs
+  /// one extra pass over a page-cache-resident file.
+  static func inputDigest(of table: TensorTable, detection: FormatDetector.Detection) throws -> String {
     if detection.format == .graft, let recorded = table.lineage.last?.output { return recorded }
-    let original = try Checkpoint.read(path: path)
-    return try original.contentDigest()
+    return try table.contentDigest()
   }
 }

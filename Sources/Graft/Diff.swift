@@ -116,6 +116,22 @@ public struct CheckpointDiff: Sendable {
   }
 
   private static func bytesEqual(_ x: Tensor, _ y: Tensor) throws -> Bool {
+    // Mapped and heap tensors are compared in place; only produced bytes (casts, strided views, inflated members)
+    // go through a staging buffer.
+    if let a = x.bytes.contiguousBytes, let b = y.bytes.contiguousBytes {
+      let step = 8 << 20
+      var start = 0
+      while start < a.count {
+        let end = min(a.count, start + step)
+        let same = equal(
+          UnsafeRawBufferPointer(rebasing: a[start..<end]), UnsafeRawBufferPointer(rebasing: b[start..<end]))
+        x.bytes.discard(start..<end)
+        y.bytes.discard(start..<end)
+        if !same { return false }
+        start = end
+      }
+      return true
+    }
     let total = x.byteCount
     let step = 8 << 20
     let bx = UnsafeMutableRawBufferPointer.allocate(byteCount: max(min(step, total), 1), alignment: 64)
@@ -133,8 +149,25 @@ public struct CheckpointDiff: Sendable {
       try y.bytes.copyBytes(in: start..<end, into: vy)
       x.bytes.discard(start..<end)
       y.bytes.discard(start..<end)
-      if !vx.elementsEqual(vy) { return false }
+      if !equal(UnsafeRawBufferPointer(vx), UnsafeRawBufferPointer(vy)) { return false }
       start = end
+    }
+    return true
+  }
+
+  /// Byte equality eight bytes at a time (a byte-wise `elementsEqual` is several times slower).
+  private static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    var i = 0
+    while i + 8 <= a.count {
+      if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+        return false
+      }
+      i += 8
+    }
+    while i < a.count {
+      if a[i] != b[i] { return false }
+      i += 1
     }
     return true
   }

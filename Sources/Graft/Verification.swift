@@ -49,7 +49,11 @@ public struct VerificationReport: Sendable {
             start += n
           }
         } else {
-          try t.forEachChunk { _ in }
+          // Mapped chunks are handed out without being touched; hashing them makes the kernel read every byte, so a
+          // short read, an I/O error or a truncated mapping surfaces here rather than in a later conversion.
+          var hash = XXHash64()
+          try t.forEachChunk { hash.update($0) }
+          _ = hash.finalize()
         }
       } catch {
         report.problems.append("tensor '\(entry.name)': \(error)")
