@@ -45,6 +45,21 @@ struct ConversionTests {
     #expect(lineage.first?.output == (try model.contentDigest()))
   }
 
+  @Test("a changed conversion records the digest of the table it read, with the same read options")
+  func lineageOfSelectedCast() throws {
+    let source = TestPaths.fixture("pytorch/detectron2.pth")
+    let dir = try TestPaths.scratchFolder("lineage")
+    var read = Checkpoint.ReadOptions()
+    read.select = "ema_state"
+    var o = ConversionOptions()
+    o.read = read
+    o.dtype = .bfloat16
+    try Conversion.run(input: source, output: dir + "/ema.graft", options: o)
+    let lineage = try Checkpoint.read(path: dir + "/ema.graft").lineage
+    #expect(lineage.last?.inputs == [try Checkpoint.read(path: source, options: read).contentDigest()])
+    #expect(lineage.last?.inputs != [try Checkpoint.read(path: dir + "/ema.graft").contentDigest()])
+  }
+
   @Test("the same input and options give byte-identical outputs")
   func deterministic() throws {
     let (dir, src) = try source()
