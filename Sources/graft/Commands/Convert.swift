@@ -69,7 +69,7 @@ struct Convert: ParsableCommand {
   }
 
   func run() throws {
-    try Failure.reporting {
+    try Failure.reporting(outputs: [output]) {
       var options = ConversionOptions()
       options.read = reading.readOptions
       options.format = to.flatMap(CheckpointFormat.init(argument:))

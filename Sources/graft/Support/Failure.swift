@@ -13,19 +13,29 @@ enum Failure {
   static let usage = ExitCode(64)
 
   /// Runs `body`, turning thrown Graft errors into a message and an exit code.
-  static func reporting(_ body: () throws -> Void) throws {
+  ///
+  /// - Parameter outputs: The paths the command writes. An error located at one of them (or inside one, for a
+  ///   sharded folder) is an output failure, whichever library reported it; for errors elsewhere, and for commands that
+  ///   pass no outputs, the wording of the message decides.
+  static func reporting(outputs: [String] = [], _ body: () throws -> Void) throws {
     do {
       try body()
     } catch let error as GraftError {
       FileSystem.writeToStandardError("graft: error: \(error)\n")
-      switch error.code {
-      case .invalidArgument: throw usage
-      case .io
-      where error.message.contains("destination") || error.message.contains("output")
-        || error.message.contains("space") || error.message.contains("writable"):
+      let atOutput =
+        error.file.map { file in
+          outputs.contains { file == $0 || file.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
+        } ?? false
+      if error.code == .invalidArgument { throw usage }
+      if atOutput { throw outputFailed }
+      let message = error.message
+      if error.code == .io
+        && (message.contains("destination") || message.contains("output") || message.contains("space")
+          || message.contains("writable"))
+      {
         throw outputFailed
-      default: throw badInput
       }
+      throw badInput
     } catch let error as ExitCode {
       throw error
     } catch let error as CleanExit {
