@@ -55,6 +55,13 @@ public enum HDF5Checkpoint {
   ///   reason for corrupt or truncated files.
   public static func read(path: String, options: ReadOptions = .init()) throws(GraftError) -> TensorTable {
     #if HDF5
+      try guardFile(path: path, layout: options.layout)
+    #endif
+    return try readInProcess(path: path, options: options)
+  }
+
+  static func readInProcess(path: String, options: ReadOptions) throws(GraftError) -> TensorTable {
+    #if HDF5
       do { return try HDF5Reader(path: path).read(layout: options.layout) } catch { throw error.inFile(path) }
     #else
       throw HDF5Support.notBuilt(file: path)
@@ -85,6 +92,13 @@ public enum HDF5Checkpoint {
   /// A readable summary of an HDF5 file for `graft inspect`: the layout found, the group tree with datasets (dtype,
   /// shape, storage) and attributes.
   public static func describe(path: String) throws(GraftError) -> String {
+    #if HDF5
+      try guardFile(path: path, layout: .auto)
+    #endif
+    return try describeInProcess(path: path)
+  }
+
+  static func describeInProcess(path: String) throws(GraftError) -> String {
     #if HDF5
       do { return try HDF5Reader(path: path).describe() } catch { throw error.inFile(path) }
     #else

@@ -14,7 +14,12 @@ struct GraftCommand: ParsableCommand {
       unreadable; 3 the output could not be written; 64 bad command-line usage.
       """,
     version: BuildInfo.versionText,
-    subcommands: CommandRegistry.subcommands)
+    subcommands: CommandRegistry.subcommands + [HDF5GuardCommand.self])
+
+  static func main() {
+    HDF5GuardCommand.isolateThisProcess()
+    main(nil)
+  }
 }
 
 /// What this binary was built with, for `--version`.

@@ -92,20 +92,6 @@ struct HardeningKillTests {
     print("kill smoke: \(kills) kills, \(inWritePhase) during the write phase")
   }
 
-  @Test(
-    "fuzz finding in libhdf5 1.10.8 (not fixed): a corrupt global heap crashes H5Aread; Graft must exit cleanly",
-    .enabled(if: graft != nil && HDF5Support.isAvailable))
-  func libhdf5GlobalHeapCrash() throws {
-    // The input crashes inside libhdf5 (H5HG_read memcpy with a length read from the file) while Graft reads a
-    // variable-length string attribute. Run in a child process so the crash cannot take the test runner down.
-    let input = TestPaths.repositoryRoot + "/Tests/CLITests/Fuzz-regressions-libhdf5/h5hg-read-vlen-attribute.h5"
-    let p = try Self.start(["inspect", input])
-    p.waitUntilExit()
-    withKnownIssue("libhdf5 1.10.8 segfaults in H5HG_read; see FUZZING.md", isIntermittent: true) {
-      #expect(p.terminationReason == .exit && p.terminationStatus == 2, "graft inspect: \(p.terminationStatus)")
-    }
-  }
-
   @Test("a stale temporary file of a dead process is removed by the next write; a live one is kept")
   func staleTemporaries() throws {
     let dir = try TestPaths.scratchFolder("stale")

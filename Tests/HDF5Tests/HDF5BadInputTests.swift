@@ -65,3 +65,62 @@ struct HDF5BadInputTests {
     #expect(error?.code == .io)
   }
 }
+
+/// The isolation's parent side, with `/bin/sh` standing in for `graft hdf5-guard` (the CLI tests run the real child
+/// on libhdf5's crash inputs).
+@Suite("Reading HDF5 behind a guard process", .enabled(if: HDF5Support.isAvailable, "built without the HDF5 trait"))
+struct HDF5GuardTests {
+  static func policy(_ script: String, seconds: Double = 10) -> HDF5Checkpoint.Isolation {
+    // sh -c SCRIPT NAME PATH LAYOUT BYTES: the guard's arguments land in $1…$3.
+    HDF5Checkpoint.Isolation(executable: "/bin/sh", arguments: ["-c", script, "guard"], seconds: seconds)
+  }
+
+  static let file = TestPaths.fixture("hdf5/keras2.h5")
+
+  @Test("the child receives the path, the layout and the memory cap; a clean exit lets the read go on")
+  func clean() throws {
+    try HDF5Checkpoint.readInChild(
+      path: Self.file, layout: .keras2,
+      policy: Self.policy(#"[ "$1" = "\#(Self.file)" ] && [ "$2" = keras2 ] && [ "$3" = 4294967296 ]"#))
+  }
+
+  @Test("a crash in the child becomes an error naming the file and the signal")
+  func crash() {
+    let error = expectGraftError {
+      try HDF5Checkpoint.readInChild(path: Self.file, layout: .auto, policy: Self.policy("kill -SEGV $$"))
+    }
+    #expect(error?.code == .invalidHeader)
+    #expect(error?.file == Self.file)
+    #expect(error?.message.contains("crashed (SIGSEGV)") == true)
+  }
+
+  @Test("a child past its deadline is killed and reported")
+  func hang() {
+    let error = expectGraftError {
+      try HDF5Checkpoint.readInChild(
+        path: Self.file, layout: .auto, policy: Self.policy("exec sleep 30", seconds: 0.3))
+    }
+    #expect(error?.message.contains("did not finish") == true)
+  }
+
+  @Test("the child's own error comes back with its code, tensor and byte offset")
+  func childError() {
+    let error = expectGraftError {
+      try HDF5Checkpoint.readInChild(
+        path: Self.file, layout: .auto, policy: Self.policy(#"printf 'limitExceeded\tw\t12\ttoo big\n'; exit 1"#))
+    }
+    #expect(error?.code == .limitExceeded)
+    #expect(error?.tensor == "w")
+    #expect(error?.byteOffset == 12)
+    #expect(error?.message == "too big")
+    #expect(error?.file == Self.file)
+  }
+
+  @Test("probeCommand reads a good file cleanly and encodes a bad one's error on one line")
+  func probe() {
+    #expect(HDF5Checkpoint.probeCommand(path: Self.file, layout: .auto) == (0, ""))
+    let (status, line) = HDF5Checkpoint.probeCommand(path: TestPaths.fixture("hdf5/bad-bomb.h5"), layout: .auto)
+    #expect(status == 1)
+    #expect(line.hasPrefix("limitExceeded\tbomb\t\t"))
+  }
+}

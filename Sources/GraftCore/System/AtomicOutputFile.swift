@@ -217,6 +217,8 @@ public enum FileSystem {
   }
   /// An environment variable.
   public static func environment(_ name: String) -> String? { Syscalls.environment(name) }
+  /// This process's executable file, if the system says.
+  public static var executablePath: String? { Syscalls.executablePath() }
   /// Whether a file descriptor is a terminal.
   public static func isTerminal(_ fd: Int32) -> Bool { Syscalls.isTerminal(fd) }
   /// Peak resident set size of this process in bytes.

@@ -212,6 +212,123 @@ package enum Syscalls {
   package static func randomBytes() -> UInt64 {
     UInt64.random(in: 0...UInt64.max)
   }
+
+  // MARK: - Child processes
+
+  /// This process's executable, from `/proc/self/exe`.
+  package static func executablePath() -> String? {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard n > 0 else { return nil }
+    return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+
+  /// Starts `executable` with `arguments` (argv[0] included); its standard output goes to a pipe whose read end is
+  /// returned, standard error is inherited.
+  ///
+  /// posix_spawn, not fork: the caller may have threads, and a forked child of a threaded process may not allocate.
+  package static func spawn(
+    _ executable: String, _ arguments: [String], extraEnvironment: [String] = [], discardStandardError: Bool = false
+  ) throws(SystemError) -> (pid: Int32, output: Int32) {
+    var fds: [Int32] = [-1, -1]
+    guard pipe(&fds) == 0 else { throw SystemError(errno: errno, call: "pipe") }
+    // Close-on-exec on both ends: only the dup2'ed copy on the child's fd 1 must survive into the child.
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+    if discardStandardError { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
+    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var inherited: [UnsafeMutablePointer<CChar>?] = []
+    var e = environ
+    while let entry = e.pointee {
+      inherited.append(entry)
+      e += 1
+    }
+    var extra: [UnsafeMutablePointer<CChar>?] = extraEnvironment.map { strdup($0) }
+    defer { for p in extra { free(p) } }
+    var envp = extra + inherited + [nil]
+    var pid: pid_t = 0
+    let rc = executable.withCString { posix_spawn(&pid, $0, &actions, nil, &argv, &envp) }
+    Glibc.close(fds[1])
+    guard rc == 0 else {
+      Glibc.close(fds[0])
+      throw SystemError(errno: rc, call: "posix_spawn")
+    }
+    return (pid, fds[0])
+  }
+
+  /// Waits up to `milliseconds` for `fd` to become readable or reach end of file; false on timeout.
+  package static func waitReadable(_ fd: Int32, milliseconds: Int32) -> Bool {
+    var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    while true {
+      let rc = poll(&entry, 1, milliseconds)
+      if rc < 0 && errno == EINTR { continue }
+      return rc > 0
+    }
+  }
+
+  /// Reads what is available (blocking until something is); an empty result means end of file.
+  package static func readSome(_ fd: Int32, max: Int = 65536) throws(SystemError) -> [UInt8] {
+    var buffer = [UInt8](repeating: 0, count: max)
+    while true {
+      let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, max) }
+      if n >= 0 { return Array(buffer[0..<n]) }
+      if errno == EINTR { continue }
+      throw SystemError(errno: errno, call: "read")
+    }
+  }
+
+  /// How a child process ended.
+  package enum Termination: Sendable, Equatable {
+    case exited(Int32)
+    case signalled(Int32)
+  }
+
+  /// Reaps a child, blocking until it ends.
+  @discardableResult
+  package static func wait(_ pid: Int32) -> Termination {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return termination(status)
+  }
+
+  /// Reaps a child if it has ended; `nil` while it runs.
+  package static func tryWait(_ pid: Int32) -> Termination? {
+    var status: Int32 = 0
+    guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+    return termination(status)
+  }
+
+  private static func termination(_ status: Int32) -> Termination {
+    let signal = status & 0x7f
+    return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
+  }
+
+  package static func sleep(milliseconds: Int) {
+    _ = usleep(useconds_t(milliseconds * 1000))
+  }
+
+  package static func killHard(_ pid: Int32) {
+    _ = Glibc.kill(pid, SIGKILL)
+  }
+
+  /// The name of a signal, such as `SIGSEGV`.
+  package static func signalName(_ signal: Int32) -> String {
+    let names: [Int32: String] = [
+      SIGSEGV: "SIGSEGV", SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGILL: "SIGILL", SIGFPE: "SIGFPE",
+      SIGKILL: "SIGKILL", SIGTRAP: "SIGTRAP",
+    ]
+    return names[signal] ?? "signal \(signal)"
+  }
+
+  /// Caps this process's address space, so that a runaway allocation fails instead of exhausting the machine.
+  package static func limitAddressSpace(bytes: Int) {
+    var limit = rlimit(rlim_cur: rlim_t(bytes), rlim_max: rlim_t(bytes))
+    _ = setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit)
+  }
 }
 
 /// The `errno` values Graft reacts to specifically.
