@@ -126,7 +126,13 @@ static inline size_t graft_h5_take_error_stack(char *buffer, size_t capacity) {
 }
 
 /// Initialises the library.
-static inline int graft_h5_initialize(void) { return H5open() < 0 ? -1 : 0; }
+/// Opens the library without its atexit handler: after a failed write (disk full, EIO) a file libhdf5 could not
+/// flush stays in its ID table, and closing it again at exit crashes 1.10.8 (SIGSEGV in H5F shutdown). Graft closes
+/// every file it opens explicitly, and the kernel closes the descriptors of a failed one.
+static inline int graft_h5_initialize(void) {
+  H5dont_atexit();
+  return H5open() < 0 ? -1 : 0;
+}
 
 /// Stops libhdf5 from printing error stacks to stderr. The setting is per thread in thread-safe builds, so it is
 /// applied before every entry into the library.

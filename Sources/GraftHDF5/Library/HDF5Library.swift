@@ -21,7 +21,22 @@
     /// The description part of a `function: description` frame.
     static func reason(of frame: String) -> String {
       guard let colon = frame.firstIndex(of: ":") else { return frame }
-      return frame[frame.index(after: colon)...].trimmingLeadingSpaces()
+      let text = frame[frame.index(after: colon)...].trimmingLeadingSpaces()
+      return systemReason(in: text) ?? text
+    }
+
+    /// libhdf5's file driver reports a failed system call as one long line (time, temporary file name, buffer
+    /// address, byte counts, `errno = 28, error message = 'No space left on device'`); only the last part helps.
+    static func systemReason(in text: String) -> String? {
+      guard let start = text.firstRange(of: "error message = '"),
+        let end = text[start.upperBound...].firstIndex(of: "'")
+      else { return nil }
+      let operation = text.prefix { $0 != ":" }
+      var errnoText = ""
+      if let e = text.firstRange(of: "errno = ") {
+        errnoText = " (errno " + text[e.upperBound...].prefix { $0.isNumber } + ")"
+      }
+      return operation + ": " + text[start.upperBound..<end] + errnoText
     }
   }
 
@@ -65,6 +80,8 @@
 
     /// The linked library's version, such as `1.10.8`.
     static var version: String? {
+      // H5get_libversion opens the library too: it must not be the first call (see graft_h5_initialize).
+      guard initialized else { return nil }
       var major: UInt32 = 0
       var minor: UInt32 = 0
       var release: UInt32 = 0
@@ -138,10 +155,16 @@
       let order = graft_h5p_crt_order_tracked() | graft_h5p_crt_order_indexed()
       try check(H5Pset_link_creation_order(fcpl.id, order), "H5Pset_link_creation_order")
       try check(H5Pset_attr_creation_order(fcpl.id, order), "H5Pset_attr_creation_order")
+      try untrackTimes(fcpl)
       let fapl = try owned(H5Pcreate(graft_h5p_file_access()), .propertyList, "H5Pcreate(file access)")
       // v1.8 object formats: readable by every libhdf5 since 2008, and needed for creation order and big attributes.
       try check(H5Pset_libver_bounds(fapl.id, H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds")
       return try owned(H5Fcreate(path, graft_h5f_acc_excl(), fcpl.id, fapl.id), .file, "H5Fcreate")
+    }
+
+    /// Leaves access/modification/change/birth times out of object headers: the same table must give the same bytes.
+    private static func untrackTimes(_ plist: borrowing HDF5Handle) throws(GraftError) {
+      try check(H5Pset_obj_track_times(plist.id, false), "H5Pset_obj_track_times")
     }
 
     /// Flushes a file before its handle closes it, reporting failures that a plain close would swallow.
@@ -234,6 +257,7 @@
       let gcpl = try owned(H5Pcreate(graft_h5p_group_create()), .propertyList, "H5Pcreate(group create)")
       let order = graft_h5p_crt_order_tracked() | graft_h5p_crt_order_indexed()
       try check(H5Pset_link_creation_order(gcpl.id, order), "H5Pset_link_creation_order")
+      try untrackTimes(gcpl)
       return try owned(
         H5Gcreate2(location.id, name, graft_h5p_default(), gcpl.id, graft_h5p_default()), .object,
         "H5Gcreate2('\(name)')")
@@ -548,6 +572,7 @@
         space = try owned(H5Screate_simple(Int32(dims.count), &d, nil), .dataspace, "H5Screate_simple")
       }
       let dcpl = try owned(H5Pcreate(graft_h5p_dataset_create()), .propertyList, "H5Pcreate(dataset create)")
+      try untrackTimes(dcpl)
       if let chunk, !dims.isEmpty {
         var c = chunk.map { hsize_t($0) }
         try check(H5Pset_chunk(dcpl.id, Int32(c.count), &c), "H5Pset_chunk")
