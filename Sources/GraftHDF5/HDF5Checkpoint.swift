@@ -20,10 +20,22 @@ public enum HDF5Checkpoint {
     case keras3
   }
 
+  /// Caps on what an attribute may make Graft allocate (`Formats/limits.md`); lowered only by tests.
+  public struct Limits: Sendable {
+    /// Elements of one attribute.
+    public var maxAttributeElements = 1 << 24
+    /// Bytes of one fixed-size string attribute.
+    public var maxAttributeBytes = 1 << 28
+    /// The default caps.
+    public init() {}
+  }
+
   /// Options for ``read(path:options:)``.
   public struct ReadOptions: Sendable {
     /// The layout to read; `.auto` detects it.
     public var layout: Layout = .auto
+    /// Resource caps.
+    public var limits = Limits()
     /// Creates the default options.
     public init() {}
   }
@@ -62,7 +74,9 @@ public enum HDF5Checkpoint {
 
   static func readInProcess(path: String, options: ReadOptions) throws(GraftError) -> TensorTable {
     #if HDF5
-      do { return try HDF5Reader(path: path).read(layout: options.layout) } catch { throw error.inFile(path) }
+      do { return try HDF5Reader(path: path, limits: options.limits).read(layout: options.layout) } catch {
+        throw error.inFile(path)
+      }
     #else
       throw HDF5Support.notBuilt(file: path)
     #endif

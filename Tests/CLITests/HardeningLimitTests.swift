@@ -190,6 +190,65 @@ struct HardeningLimitTests {
     #expect(e?.code == .limitExceeded, "\(String(describing: e))")
   }
 
+  // MARK: - PyTorch records
+
+  /// A torch.save-style zip whose `data.pkl` is a minimal pickle (`}.`: an empty dict), plus extra members.
+  static func torchZip(_ extra: [(name: String, method: Int, data: [UInt8], uncompressed: Int)]) -> [UInt8] {
+    zip([("archive/data.pkl", 0, [0x80, 0x02, 0x7D, 0x2E], 4)] + extra)
+  }
+
+  @Test("PyTorch: byteorder and version records over 64 bytes are refused before they are read")
+  func smallRecords() throws {
+    let long = Array("little".utf8) + [UInt8](repeating: 0x20, count: 59)  // 65 bytes
+    for record in ["archive/byteorder", "archive/version"] {
+      let path = try Self.write(Self.torchZip([(record, 0, long, long.count)]), "record.pth")
+      let e = Self.error { _ = try PyTorchCheckpoint.read(path: path) }
+      #expect(e?.code == .limitExceeded, "\(String(describing: e))")
+      #expect(e?.message.contains("'\(record)' is 65 bytes; the cap is 64") == true, "\(String(describing: e))")
+      #expect(e?.byteOffset != nil)
+    }
+    // 64 bytes is within the cap ("little" padded with spaces is accepted): the read gets past the records and
+    // stops only at the empty state dict.
+    let ok = try Self.write(Self.torchZip([("archive/byteorder", 0, Array(long.prefix(64)), 64)]), "ok.pth")
+    let past = Self.error { _ = try PyTorchCheckpoint.read(path: ok) }
+    #expect(past?.message == "the checkpoint contains no tensors", "\(String(describing: past))")
+  }
+
+  @Test("PyTorch: a data.pkl declaring 100 MiB + 1 bytes is refused before anything is inflated")
+  func pickleSize() throws {
+    // A 4-byte DEFLATE stream declared as 100 MiB + 1: only the declared size is looked at.
+    let declared = PyTorchCheckpoint.maxPickleBytes + 1
+    let path = try Self.write(Self.zip([("archive/data.pkl", 8, [0x63, 0x60, 0x00, 0x00], declared)]), "big.pth")
+    let e = Self.error { _ = try PyTorchCheckpoint.read(path: path) }
+    #expect(e?.code == .limitExceeded)
+    #expect(e?.message == "data.pkl is \(declared) bytes; the cap is \(PyTorchCheckpoint.maxPickleBytes)")
+    #expect(PyTorchCheckpoint.maxPickleBytes == 100 << 20)
+  }
+
+  // MARK: - HDF5 attributes
+
+  @Test(
+    "HDF5: attribute element and byte caps (lowered) stop a read before the attribute is allocated",
+    .enabled(if: HDF5Support.isAvailable))
+  func hdf5Attributes() throws {
+    // keras2.h5 (written by h5py) holds `layer_names` and `weight_names` as fixed-size string arrays.
+    let path = TestPaths.fixture("hdf5/keras2.h5")
+    var options = HDF5Checkpoint.ReadOptions()
+    #expect(try HDF5Checkpoint.read(path: path, options: options).count > 0)
+    options.limits.maxAttributeElements = 1
+    let elements = Self.error { _ = try HDF5Checkpoint.read(path: path, options: options) }
+    #expect(elements?.code == .limitExceeded)
+    #expect(elements?.message.contains("elements; the cap is 1") == true, "\(String(describing: elements))")
+    #expect(elements?.file == path)
+    options.limits = .init()
+    options.limits.maxAttributeBytes = 8
+    let bytes = Self.error { _ = try HDF5Checkpoint.read(path: path, options: options) }
+    #expect(bytes?.code == .limitExceeded)
+    #expect(bytes?.message.contains("the cap is 8 bytes") == true, "\(String(describing: bytes))")
+    #expect(HDF5Checkpoint.Limits().maxAttributeElements == 1 << 24)
+    #expect(HDF5Checkpoint.Limits().maxAttributeBytes == 1 << 28)
+  }
+
   // MARK: - Zip
 
   @Test("zip: a member count past the cap, a central directory larger than the file")

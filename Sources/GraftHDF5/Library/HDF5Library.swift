@@ -611,7 +611,7 @@
 
     /// Reads an attribute, converting numbers only by widening (to Int64, UInt64 or Double).
     static func readAttribute(
-      _ object: borrowing HDF5Handle, _ name: String
+      _ object: borrowing HDF5Handle, _ name: String, limits: HDF5Checkpoint.Limits = .init()
     ) throws(GraftError)
       -> HDF5AttributeValue
     {
@@ -620,8 +620,9 @@
       let space = try owned(H5Aget_space(attribute.id), .dataspace, "H5Aget_space")
       guard let dims = try dimensions(ofSpace: space) else { return .strings([], scalar: false) }
       let scalar = dims.isEmpty
-      guard let count = Checked.product(dims), count <= 1 << 24 else {
-        throw GraftError(.limitExceeded, "attribute '\(name)' has \(dims) elements")
+      guard let count = Checked.product(dims), count <= limits.maxAttributeElements else {
+        throw GraftError(
+          .limitExceeded, "attribute '\(name)' has \(dims) elements; the cap is \(limits.maxAttributeElements)")
       }
       let info = try typeInfo(type)
       switch info.typeClass {
@@ -637,8 +638,10 @@
           return .strings(strings, scalar: scalar)
         }
         let size = info.size
-        guard let total = Checked.multiply(size, count), total <= 1 << 28 else {
-          throw GraftError(.limitExceeded, "attribute '\(name)' is too large")
+        guard let total = Checked.multiply(size, count), total <= limits.maxAttributeBytes else {
+          throw GraftError(
+            .limitExceeded,
+            "attribute '\(name)' holds \(count) strings of \(size) bytes; the cap is \(limits.maxAttributeBytes) bytes")
         }
         var bytes = [UInt8](repeating: 0, count: max(total, 1))
         try check(H5Aread(attribute.id, type.id, &bytes), "H5Aread('\(name)')")

@@ -83,7 +83,7 @@
     /// The `dtype` string attribute of a dataset, if any.
     func dtypeAttribute(_ dataset: borrowing HDF5Handle) throws(GraftError) -> String? {
       guard HDF5Library.hasAttribute(dataset, "dtype"),
-        case .strings(let s, _) = try HDF5Library.readAttribute(dataset, "dtype")
+        case .strings(let s, _) = try attribute(dataset, "dtype")
       else { return nil }
       return s.first
     }

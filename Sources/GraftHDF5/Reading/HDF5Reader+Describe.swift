@@ -45,7 +45,7 @@
       var lines: [String] = []
       for i in 0..<count {
         let name = try HDF5Library.attributeName(object, at: i)
-        let value = try HDF5Library.readAttribute(object, name)
+        let value = try attribute(object, name)
         var text = HDF5Reader.json(value)?.serialized() ?? "<unsupported type>"
         if text.count > 120 { text = String(text.prefix(117)) + "..." }
         lines.append(indent + "@" + name + " = " + text)

@@ -23,8 +23,10 @@
 
     /// Datasets and attributes that hold no tensor, with the reason.
     var skipped: [String] = []
+    let limits: HDF5Checkpoint.Limits
 
-    init(path: String) throws(GraftError) {
+    init(path: String, limits: HDF5Checkpoint.Limits = .init()) throws(GraftError) {
+      self.limits = limits
       guard FileSystem.exists(path) else { throw GraftError(.io, "no such file", file: path) }
       if FileSystem.isDirectory(path) { throw GraftError(.io, "is a directory, not an HDF5 file", file: path) }
       self.path = path
@@ -213,6 +215,11 @@
       HDF5Library.hasAttribute(object, name) || HDF5Library.hasAttribute(object, name + "0")
     }
 
+    /// Reads an attribute within the reader's caps.
+    func attribute(_ object: borrowing HDF5Handle, _ name: String) throws(GraftError) -> HDF5AttributeValue {
+      try HDF5Library.readAttribute(object, name, limits: limits)
+    }
+
     /// Reads a string-list attribute stored whole or as `name0`, `name1`, … (Keras' `load_attributes_from_hdf5_group`).
     func chunkedStrings(
       _ object: borrowing HDF5Handle, _ name: String, at components: [String]
@@ -221,11 +228,11 @@
     {
       var values: [HDF5AttributeValue] = []
       if HDF5Library.hasAttribute(object, name) {
-        values.append(try HDF5Library.readAttribute(object, name))
+        values.append(try attribute(object, name))
       } else {
         var k = 0
         while HDF5Library.hasAttribute(object, name + String(k)) {
-          values.append(try HDF5Library.readAttribute(object, name + String(k)))
+          values.append(try attribute(object, name + String(k)))
           k += 1
         }
       }
@@ -246,7 +253,7 @@
     private func lineageAttribute() throws(GraftError) -> [LineageRecord]? {
       let root = try open([])
       guard HDF5Library.hasAttribute(root, "graft.lineage"),
-        case .strings(let s, _) = try HDF5Library.readAttribute(root, "graft.lineage"), let text = s.first,
+        case .strings(let s, _) = try attribute(root, "graft.lineage"), let text = s.first,
         let records = (try? JSONParser.parse(text))?.arrayValue
       else { return nil }
       return records.compactMap(LineageRecord.init(json:))
@@ -264,7 +271,7 @@
         let name = try HDF5Library.attributeName(object, at: i)
         if structural.contains(name) { continue }
         let key = components.isEmpty ? name : "/" + components.joined(separator: "/") + "@" + name
-        if let json = try HDF5Reader.json(HDF5Library.readAttribute(object, name)) {
+        if let json = try HDF5Reader.json(attribute(object, name)) {
           table.metadata[key] = json
         } else {
           skipped.append("attribute \(key) (type not representable as JSON)")
