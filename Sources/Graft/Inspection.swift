@@ -10,6 +10,9 @@ public struct Inspection: Sendable {
   public var table: TensorTable?
   /// Why no table is shown (a nested checkpoint with several candidate state dicts).
   public var tableUnavailableReason: String?
+  /// Why the tensor table could not be built when the file itself is at fault (not a missing `--select`): the
+  /// structure is still shown, and the command then fails with this error.
+  public var tableError: GraftError?
   /// Extra format-specific lines (object tree of a pickle, HDF5 groups and attributes, `.graft` header facts).
   public var details: [String] = []
   /// Globals a pickle references, with the dangerous ones flagged.
@@ -42,6 +45,8 @@ public struct Inspection: Sendable {
         inspection.table = table
       } catch let error as GraftError {
         inspection.tableUnavailableReason = error.message
+        // A checkpoint that needs `--select` is fine; one whose tensors cannot be built is not.
+        if error.code != .invalidArgument && error.code != .tensorNotFound { inspection.tableError = error }
       }
       return inspection
     case .hdf5:

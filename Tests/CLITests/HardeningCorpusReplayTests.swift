@@ -106,7 +106,11 @@ struct HardeningCorpusReplayTests {
 
   @Test("fuzz finding: stride-0 views of a tiny storage declaring 105 TiB / 1 PiB are refused, not streamed")
   func viewBombs() throws {
-    for input in ["zip/view-bomb-tar-105TiB.pth", "pickle/view-bomb-tar-1PiB.pth"] {
+    // The two fuzzer inputs, and the minimised form (scripts/hardening/minimal_view_bomb.py: one 4-byte storage, one
+    // 2^48-element view).
+    for input in [
+      "zip/view-bomb-tar-105TiB.pth", "pickle/view-bomb-tar-1PiB.pth", "pickle/view-bomb-tar-minimal.pth",
+    ] {
       let path = Self.root + "/Tests/CLITests/Fuzz-regressions/" + input
       do {
         _ = try PyTorchCheckpoint.read(path: path)

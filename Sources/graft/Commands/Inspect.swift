@@ -29,6 +29,7 @@ struct Inspect: ParsableCommand {
     try Failure.reporting {
       let inspection = try Inspection.inspect(path: path, options: reading.readOptions)
       print(json ? inspection.json.serialized(JSONFormatting(indent: 2)) : inspection.render(limit: limit))
+      if let error = inspection.tableError { throw error }
     }
   }
 }
