@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Crash-safety test: start `graft` conversions (and a surgery pass) and SIGKILL them at random moments.
 
-Usage: kill_test.py GRAFT_BINARY [--kills N] [--work DIR] [--seed S] [--size-mb M]
+Usage: kill_test.py GRAFT_BINARY [--kills N] [--work DIR] [--seed S] [--size-mb M] [--no-surgery]
 
 For every output format the destination is first written completely by one of two variants (A: plain convert,
-B: the surgery pass `--rename s/^layer/block/ --dtype BF16`, whose bytes differ). Each round then starts the other
+B: the surgery pass `--rename s/^layer/block/ --dtype BF16`, whose bytes differ); then the same for a model-surgery
+command, `graft moe upcycle` of a ViT fixture with 4 experts (A) and 8 experts (B). Each round then starts the other
 variant on the same destination and kills it with SIGKILL after a random delay drawn from [0, 1.1 x its measured
 run time]. After each kill:
 
@@ -68,6 +69,10 @@ def main():
     ap.add_argument("--seed", type=int, default=9)
     ap.add_argument("--size-mb", type=int, default=64)
     ap.add_argument("--formats", default="safetensors,graft,pth,npz,h5")
+    ap.add_argument("--surgery", action=argparse.BooleanOptionalAction, default=True,
+                    help="also kill `graft moe upcycle` runs")
+    ap.add_argument("--vit", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Fixtures",
+                                                  "engine", "vit_medium_bf16.safetensors"))
     args = ap.parse_args()
     rng = random.Random(args.seed)
     os.makedirs(args.work, exist_ok=True)
@@ -76,28 +81,37 @@ def main():
     formats = args.formats.split(",")
     variants = {"A": [], "B": ["--rename", "s/^layer/block/", "--dtype", "BF16"]}
     failures, stats = [], {}
-    per_format = max(1, args.kills // len(formats))
+    # Every output format through `convert`, then a model-surgery pass (MoE sparse upcycling of a ViT fixture, 4
+    # experts against 8, without the engine checks so that the write is a large part of the run).
+    jobs = []
     for fmt in formats:
-        out_dir = os.path.join(args.work, fmt)
+        dest = os.path.join(args.work, fmt, "model." + fmt)
+        jobs.append((fmt, dest, {v: ["convert", src, dest, "-q", *extra] for v, extra in variants.items()}))
+    if args.surgery:
+        dest = os.path.join(args.work, "moe-upcycle", "moe.graft")
+        upcycle = ["moe", "upcycle", args.vit, dest, "--no-verify", "-q", "--experts"]
+        jobs.append(("moe-upcycle", dest, {"A": upcycle + ["4"], "B": upcycle + ["8"]}))
+    per_job = max(1, args.kills // len(jobs))
+    for label, dest, commands in jobs:
+        out_dir = os.path.dirname(dest)
         os.makedirs(out_dir, exist_ok=True)
         for n in os.listdir(out_dir):
             os.unlink(os.path.join(out_dir, n))
-        dest = os.path.join(out_dir, "model." + fmt)
+        fmt = dest.rsplit(".", 1)[1]
         complete, seconds = {}, {}
-        for v, extra in variants.items():
+        for v, argv in commands.items():
             t0 = time.monotonic()
-            subprocess.run([args.graft, "convert", src, dest, "-q", *extra], check=True)
+            subprocess.run([args.graft, *argv], check=True)
             seconds[v] = time.monotonic() - t0
             complete[v] = content(args.graft, dest, fmt, args.work)
         assert complete["A"] != complete["B"], "variants must differ"
         st = {"kills": 0, "in_write_phase": 0, "completed_before_kill": 0, "max_temporaries": 0, "runs_ok": 0}
         current = "B"
-        for k in range(per_format):
+        for k in range(per_job):
             v = "A" if current == "B" else "B"
             before = set(temporaries(out_dir))
             delay = rng.uniform(0, seconds[v] * 1.1)
-            p = subprocess.Popen([args.graft, "convert", src, dest, "-q", *variants[v]],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            p = subprocess.Popen([args.graft, *commands[v]], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(delay)
             p.send_signal(signal.SIGKILL)
             rc = p.wait()
@@ -108,9 +122,9 @@ def main():
             if new:
                 st["in_write_phase"] += 1
             if len(after) > 1:
-                failures.append(f"{fmt} kill {k}: {len(after)} temporary files: {after}")
+                failures.append(f"{label} kill {k}: {len(after)} temporary files: {after}")
             if not os.path.exists(dest):
-                failures.append(f"{fmt} kill {k}: destination missing")
+                failures.append(f"{label} kill {k}: destination missing")
                 continue
             h = content(args.graft, dest, fmt, args.work)
             if h == complete[v]:
@@ -118,22 +132,22 @@ def main():
                     st["completed_before_kill"] += 1
                 current = v
             elif h != complete[current]:
-                failures.append(f"{fmt} kill {k}: destination is neither complete output (partial?)")
+                failures.append(f"{label} kill {k}: destination is neither complete output (partial?)")
                 continue
             if k % 10 == 0:
                 cmd = ["verify", dest] if fmt == "graft" else ["inspect", dest]
                 r = subprocess.run([args.graft, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 if r.returncode != 0:
-                    failures.append(f"{fmt} kill {k}: {' '.join(cmd)} failed: {r.stderr.decode()[:200]}")
+                    failures.append(f"{label} kill {k}: {' '.join(cmd)} failed: {r.stderr.decode()[:200]}")
         # A clean run afterwards must leave no temporary file at all.
-        subprocess.run([args.graft, "convert", src, dest, "-q"], check=True)
+        subprocess.run([args.graft, *commands["A"]], check=True)
         leftover = temporaries(out_dir)
         st["temporaries_after_clean_run"] = len(leftover)
         if leftover:
-            failures.append(f"{fmt}: a clean run left {leftover}")
+            failures.append(f"{label}: a clean run left {leftover}")
         st["seconds_per_run"] = round(seconds["A"], 2)
-        stats[fmt] = st
-        print(fmt, json.dumps(st), flush=True)
+        stats[label] = st
+        print(label, json.dumps(st), flush=True)
     total = {k: sum(s[k] for s in stats.values()) for k in ("kills", "in_write_phase", "completed_before_kill")}
     print("TOTAL", json.dumps(total))
     for f in failures[:50]:
