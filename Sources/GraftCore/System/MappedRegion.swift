@@ -73,4 +73,14 @@ public final class MappedRegion: @unchecked Sendable {
     guard isMapped else { return }
     Syscalls.advise(base: base, mappingLength: count, range: range, .dontNeed)
   }
+
+  /// Drops the pages of `range`, just consumed by a front-to-back reader, and those of up to 2 MiB before it (not
+  /// before `floor`).
+  ///
+  /// The page cache holds large folios (up to 2 MiB), and a fault maps neighbours from the same folio, including
+  /// pages behind the reader that it had already discarded. Without the trailing window those re-mapped pages stay
+  /// resident: a BF16 cast of a 2 GB file peaked at 290 MB of file-backed RSS instead of 38 MB.
+  public func discardConsumed(_ range: Range<Int>, floor: Int = 0) {
+    discardPages(Swift.max(floor, range.lowerBound - (2 << 20))..<range.upperBound)
+  }
 }

@@ -52,9 +52,9 @@ public final class MappedBytes: TensorByteSource {
     dst.copyMemory(from: region.base + offset + range.lowerBound, byteCount: range.count)
   }
 
-  /// Drops the mapping's pages for the range.
+  /// Drops the mapping's pages for the range, which a front-to-back reader has consumed.
   public func discard(_ range: Range<Int>) {
-    region.discardPages((offset + range.lowerBound)..<(offset + range.upperBound))
+    region.discardConsumed((offset + range.lowerBound)..<(offset + range.upperBound), floor: offset)
   }
 }
 

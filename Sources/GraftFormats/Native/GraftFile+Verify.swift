@@ -12,7 +12,7 @@ extension GraftFile {
   /// - Throws: ``GraftError`` only when the file cannot be opened.
   public static func verify(path: String, progress: ProgressCounter? = nil) throws(GraftError) -> VerifyReport {
     let region = try MappedRegion(path: path)
-    return NativeVerifier.verify(region.bytes, file: path, discard: region.discardPages, progress: progress)
+    return NativeVerifier.verify(region.bytes, file: path, discard: { region.discardConsumed($0) }, progress: progress)
   }
 }
 
