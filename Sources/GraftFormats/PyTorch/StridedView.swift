@@ -148,15 +148,37 @@ public enum StridedView {
             in: (src * width)..<((src + run) * width),
             into: UnsafeMutableRawBufferPointer(start: target, count: run * width))
         }
+      } else if innerStride == 0 {
+        // A broadcast (`expand`) dimension: one element, then doubling copies of what is already written.
+        if let direct, let base = direct.baseAddress {
+          target.copyMemory(from: base + src * width, byteCount: width)
+        } else {
+          try source.copyBytes(
+            in: (src * width)..<((src + 1) * width), into: UnsafeMutableRawBufferPointer(start: target, count: width))
+        }
+        var filled = 1
+        while filled < run {
+          let n = min(filled, run - filled)
+          (target + filled * width).copyMemory(from: target, byteCount: n * width)
+          filled += n
+        }
+      } else if let direct, let base = direct.baseAddress {
+        let from = UnsafeRawPointer(base) + src * width
+        let step = innerStride * width
+        // Typed loads and stores: a memmove call per element is several times slower (and far slower under ASan).
+        switch width {
+        case 1: stridedCopy(UInt8.self, from: from, step: step, to: target, count: run)
+        case 2: stridedCopy(UInt16.self, from: from, step: step, to: target, count: run)
+        case 4: stridedCopy(UInt32.self, from: from, step: step, to: target, count: run)
+        case 8: stridedCopy(UInt64.self, from: from, step: step, to: target, count: run)
+        default:
+          for k in 0..<run { (target + k * width).copyMemory(from: from + k * step, byteCount: width) }
+        }
       } else {
         for k in 0..<run {
           let s = (src + k * innerStride) * width
-          if let direct, let base = direct.baseAddress {
-            (target + k * width).copyMemory(from: base + s, byteCount: width)
-          } else {
-            try source.copyBytes(
-              in: s..<(s + width), into: UnsafeMutableRawBufferPointer(start: target + k * width, count: width))
-          }
+          try source.copyBytes(
+            in: s..<(s + width), into: UnsafeMutableRawBufferPointer(start: target + k * width, count: width))
         }
       }
       produced += run
@@ -169,6 +191,17 @@ public enum StridedView {
         index[d - 1] += 1
         d -= 1
       }
+    }
+  }
+
+  @inline(__always)
+  private static func stridedCopy<T: FixedWidthInteger>(
+    _: T.Type, from: UnsafeRawPointer, step: Int, to: UnsafeMutableRawPointer, count: Int
+  ) {
+    for k in 0..<count {
+      to.storeBytes(
+        of: from.loadUnaligned(fromByteOffset: k * step, as: T.self), toByteOffset: k * MemoryLayout<T>.size, as: T.self
+      )
     }
   }
 }
