@@ -1,4 +1,4 @@
-public import GraftCore
+package import GraftCore
 import Synchronization
 
 // libhdf5 1.10.8 trusts lengths and addresses in a file's metadata: fuzzing found corrupt files on which it reads out

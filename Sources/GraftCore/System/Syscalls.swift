@@ -247,7 +247,7 @@ package enum Syscalls {
       inherited.append(entry)
       e += 1
     }
-    var extra: [UnsafeMutablePointer<CChar>?] = extraEnvironment.map { strdup($0) }
+    let extra: [UnsafeMutablePointer<CChar>?] = extraEnvironment.map { strdup($0) }
     defer { for p in extra { free(p) } }
     var envp = extra + inherited + [nil]
     var pid: pid_t = 0
