@@ -1,6 +1,7 @@
 // LD_PRELOAD shim that simulates I/O errors for crash-safety tests (scripts/hardening/io_fault_test.py).
 //
-//   GRAFT_EIO_WRITE_AFTER=N   write/pwrite/writev on files (fd > 2) fail with EIO once N bytes have been written
+//   GRAFT_EIO_WRITE_AFTER=N   write/pwrite/writev/copy_file_range on files (fd > 2) fail with EIO once N bytes have
+//                             been written
 //   GRAFT_EIO_FSYNC=1         fsync/fdatasync fail with EIO
 //   GRAFT_EIO_RENAME=1        rename fails with EIO
 //
@@ -54,6 +55,14 @@ ssize_t writev(int fd, const struct iovec *iov, int cnt) {
   for (int i = 0; i < cnt; i++) n += iov[i].iov_len;
   if (fd > 2 && over(n)) { errno = EIO; return -1; }
   return real(fd, iov, cnt);
+}
+
+// Graft copies unchanged tensors of mapped files with copy_file_range (found with dlsym, so this one is used).
+ssize_t copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t n, unsigned flags) {
+  static ssize_t (*real)(int, loff_t *, int, loff_t *, size_t, unsigned);
+  if (!real) real = dlsym(RTLD_NEXT, "copy_file_range");
+  if (out > 2 && over(n)) { errno = EIO; return -1; }
+  return real(in, in_off, out, out_off, n, flags);
 }
 
 int fsync(int fd) {

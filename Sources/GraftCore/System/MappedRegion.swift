@@ -16,6 +16,8 @@ public final class MappedRegion: @unchecked Sendable {
   /// The file the region maps, for error messages.
   public let path: String
   private let isMapped: Bool
+  /// The open descriptor, kept for in-kernel copies (``AtomicOutputFile/copy(from:range:)``); -1 for empty files.
+  let descriptor: Int32
 
   /// Maps the file at `path` read-only.
   ///
@@ -29,25 +31,35 @@ public final class MappedRegion: @unchecked Sendable {
       let what = error.errno == Errno.noEntry ? "no such file" : "cannot open for reading"
       throw GraftError(.io, what, file: path, cause: error)
     }
-    defer { Syscalls.close(fd) }
     let status: Syscalls.FileStatus
-    do { status = try Syscalls.fstat(fd) } catch { throw GraftError(.io, "cannot stat", file: path, cause: error) }
-    if status.isDirectory { throw GraftError(.io, "is a directory, not a file", file: path) }
+    do { status = try Syscalls.fstat(fd) } catch {
+      Syscalls.close(fd)
+      throw GraftError(.io, "cannot stat", file: path, cause: error)
+    }
+    if status.isDirectory {
+      Syscalls.close(fd)
+      throw GraftError(.io, "is a directory, not a file", file: path)
+    }
     count = status.size
     if count == 0 {
       // mmap of length 0 fails with EINVAL; an empty file has no bytes to point at.
+      Syscalls.close(fd)
       base = UnsafeRawPointer(bitPattern: 0x40).unsafelyUnwrapped
       isMapped = false
+      descriptor = -1
       return
     }
     do { base = try Syscalls.mapReadOnly(fd: fd, length: count) } catch {
+      Syscalls.close(fd)
       throw GraftError(.io, "cannot map \(count) bytes", file: path, cause: error)
     }
     isMapped = true
+    descriptor = fd
   }
 
   deinit {
     if isMapped { Syscalls.unmap(base, length: count) }
+    if descriptor >= 0 { Syscalls.close(descriptor) }
   }
 
   /// All bytes of the file.

@@ -130,6 +130,33 @@ package enum Syscalls {
     }
   }
 
+  /// Copies up to `count` bytes from `source` at `offset` to `target` at its file position, inside the kernel.
+  ///
+  /// Returns the bytes copied (0 at the source's end).
+  package static func copyFileRange(
+    from source: Int32, offset: Int, to target: Int32, count: Int
+  ) throws(SystemError) -> Int {
+    guard let copyFileRange = copyFileRangeFunction else { throw SystemError(errno: ENOSYS, call: "copy_file_range") }
+    var from = off_t(offset)
+    while true {
+      let n = copyFileRange(source, &from, target, nil, count, 0)
+      if n >= 0 { return n }
+      if errno == EINTR { continue }
+      throw SystemError(errno: errno, call: "copy_file_range")
+    }
+  }
+
+  private typealias CopyFileRange = @convention(c) (
+    Int32, UnsafeMutablePointer<off_t>?, Int32, UnsafeMutablePointer<off_t>?, Int, UInt32
+  ) -> Int
+
+  /// glibc declares `copy_file_range` only under `_GNU_SOURCE`, which Swift's Glibc module does not define, so the
+  /// symbol is looked up at run time (present since glibc 2.27).
+  nonisolated(unsafe) private static let copyFileRangeFunction: CopyFileRange? = {
+    guard let symbol = dlsym(nil, "copy_file_range") else { return nil }
+    return unsafeBitCast(symbol, to: CopyFileRange.self)
+  }()
+
   package static func fsync(_ fd: Int32) throws(SystemError) {
     guard Glibc.fsync(fd) == 0 else { throw SystemError(errno: errno, call: "fsync") }
   }
@@ -335,6 +362,8 @@ package enum Syscalls {
 public enum Errno {
   /// No space left on device.
   public static var noSpace: Int32 { ENOSPC }
+  /// Input/output error.
+  public static var io: Int32 { EIO }
   /// No such file or directory.
   public static var noEntry: Int32 { ENOENT }
   /// Permission denied.

@@ -1,4 +1,4 @@
-public import GraftCore
+import GraftCore
 
 extension PyTorchCheckpoint {
   /// Runs one pickle of a legacy stream, capped at ``maxPickleBytes``.

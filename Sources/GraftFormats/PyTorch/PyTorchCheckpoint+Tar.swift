@@ -1,4 +1,4 @@
-public import GraftCore
+import GraftCore
 
 extension PyTorchCheckpoint {
   /// The most tar members scanned before giving up (torch's tar layout has four).

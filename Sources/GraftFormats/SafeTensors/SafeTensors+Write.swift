@@ -164,7 +164,14 @@ extension SafeTensors {
     try out.write(header)
     for p in ordered {
       if let mapped = p.tensor.bytes as? MappedBytes {
-        mapped.region.adviseSequential(mapped.offset..<(mapped.offset + mapped.byteCount))
+        // Unchanged bytes of a mapped file: copied by the kernel, never touched here.
+        do {
+          try out.copy(from: mapped.region, range: mapped.offset..<(mapped.offset + mapped.byteCount))
+        } catch {
+          throw error.inFile(path).forTensor(p.name)
+        }
+        progress?.advance(by: mapped.byteCount)
+        continue
       }
       do {
         try p.tensor.forEachChunk { chunk in

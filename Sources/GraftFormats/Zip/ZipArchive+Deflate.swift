@@ -1,5 +1,5 @@
 import CZlib
-public import GraftCore
+import GraftCore
 import Synchronization
 
 /// A running CRC-32 (the zip polynomial), computed by zlib.
