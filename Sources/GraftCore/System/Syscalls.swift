@@ -146,9 +146,10 @@ package enum Syscalls {
     }
   }
 
-  private typealias CopyFileRange = @convention(c) (
-    Int32, UnsafeMutablePointer<off_t>?, Int32, UnsafeMutablePointer<off_t>?, Int, UInt32
-  ) -> Int
+  private typealias CopyFileRange =
+    @convention(c) (
+      Int32, UnsafeMutablePointer<off_t>?, Int32, UnsafeMutablePointer<off_t>?, Int, UInt32
+    ) -> Int
 
   /// glibc declares `copy_file_range` only under `_GNU_SOURCE`, which Swift's Glibc module does not define, so the
   /// symbol is looked up at run time (present since glibc 2.27).
