@@ -1,4 +1,4 @@
-public import GraftCore
+import GraftCore
 import GraftEngine
 public import GraftSurgery
 

@@ -70,15 +70,9 @@ extension HDF5Checkpoint {
   /// Throws when isolation is on and a child cannot read the file's metadata cleanly.
   static func guardFile(path: String, layout: Layout) throws(GraftError) {
     guard let policy = isolation else { return }
-    let key: String
-    do {
-      let fd = try Syscalls.openReadOnly(path)
-      defer { Syscalls.close(fd) }
-      let status = try Syscalls.fstat(fd)
-      key = "\(status.device):\(status.inode):\(status.size):\(layout.rawValue)"
-    } catch {
-      return  // The in-process reader reports a missing or unreadable file with its usual message.
-    }
+    // A missing or unreadable file is reported by the in-process reader with its usual message.
+    guard let status = try? Syscalls.stat(path) else { return }
+    let key = "\(status.device):\(status.inode):\(status.size):\(layout.rawValue)"
     if isolationState.withLock({ $0.cleared.contains(key) }) { return }
     try readInChild(path: path, layout: layout, policy: policy)
     isolationState.withLock { _ = $0.cleared.insert(key) }
@@ -137,15 +131,7 @@ enum ProbeFailure {
         .invalidHeader, "Graft's HDF5 guard process failed without a reason ('\(line.prefix(200))')", file: file)
     }
     return GraftError(
-      GraftError.Code(fields[0]), fields[3].trimmingSuffixNewlines, file: file,
+      GraftError.Code(fields[0]), String(fields[3].prefix { $0 != "\n" }), file: file,
       tensor: fields[1].isEmpty ? nil : fields[1], byteOffset: Int(fields[2]))
-  }
-}
-
-extension String {
-  fileprivate var trimmingSuffixNewlines: String {
-    var s = self
-    while s.last == "\n" { s.removeLast() }
-    return s
   }
 }

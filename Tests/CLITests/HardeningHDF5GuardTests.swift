@@ -9,7 +9,7 @@ import Testing
 /// must end the command with exit 2, a message naming the file, and no output, never with a signal.
 @Suite(
   "libhdf5's crash inputs end graft cleanly",
-  .enabled(if: HardeningKillTests.graft != nil && HDF5Support.isAvailable, "needs the graft executable and HDF5"))
+  .enabled(if: GraftExecutable.path != nil && HDF5Support.isAvailable, "needs the graft executable and HDF5"))
 struct HardeningHDF5GuardTests {
   struct Case: Sendable, CustomTestStringConvertible {
     var file: String
@@ -31,20 +31,9 @@ struct HardeningHDF5GuardTests {
   ) throws -> (
     status: Int32, reason: Process.TerminationReason, stderr: String
   ) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: HardeningKillTests.graft ?? "/nonexistent")
-    p.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["GRAFT_HDF5_GUARD_SECONDS"] = "2"
+    var environment = ["GRAFT_HDF5_GUARD_SECONDS": "2"]
     if !guarded { environment["GRAFT_HDF5_GUARD"] = "off" }
-    p.environment = environment
-    let errors = Pipe()
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = errors
-    try p.run()
-    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return (p.terminationStatus, p.terminationReason, text)
+    return try GraftExecutable.run(arguments, environment: environment)
   }
 
   @Test("inspect and convert exit 2 with the reason, and write nothing", arguments: cases)

@@ -12,13 +12,7 @@ import Testing
 /// skipped otherwise.
 @Suite("kill -9 during conversions never leaves a partial destination", .serialized)
 struct HardeningKillTests {
-  /// The `graft` executable, if one was built alongside the tests.
-  static let graft: String? = {
-    if let explicit = FileSystem.environment("GRAFT_BIN") { return explicit }
-    guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
-    let candidate = AtomicOutputFile.folder(of: exe) + "/graft"
-    return FileSystem.exists(candidate) ? candidate : nil
-  }()
+  static let graft = GraftExecutable.path
 
   static func start(_ arguments: [String]) throws -> Process {
     let p = Process()

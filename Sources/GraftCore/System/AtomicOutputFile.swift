@@ -137,32 +137,22 @@ public struct AtomicOutputFile: ~Copyable {
   /// Appends `range` of a mapped file, copied inside the kernel when the file systems allow it.
   ///
   /// `copy_file_range` moves page-cache pages without a user-space copy or page faults on the mapping (measured on
-  /// a 2 GB file: half the time of `write` from the mapping). Where the kernel refuses (another file system type,
-  /// old kernels) or copies short, the rest is written from the mapping as usual.
+  /// a 2 GB file: half the time of `write` from the mapping). Where the kernel refuses the pair of files (another
+  /// file system type, an old kernel), the rest is written from the mapping as usual.
   public mutating func copy(from region: MappedRegion, range: Range<Int>) throws(GraftError) {
     precondition(range.lowerBound >= 0 && range.upperBound <= region.count, "range outside the mapping")
     try flush()
     var at = range.lowerBound
-    if copyFileRangeWorks && region.descriptor >= 0 {
-      while at < range.upperBound {
-        let n: Int
-        do {
-          n = try Syscalls.copyFileRange(
-            from: region.descriptor, offset: at, to: fd, count: min(range.upperBound - at, 1 << 30))
-        } catch {
-          if error.errno == Errno.noSpace {
-            throw GraftError(
-              .io, "no space left on device; the destination was not touched", file: destination, cause: error)
-          }
-          if error.errno == Errno.io {
-            throw GraftError(.io, "write failed; the destination was not touched", file: destination, cause: error)
-          }
-          copyFileRangeWorks = false  // EXDEV, EINVAL, ENOSYS, EOPNOTSUPP: fall back for this file
-          break
-        }
+    while copyFileRangeWorks && region.descriptor >= 0 && at < range.upperBound {
+      do {
+        let n = try Syscalls.copyFileRange(
+          from: region.descriptor, offset: at, to: fd, count: min(range.upperBound - at, 1 << 30))
         if n == 0 { break }
         at += n
         position += n
+      } catch {
+        guard Syscalls.refusesCopyFileRange(error) else { throw writeFailure(error) }
+        copyFileRangeWorks = false
       }
     }
     if at < range.upperBound {
@@ -192,10 +182,12 @@ public struct AtomicOutputFile: ~Copyable {
   }
 
   private func writeThrough(_ bytes: UnsafeRawBufferPointer) throws(GraftError) {
-    do { try Syscalls.writeAll(fd, bytes) } catch {
-      let reason = error.errno == Errno.noSpace ? "no space left on device" : "write failed"
-      throw GraftError(.io, reason + "; the destination was not touched", file: destination, cause: error)
-    }
+    do { try Syscalls.writeAll(fd, bytes) } catch { throw writeFailure(error) }
+  }
+
+  private func writeFailure(_ error: SystemError) -> GraftError {
+    let reason = error.errno == Errno.noSpace ? "no space left on device" : "write failed"
+    return GraftError(.io, reason + "; the destination was not touched", file: destination, cause: error)
   }
 
   /// Flushes, syncs and renames the file into place.
@@ -257,8 +249,6 @@ public enum FileSystem {
   }
   /// An environment variable.
   public static func environment(_ name: String) -> String? { Syscalls.environment(name) }
-  /// This process's executable file, if the system says.
-  public static var executablePath: String? { Syscalls.executablePath() }
   /// Whether a file descriptor is a terminal.
   public static func isTerminal(_ fd: Int32) -> Bool { Syscalls.isTerminal(fd) }
   /// Peak resident set size of this process in bytes.

@@ -31,35 +31,30 @@ package enum ChildProcess {
       discardStandardError: quiet)
     defer { Syscalls.close(output) }
     let deadline = Syscalls.monotonicNanoseconds() + UInt64(max(seconds, 0) * 1e9)
-    var collected: [UInt8] = []
-    while true {
+    func remainingMilliseconds() -> Int32? {
       let now = Syscalls.monotonicNanoseconds()
-      guard now < deadline,
-        Syscalls.waitReadable(output, milliseconds: Int32(min((deadline - now) / 1_000_000 + 1, 60_000)))
-      else {
-        if Syscalls.monotonicNanoseconds() < deadline { continue }
-        Syscalls.killHard(pid)
-        Syscalls.wait(pid)
-        return Result(outcome: .timedOut, output: collected)
-      }
-      let chunk = try Syscalls.readSome(output)
-      if chunk.isEmpty { break }
-      if collected.count < outputLimit { collected += chunk.prefix(outputLimit - collected.count) }
+      return now < deadline ? Int32(min((deadline - now) / 1_000_000 + 1, 60_000)) : nil
     }
-    // End of file on the pipe: the child closed its output, normally by ending. A child that closed stdout and kept
-    // running is still bounded by the deadline.
-    while true {
+    var collected: [UInt8] = []
+    // Read until end of file on the pipe (the child closed its output, normally by ending), then reap it. A child
+    // that closed stdout and kept running is still bounded by the deadline.
+    var reading = true
+    while let wait = remainingMilliseconds() {
+      if reading {
+        guard Syscalls.waitReadable(output, milliseconds: wait) else { continue }
+        let chunk = try Syscalls.readSome(output)
+        if chunk.isEmpty { reading = false }
+        if collected.count < outputLimit { collected += chunk.prefix(outputLimit - collected.count) }
+        continue
+      }
       switch Syscalls.tryWait(pid) {
       case .exited(let code)?: return Result(outcome: .exited(code), output: collected)
       case .signalled(let signal)?: return Result(outcome: .signalled(signal), output: collected)
-      case nil:
-        if Syscalls.monotonicNanoseconds() >= deadline {
-          Syscalls.killHard(pid)
-          Syscalls.wait(pid)
-          return Result(outcome: .timedOut, output: collected)
-        }
-        Syscalls.sleep(milliseconds: 2)
+      case nil: Syscalls.sleep(milliseconds: 2)
       }
     }
+    Syscalls.killHard(pid)
+    Syscalls.wait(pid)
+    return Result(outcome: .timedOut, output: collected)
   }
 }

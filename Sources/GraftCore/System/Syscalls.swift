@@ -146,6 +146,12 @@ package enum Syscalls {
     }
   }
 
+  /// Whether `copy_file_range` failed because the kernel does not copy between these two files (the caller then
+  /// writes the bytes itself), rather than because writing failed.
+  package static func refusesCopyFileRange(_ error: SystemError) -> Bool {
+    [EXDEV, EINVAL, ENOSYS, EOPNOTSUPP, EBADF].contains(error.errno)
+  }
+
   private typealias CopyFileRange =
     @convention(c) (
       Int32, UnsafeMutablePointer<off_t>?, Int32, UnsafeMutablePointer<off_t>?, Int, UInt32
@@ -242,14 +248,6 @@ package enum Syscalls {
   }
 
   // MARK: - Child processes
-
-  /// This process's executable, from `/proc/self/exe`.
-  package static func executablePath() -> String? {
-    var buffer = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard n > 0 else { return nil }
-    return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-  }
 
   /// Starts `executable` with `arguments` (argv[0] included); its standard output goes to a pipe whose read end is
   /// returned, standard error is inherited.
@@ -363,8 +361,6 @@ package enum Syscalls {
 public enum Errno {
   /// No space left on device.
   public static var noSpace: Int32 { ENOSPC }
-  /// Input/output error.
-  public static var io: Int32 { EIO }
   /// No such file or directory.
   public static var noEntry: Int32 { ENOENT }
   /// Permission denied.

@@ -25,8 +25,8 @@ struct HDF5GuardCommand: ParsableCommand {
   /// Turns isolation on for this process unless `GRAFT_HDF5_GUARD=off`; `GRAFT_HDF5_GUARD_SECONDS` sets the deadline.
   static func isolateThisProcess() {
     // /proc/self/exe rather than the path it names: it still starts this binary after a rebuild replaced the file.
-    guard HDF5Support.isAvailable, FileSystem.environment("GRAFT_HDF5_GUARD") != "off",
-      let executable = FileSystem.exists("/proc/self/exe") ? "/proc/self/exe" : FileSystem.executablePath
+    let executable = "/proc/self/exe"
+    guard HDF5Support.isAvailable, FileSystem.environment("GRAFT_HDF5_GUARD") != "off", FileSystem.exists(executable)
     else { return }
     var policy = HDF5Checkpoint.Isolation(executable: executable, arguments: ["hdf5-guard"])
     if let text = FileSystem.environment("GRAFT_HDF5_GUARD_SECONDS"), let seconds = Double(text), seconds > 0 {

@@ -1,0 +1,33 @@
+import Foundation
+import Graft
+import TestSupport
+
+/// The `graft` executable built alongside the tests (CI builds it), or the one at `GRAFT_BIN`.
+enum GraftExecutable {
+  /// Its path, or `nil` when it was not built; suites that need it are disabled then.
+  static let path: String? = {
+    if let explicit = FileSystem.environment("GRAFT_BIN") { return explicit }
+    guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+    let candidate = AtomicOutputFile.folder(of: exe) + "/graft"
+    return FileSystem.exists(candidate) ? candidate : nil
+  }()
+
+  /// Runs `graft` to the end with extra environment variables; returns how it ended and its standard error.
+  static func run(
+    _ arguments: [String], environment extra: [String: String] = [:]
+  ) throws -> (
+    status: Int32, reason: Process.TerminationReason, stderr: String
+  ) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path ?? "/nonexistent")
+    p.arguments = arguments
+    p.environment = ProcessInfo.processInfo.environment.merging(extra) { _, new in new }
+    let errors = Pipe()
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = errors
+    try p.run()
+    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, p.terminationReason, text)
+  }
+}
