@@ -42,7 +42,7 @@ replay() {
   local status=0
   for t in "${targets[@]}"; do
     local inputs=("$root/Fuzz/Corpus/$t")
-    [[ -d "$root/Tests/CLITests/Fuzz-regressions/$t" ]] && inputs+=("$root/Tests/CLITests/Fuzz-regressions/$t")
+    [[ -d "$root/Fuzz/Regressions/$t" ]] && inputs+=("$root/Fuzz/Regressions/$t")
     echo "== $t"
     "$bin/fuzz-$t" -runs=0 -rss_limit_mb=2048 -timeout=10 "${inputs[@]}" 2>&1 | grep -E "INITED|DONE|ERROR|crash" || status=1
   done

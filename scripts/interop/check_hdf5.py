@@ -4,7 +4,7 @@
 Usage (CI runs this after the Swift tests):
 
     export GRAFT_INTEROP_DIR=$(mktemp -d)
-    GRAFT_TEST_TARGETS=HDF5Tests swift test --filter HDF5InteropExportTests
+    swift test --filter HDF5InteropExportTests
     python3 scripts/interop/check_hdf5.py "$GRAFT_INTEROP_DIR" [--keras]
 
 The Swift test writes Graft files plus `manifest.json`:

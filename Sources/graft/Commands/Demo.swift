@@ -1,5 +1,6 @@
 import ArgumentParser
 import Graft
+import GraftDemo
 
 /// `graft demo`: the main job on the embedded default model.
 struct Demo: ParsableCommand {

@@ -1,6 +1,4 @@
-public import GraftCore
-import GraftEngine
-public import GraftSurgery
+public import Graft
 
 /// A self-contained DenoiseRep demonstration: a tiny TransReID-style ViT built in memory, fused, verified, stripped.
 public enum DenoiseRepDemo {
@@ -106,7 +104,7 @@ public enum DenoiseRepDemo {
       let ok = g > 1e-4
       passed = passed && ok
       lines.append(
-        "modes \(a.rawValue) vs \(b.rawValue): fused biases differ by up to \(DenoiseRepCheck.scientific(g)) "
+        "modes \(a.rawValue) vs \(b.rawValue): fused biases differ by up to \(Format.scientific(g)) "
           + (ok ? "(≫ float32 noise: ok)" : "(too close to tell apart: FAIL)"))
     }
     // Released checkpoints were fused in place with their leftovers kept; strip removes them.

@@ -1,6 +1,4 @@
-public import GraftCore
-import GraftEngine
-import GraftSurgery
+public import Graft
 
 /// A self-contained dense → MoE demonstration on a tiny in-memory ViT: upcycled by copies and by partition,
 /// recycled the Jetpack way, each verified by the engine.

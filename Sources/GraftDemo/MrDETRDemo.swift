@@ -1,6 +1,4 @@
-import GraftCore
-import GraftEngine
-public import GraftSurgery
+public import Graft
 
 /// The Mr.DETR step of `graft demo`: strip a tiny in-memory training checkpoint and prove the primary route is
 /// unchanged.

@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// Replays the fuzzing corpora (`Fuzz/Corpus/<target>/`, minimised with `libFuzzer -merge=1`) and every minimised
-/// crash input (`Tests/CLITests/Fuzz-regressions/<target>/`) through the same calls the libFuzzer harnesses make,
+/// crash input (`Fuzz/Regressions/<target>/`) through the same calls the libFuzzer harnesses make,
 /// without sanitizers: the CI-sized stand-in for `scripts/hardening/fuzz.sh smoke`.
 ///
 /// Each input must either read or fail with a `GraftError`; a crash, trap or hang fails the whole test run.
@@ -14,7 +14,7 @@ struct HardeningCorpusReplayTests {
   /// The inputs of one target: corpus files and regression inputs.
   static func inputs(_ target: String) -> [String] {
     var paths: [String] = []
-    for folder in [root + "/Fuzz/Corpus/" + target, root + "/Tests/CLITests/Fuzz-regressions/" + target] {
+    for folder in [root + "/Fuzz/Corpus/" + target, root + "/Fuzz/Regressions/" + target] {
       for name in (try? FileSystem.contents(of: folder)) ?? [] where !name.hasPrefix(".") {
         paths.append(folder + "/" + name)
       }
@@ -111,7 +111,7 @@ struct HardeningCorpusReplayTests {
     for input in [
       "zip/view-bomb-tar-105TiB.pth", "pickle/view-bomb-tar-1PiB.pth", "pickle/view-bomb-tar-minimal.pth",
     ] {
-      let path = Self.root + "/Tests/CLITests/Fuzz-regressions/" + input
+      let path = Self.root + "/Fuzz/Regressions/" + input
       do {
         _ = try PyTorchCheckpoint.read(path: path)
         Issue.record("\(input): expected the view bomb to be refused")

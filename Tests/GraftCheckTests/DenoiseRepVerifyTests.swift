@@ -1,5 +1,6 @@
 import GraftCheck
 import GraftCore
+import GraftDemo
 import GraftEngine
 import GraftFormats
 import GraftSurgery

@@ -1,5 +1,6 @@
 import Foundation
 import Graft
+import GraftDemo
 import TestSupport
 import Testing
 

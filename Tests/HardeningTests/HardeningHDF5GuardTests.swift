@@ -38,7 +38,7 @@ struct HardeningHDF5GuardTests {
 
   @Test("inspect and convert exit 2 with the reason, and write nothing", arguments: cases)
   func guarded(_ c: Case) throws {
-    let input = TestPaths.repositoryRoot + "/Tests/CLITests/Fuzz-regressions-libhdf5/" + c.file
+    let input = TestPaths.repositoryRoot + "/Fuzz/Regressions/libhdf5/" + c.file
     let out = try TestPaths.scratchFolder("hdf5-guard-" + c.file)
     for arguments in [["inspect", input], ["convert", input, out + "/out.safetensors"]] {
       let r = try Self.run(arguments)

@@ -1,3 +1,5 @@
+public import Graft
+
 /// The embedded default checkpoint used by `graft demo`: a tiny timm-style Vision Transformer with seeded weights.
 ///
 /// Building it in code keeps the demo self-contained (no download, no Python) and deterministic: the same seed gives

@@ -1,3 +1,5 @@
+public import Graft
+
 /// Runs `graft demo`: the main job on the embedded default model, step by step, with a readable report.
 ///
 /// Every step checks its own result (byte-identical round trips, diffs that must match, verifications that must

@@ -1,4 +1,4 @@
-public import GraftCore
+public import Graft
 
 /// Synthetic Mr.DETR checkpoints with every key and shape of a configuration and deterministic random values.
 ///

@@ -1,4 +1,5 @@
 import GraftCore
+import GraftDemo
 import GraftFormats
 import GraftSurgery
 import TestSupport

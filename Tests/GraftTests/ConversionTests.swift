@@ -1,4 +1,5 @@
 import Graft
+import GraftDemo
 import TestSupport
 import Testing
 

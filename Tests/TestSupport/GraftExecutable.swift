@@ -1,11 +1,10 @@
-import Foundation
-import Graft
-import TestSupport
+public import Foundation
+public import GraftCore
 
 /// The `graft` executable built alongside the tests (CI builds it), or the one at `GRAFT_BIN`.
-enum GraftExecutable {
+public enum GraftExecutable {
   /// Its path, or `nil` when it was not built; suites that need it are disabled then.
-  static let path: String? = {
+  public static let path: String? = {
     if let explicit = FileSystem.environment("GRAFT_BIN") { return explicit }
     guard let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
     let candidate = AtomicOutputFile.folder(of: exe) + "/graft"
@@ -13,7 +12,7 @@ enum GraftExecutable {
   }()
 
   /// Runs `graft` to the end with extra environment variables; returns how it ended and its standard error.
-  static func run(
+  public static func run(
     _ arguments: [String], environment extra: [String: String] = [:]
   ) throws -> (
     status: Int32, reason: Process.TerminationReason, stderr: String
