@@ -51,6 +51,14 @@ public enum Checkpoint {
   )
     throws -> TensorTable
   {
+    do { return try readTable(path: path, detection: detection, options: options) } catch let error as GraftError {
+      throw error.side == nil ? error.on(.input) : error
+    }
+  }
+
+  private static func readTable(
+    path: String, detection: FormatDetector.Detection, options: ReadOptions
+  ) throws -> TensorTable {
     var table: TensorTable
     switch detection.format {
     case .safetensors:
@@ -84,6 +92,7 @@ public enum Checkpoint {
         file: path)
     }
     for prefix in options.stripPrefixes { try table.stripPrefix(prefix) }
+    table.source = path
     return table
   }
 
@@ -115,6 +124,15 @@ public enum Checkpoint {
   @discardableResult
   public static func write(
     _ table: TensorTable, to path: String, format: CheckpointFormat? = nil, options: WriteOptions = WriteOptions()
+  ) throws -> WriteSummary {
+    do { return try writeTable(table, to: path, format: format, options: options) } catch let error as GraftError {
+      // Reads of the input met while streaming are marked as the input's where they happen; the rest is the output's.
+      throw error.side == nil ? error.on(.output) : error
+    }
+  }
+
+  private static func writeTable(
+    _ table: TensorTable, to path: String, format: CheckpointFormat?, options: WriteOptions
   ) throws -> WriteSummary {
     var format = format ?? CheckpointFormat.forOutputPath(path)
     if options.shardSize != nil && (format == nil || format == .safetensors) { format = .safetensorsSharded }

@@ -1,113 +1,136 @@
 public import GraftCore
-public import GraftEngine
 
-/// The result of comparing two checkpoints' forward passes: one row per compared tensor.
+/// The one shape every check in Graft reports in: a titled table of rows, each passed, failed or informational.
+///
+/// `graft check`, and the proofs run after MoE, DenoiseRep and Mr.DETR surgery, all return a `CheckReport`, so a
+/// caller handles them alike: ``passed`` decides, ``lines`` prints, ``json`` feeds scripts. Each check kind chooses
+/// its columns; values are typed (numbers keep full precision in JSON and are formatted only for the table).
 public struct CheckReport: Sendable {
-  /// One compared tensor.
-  public struct Row: Sendable {
-    /// `output`, `pooled` or `block.<i>`.
-    public var name: String
-    /// The shape before (`nil` when absent).
-    public var shapeBefore: [Int]?
-    /// The shape after (`nil` when absent).
-    public var shapeAfter: [Int]?
-    /// `max |after − before|`.
-    public var maxAbs: Double
-    /// `max |after − before| / max(|before|, 1e-3 · max|before|)`: element-wise, floored so near-zero entries do not
-    /// dominate.
-    public var maxRel: Double
-    /// The cosine similarity of the flattened tensors.
-    public var cosine: Double
-    /// `max|before|`, the scale the tolerance is relative to.
-    public var scale: Double
-    /// The fraction of samples whose arg-max class agrees (outputs `[N, classes]` only).
-    public var argmaxAgreement: Double?
-    /// Whether `maxAbs ≤ atol + rtol · scale`.
-    public var passed: Bool
-    /// Why a row failed structurally (shapes or depth differ, non-finite values).
-    public var note: String?
+  /// What a row says about the checked property.
+  public enum Outcome: String, Sendable {
+    /// The property holds within its bound.
+    case passed
+    /// The property does not hold.
+    case failed
+    /// A measurement with no pass/fail criterion (for example the distance of a construction that is not exact).
+    case info
   }
 
-  /// The architecture both checkpoints were built as.
-  public var architecture: ModelArchitecture
-  /// The inferred configuration of the checkpoint before.
-  public var configurationBefore: JSONValue
-  /// The inferred configuration of the checkpoint after.
-  public var configurationAfter: JSONValue
-  /// How the input was made.
-  public var input: String
-  /// The absolute tolerance used.
-  public var atol: Double
-  /// The relative tolerance used.
-  public var rtol: Double
-  /// The compared tensors, outputs first.
-  public var rows: [Row]
-  /// Seconds of the forward pass before.
-  public var secondsBefore: Double
-  /// Seconds of the forward pass after.
-  public var secondsAfter: Double
+  /// How a number is shown in the table (JSON always carries the full value).
+  public enum Style: Sendable {
+    /// `1.23e-05`.
+    case scientific
+    /// Fixed-point with this many decimals.
+    case fixed(Int)
+    /// A fraction shown as a percentage: `100%`.
+    case percent
+    /// A similarity close to 1 shown as `1 − 3.01e-14`, so the distance from 1 stays visible.
+    case cosine
+  }
 
-  /// Whether every row is within tolerance.
+  /// One cell.
+  public enum Value: Sendable {
+    /// Free text.
+    case text(String)
+    /// A count.
+    case integer(Int)
+    /// A measured number.
+    case number(Double, Style)
+    /// A tensor shape, shown as `4×10`.
+    case shape([Int])
+  }
+
+  /// A column of the table.
+  public struct Column: Sendable {
+    /// The key of the column's values in each row and in JSON.
+    public var key: String
+    /// The heading printed above the column.
+    public var title: String
+    /// The printed width.
+    public var width: Int
+    /// Whether values are right-aligned (numbers) or left-aligned (names, text).
+    public var alignRight: Bool
+
+    /// Creates a column.
+    public init(_ key: String, _ title: String, width: Int, alignRight: Bool = true) {
+      self.key = key
+      self.title = title
+      self.width = width
+      self.alignRight = alignRight
+    }
+  }
+
+  /// One checked property.
+  public struct Row: Sendable {
+    /// What was checked, such as `output`, `block.0 copies` or `layer blocks.0.mlp.fc1`.
+    public var name: String
+    /// The verdict.
+    public var outcome: Outcome
+    /// The row's values by column key; a column without a value prints `-`.
+    public var values: [String: Value]
+    /// Context: why a row failed, what an informational figure means.
+    public var note: String?
+
+    /// Creates a row.
+    public init(_ name: String, _ outcome: Outcome, _ values: [String: Value] = [:], note: String? = nil) {
+      self.name = name
+      self.outcome = outcome
+      self.values = values
+      self.note = note
+    }
+
+    /// Whether the row does not fail (informational rows pass).
+    public var passed: Bool { outcome != .failed }
+
+    /// The text in column `key`, if the row has one.
+    public func text(_ key: String) -> String? {
+      if case .text(let s) = values[key] { return s }
+      return nil
+    }
+
+    /// The number in column `key`, if the row has one (counts included).
+    public func number(_ key: String) -> Double? {
+      switch values[key] {
+      case .number(let v, _): return v
+      case .integer(let v): return Double(v)
+      default: return nil
+      }
+    }
+  }
+
+  /// A stable identifier of the check kind: `model`, `moe`, `denoiserep`, `mrdetr`.
+  public var kind: String
+  /// Lines printed above the table: what ran, on which input, with which bounds.
+  public var header: [String]
+  /// The table's columns after the row name.
+  public var columns: [Column]
+  /// The checked properties, in order.
+  public var rows: [Row]
+  /// Facts about the whole run (configuration, input description, timings), carried into JSON.
+  public var facts: JSONObject
+
+  /// Creates a report.
+  public init(kind: String, header: [String] = [], columns: [Column], rows: [Row] = [], facts: JSONObject = .init()) {
+    self.kind = kind
+    self.header = header
+    self.columns = columns
+    self.rows = rows
+    self.facts = facts
+  }
+
+  /// Whether no row failed.
   public var passed: Bool { rows.allSatisfy(\.passed) }
 
-  /// A fixed-width table for terminals, ending with a PASS/FAIL line.
-  public func renderTable() -> String {
-    var lines: [String] = []
-    lines.append(
-      "input: \(input); tolerance: max abs ≤ \(Format.scientific(atol)) + \(Format.scientific(rtol)) · max|before|")
-    let header = [
-      Format.pad("tensor", 10), Format.pad("shape", 16), Format.padLeft("max abs", 11), Format.padLeft("max rel", 11),
-      Format.padLeft("cosine", 12),
-      Format.padLeft("argmax", 7), "  result",
-    ]
-    lines.append(header.joined(separator: " "))
-    for r in rows {
-      let shape = (r.shapeBefore ?? r.shapeAfter ?? []).map(String.init).joined(separator: "×")
-      var cells = [
-        Format.pad(r.name, 10), Format.pad(shape, 16), Format.padLeft(Format.scientific(r.maxAbs), 11),
-        Format.padLeft(Format.scientific(r.maxRel), 11),
-        Format.padLeft(r.cosine.isNaN ? "-" : Format.fixed(r.cosine, digits: 8), 12),
-        Format.padLeft(r.argmaxAgreement.map { Format.fixed($0 * 100, digits: 0) + "%" } ?? "-", 7),
-        r.passed ? "  ok" : "  FAIL",
-      ]
-      if let note = r.note { cells.append("(\(note))") }
-      lines.append(cells.joined(separator: " "))
-    }
-    let failed = rows.filter { !$0.passed }.count
-    lines.append(
-      passed
-        ? "PASS: \(rows.count) tensors within tolerance" : "FAIL: \(failed) of \(rows.count) tensors out of tolerance")
-    return lines.joined(separator: "\n")
-  }
+  /// The rows that failed.
+  public var failures: [Row] { rows.filter { $0.outcome == .failed } }
 
-  /// The report as JSON (non-finite numbers as strings, since JSON has none).
-  public var json: JSONValue {
-    func number(_ v: Double) -> JSONValue { v.isFinite ? .double(v) : .string(String(v)) }
-    let rowValues: [JSONValue] = rows.map { r in
-      var o = JSONObject()
-      o["tensor"] = .string(r.name)
-      o["shape_before"] = r.shapeBefore.map { .array($0.map(JSONValue.integer)) } ?? .null
-      o["shape_after"] = r.shapeAfter.map { .array($0.map(JSONValue.integer)) } ?? .null
-      o["max_abs"] = number(r.maxAbs)
-      o["max_rel"] = number(r.maxRel)
-      o["cosine"] = number(r.cosine)
-      o["scale"] = number(r.scale)
-      o["argmax_agreement"] = r.argmaxAgreement.map(number) ?? .null
-      o["passed"] = .bool(r.passed)
-      if let note = r.note { o["note"] = .string(note) }
-      return .object(o)
-    }
-    var o = JSONObject()
-    o["passed"] = .bool(passed)
-    o["architecture"] = .string(architecture.rawValue)
-    o["input"] = .string(input)
-    o["atol"] = .double(atol)
-    o["rtol"] = .double(rtol)
-    o["seconds_before"] = .double(secondsBefore)
-    o["seconds_after"] = .double(secondsAfter)
-    o["configuration_before"] = configurationBefore
-    o["configuration_after"] = configurationAfter
-    o["rows"] = .array(rowValues)
-    return .object(o)
+  /// The first row with this name.
+  public func row(_ name: String) -> Row? { rows.first { $0.name == name } }
+
+  /// Appends the header lines and rows of another report of the same columns (one proof running several checks).
+  public mutating func append(contentsOf other: CheckReport) {
+    header += other.header
+    rows += other.rows
+    for (key, value) in other.facts { facts[key] = value }
   }
 }

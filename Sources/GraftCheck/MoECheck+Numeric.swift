@@ -35,7 +35,7 @@ extension MoECheck {
   static func numeric(
     dense: TensorTable, moe: TensorTable, model: MoEDenseModel, layer: MoEManifest.Layer, layout: MoELayout,
     method: String, params: JSONObject, activation: Activation, options: Options
-  ) throws(GraftError) -> [MoECheckReport.Row] {
+  ) throws(GraftError) -> [CheckReport.Row] {
     let b = layer.block
     let blockPrefix = "blocks.\(b)."
     let d = model.width
@@ -48,7 +48,7 @@ extension MoECheck {
     else { return [] }
     let x = try inputs(dense: dense, blockPrefix: model.keyPrefix + blockPrefix, width: d, options: options)
     let y = try denseForward(f, x)
-    var rows: [MoECheckReport.Row] = []
+    var rows: [CheckReport.Row] = []
     let tol = options.tolerance
     switch layout {
     case .generic:
@@ -58,7 +58,7 @@ extension MoECheck {
         let routed = layerAny as? RoutedMoELayer
       else {
         return [
-          .init(name: "block.\(b)", kind: .exact, value: .infinity, limit: tol, passed: false, note: "no MoE layer")
+          row(name: "block.\(b)", kind: .exact, value: .infinity, limit: tol, passed: false, note: "no MoE layer")
         ]
       }
       let e = routed.experts.count
@@ -68,7 +68,7 @@ extension MoECheck {
           worst = max(worst, relative(try routed.with(gate: .softmaxTopKRenormalized, topK: k).forward(x), y))
         }
         rows.append(
-          .init(
+          row(
             name: "block.\(b) copies", kind: .exact, value: worst, limit: tol, passed: worst <= tol,
             note: "renormalised top-k = dense for every k = 1…\(e)"))
         if routed.gate == .softmaxTopK {
@@ -84,28 +84,48 @@ extension MoECheck {
           }
           let err = relative(out, predicted)
           rows.append(
-            .init(
+            row(
               name: "block.\(b) V-MoE gates", kind: .predicted, value: err, limit: tol, passed: err <= tol,
               note: "y = (Σ_T g)·f; distance to dense \(format(relative(out, y)))"))
         } else if routed.gate == .allOn {
           let err = relative(try routed.forward(x), y)
           rows.append(
-            .init(
+            row(
               name: "block.\(b) all-on copies", kind: .report, value: err, limit: nil, passed: true,
               note: "all-on copies give E·f, not f"))
         }
-      } else {
+      } else if method == "partition" {
         let all = relative(try routed.with(gate: .allOn).forward(x), y)
         rows.append(
-          .init(
+          row(
             name: "block.\(b) partition", kind: .exact, value: all, limit: tol, passed: all <= tol,
             note: "all experts on, gate 1, b2 once: Σ_e f_Se + b2 = f"))
         if routed.gate != .allOn {
           let cov = relative(try routed.forward(x), y)
           rows.append(
-            .init(
+            row(
               name: "block.\(b) top-\(routed.topK)", kind: .report, value: cov, limit: nil, passed: true,
               note: "\(routed.gate.rawValue): coverage error of the dropped experts (not exact)"))
+        }
+      } else {
+        // Recycled experts each carry the dense b2: all experts on give Σ_e f_Se + E·b2.
+        var sum = try routed.with(gate: .allOn).forward(x)
+        let b2 = try denseLoader.optionalFloats(blockPrefix + "mlp.fc2.bias", shape: [d])
+        if let b2 {
+          let extra = Float(e - 1)
+          for r in 0..<x.shape[0] { for j in 0..<d { sum.values[r * d + j] -= extra * b2[j] } }
+        }
+        let err = relative(sum, y)
+        if layer.isPartition {
+          rows.append(
+            row(
+              name: "block.\(b) cover", kind: .exact, value: err, limit: tol, passed: err <= tol,
+              note: "disjoint cover: Σ_e expert_e − (E−1)·b2 = f"))
+        } else {
+          rows.append(
+            row(
+              name: "block.\(b) vs dense", kind: .report, value: err, limit: nil, passed: err.isFinite,
+              note: "overlapping subsets are not a partition: Σ_e expert_e − (E−1)·b2 ≠ f (not function-preserving)"))
         }
       }
     case .jetpack, .dualPath:
@@ -135,7 +155,7 @@ extension MoECheck {
         for i in sum.values.indices { sum.values[i] += got.values[i] }
       }
       rows.append(
-        .init(
+        row(
           name: "block.\(b) experts", kind: .exact, value: worst, limit: tol, passed: worst <= tol,
           note: "expert_e(x) = f_He(x) + b2 for all \(layer.expertUnits.count) experts"))
       if layer.isPartition && layout == .jetpack, let b2 {
@@ -143,12 +163,12 @@ extension MoECheck {
         for r in 0..<y.shape[0] { for j in 0..<d { sum.values[r * d + j] -= n * b2[j] } }
         let err = relative(sum, y)
         rows.append(
-          .init(
+          row(
             name: "block.\(b) cover", kind: .exact, value: err, limit: tol, passed: err <= tol,
             note: "disjoint cover: Σ_e expert_e − (E−1)·b2 = f"))
       } else {
         rows.append(
-          .init(
+          row(
             name: "block.\(b) vs dense", kind: .report, value: distance / Double(max(layer.expertUnits.count, 1)),
             limit: nil, passed: true,
             note: layout == .dualPath
@@ -198,10 +218,10 @@ extension MoECheck {
   /// The whole-model check: exact constructions must reproduce the dense outputs; others report their distance.
   static func wholeModel(
     dense: TensorTable, moe: TensorTable, layout: MoELayout, method: String, params: JSONObject, options: Options
-  ) throws(GraftError) -> [MoECheckReport.Row] {
+  ) throws(GraftError) -> [CheckReport.Row] {
     guard layout != .jetpack else {
       return [
-        .init(
+        row(
           name: "model", kind: .report, value: .nan, limit: nil, passed: true,
           note: "the simplified Jetpack layout has no router (the target model adds its own): checked per expert")
       ]
@@ -210,15 +230,15 @@ extension MoECheck {
     let gate = params["gate"]?.stringValue.flatMap(MoEGate.init(rawValue:))
     let exactGate: MoEGate? =
       method == "copies" ? .softmaxTopKRenormalized : (method == "partition" ? .allOn : nil)
-    var rows: [MoECheckReport.Row] = []
+    var rows: [CheckReport.Row] = []
     var check = CheckOptions(batch: 1, seed: options.seed, atol: 1e-5, rtol: 1e-4, compareHiddenStates: false)
     if let exactGate {
       modelOptions.feedForwardBuilders = MoEBuilders.all(gate: exactGate)
       check.model = modelOptions
       let report = try ModelCheck.compare(before: dense, after: moe, options: check)
-      let worst = report.rows.map { $0.scale > 0 ? $0.maxAbs / $0.scale : $0.maxAbs }.max() ?? .infinity
+      let worst = report.rows.compactMap { $0.number("relative") }.max() ?? .infinity
       rows.append(
-        .init(
+        row(
           name: "model (\(exactGate.rawValue))", kind: .exact, value: worst, limit: 1e-4, passed: report.passed,
           note: "whole ViT through the engine, output and pooled features vs dense"))
     }
@@ -226,10 +246,10 @@ extension MoECheck {
       modelOptions.feedForwardBuilders = MoEBuilders.all()
       check.model = modelOptions
       let report = try ModelCheck.compare(before: dense, after: moe, options: check)
-      let worst = report.rows.map { $0.scale > 0 ? $0.maxAbs / $0.scale : $0.maxAbs }.max() ?? .infinity
-      let finite = report.rows.allSatisfy { $0.maxAbs.isFinite }
+      let worst = report.rows.compactMap { $0.number("relative") }.max() ?? .infinity
+      let finite = report.rows.allSatisfy { ($0.number("max_abs") ?? .infinity).isFinite }
       rows.append(
-        .init(
+        row(
           name: "model (\(gate?.rawValue ?? (layout == .dualPath ? "SpheroMoE" : "configured")))", kind: .report,
           value: worst, limit: nil, passed: finite,
           note: "as configured: not function-preserving; relative distance of the outputs"))

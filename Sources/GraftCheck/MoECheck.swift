@@ -31,8 +31,8 @@ public enum MoECheck {
   public static func verify(
     dense: TensorTable, moe: TensorTable, manifest: MoEManifest, teacher: TensorTable? = nil,
     options: Options = Options()
-  ) throws(GraftError) -> MoECheckReport {
-    var rows: [MoECheckReport.Row] = []
+  ) throws(GraftError) -> CheckReport {
+    var rows: [CheckReport.Row] = []
     let params = manifest.parameters
     let layout = MoELayout(rawValue: params["layout"]?.stringValue ?? "") ?? .generic
     let method = params["method"]?.stringValue ?? "recycle"
@@ -45,7 +45,7 @@ public enum MoECheck {
     let activation = Activation(rawValue: moe.metadata["activation"]?.stringValue ?? "") ?? .gelu
     if teacher != nil {
       rows.append(
-        .init(
+        row(
           name: "function", kind: .report, value: .nan, limit: nil, passed: true,
           note: "teacher-width experts read teacher channels; the student's residual stream is unrelated: "
             + "not function-preserving by design (Weight Selection)"))
@@ -59,15 +59,20 @@ public enum MoECheck {
         rows += try wholeModel(dense: dense, moe: moe, layout: layout, method: method, params: params, options: options)
       }
     }
-    return MoECheckReport(rows: rows)
+    return CheckReport(
+      kind: "moe",
+      header: [
+        "MoE checks (exact rows must hold within their limit; info rows measure constructions that are not exact)"
+      ],
+      columns: columns, rows: rows)
   }
 
   // MARK: - Structural
 
   static func structural(
     dense: TensorTable, moe: TensorTable, manifest: MoEManifest, model: MoEDenseModel, layout: MoELayout
-  ) throws(GraftError) -> [MoECheckReport.Row] {
-    var rows: [MoECheckReport.Row] = []
+  ) throws(GraftError) -> [CheckReport.Row] {
+    var rows: [CheckReport.Row] = []
     var expected = Set<String>()
     var converted = Set<String>()
     for layer in manifest.layers {
@@ -94,7 +99,7 @@ public enum MoECheck {
     let missing = expected.subtracting(actual).sorted()
     let unexpected = actual.subtracting(expected).sorted()
     rows.append(
-      .init(
+      row(
         name: "key set", kind: .structural, value: Double(missing.count + unexpected.count), limit: 0,
         passed: missing.isEmpty && unexpected.isEmpty,
         note: missing.isEmpty && unexpected.isEmpty
@@ -109,7 +114,7 @@ public enum MoECheck {
       if !same { differing.append(name) }
     }
     rows.append(
-      .init(
+      row(
         name: "non-expert bytes", kind: .structural, value: Double(differing.count), limit: 0,
         passed: differing.isEmpty,
         note: differing.isEmpty ? "\(compared) tensors byte-identical to the source" : "differ: \(differing.prefix(3))")
@@ -125,7 +130,7 @@ public enum MoECheck {
       if isPartitionMethod && !layer.isPartition { bad.append("block \(layer.block) is not a disjoint cover") }
     }
     rows.append(
-      .init(
+      row(
         name: "index sets", kind: .structural, value: Double(bad.count), limit: 0, passed: bad.isEmpty,
         note: bad.isEmpty
           ? (isPartitionMethod ? "sorted, unique, disjoint and covering" : "sorted, unique, in range")
@@ -133,7 +138,7 @@ public enum MoECheck {
     for layer in manifest.layers {
       let ov = layer.overlap
       rows.append(
-        .init(
+        row(
           name: "coverage.\(layer.block)", kind: .report, value: layer.coverage, limit: nil, passed: true,
           note: "overlap (Jaccard) mean \(format(ov.mean)) max \(format(ov.max))"
             + (layer.importanceMass.map {
@@ -189,7 +194,7 @@ public enum MoECheck {
   static func slicing(
     source: TensorTable, sourceModel: MoEDenseModel, moe: TensorTable, model: MoEDenseModel, manifest: MoEManifest,
     layout: MoELayout
-  ) throws(GraftError) -> [MoECheckReport.Row] {
+  ) throws(GraftError) -> [CheckReport.Row] {
     var mismatches: [String] = []
     var checked = 0
     for layer in manifest.layers {
@@ -235,7 +240,7 @@ public enum MoECheck {
       }
     }
     return [
-      .init(
+      row(
         name: "slicing", kind: .structural, value: Double(mismatches.count), limit: 0, passed: mismatches.isEmpty,
         note: mismatches.isEmpty
           ? "\(checked) expert tensors are bitwise slices of the source (fc1 rows, b1, fc2 columns, b2)"
@@ -271,23 +276,41 @@ public enum MoECheck {
     }
   }
 
-  static func format(_ v: Double) -> String {
-    if v.isNaN { return "—" }
-    if v == 0 { return "0" }
-    if abs(v) >= 0.01 && abs(v) < 1000 {
-      let r = (v * 1000).rounded() / 1000
-      return "\(r)"
-    }
-    var e = 0
-    var m = abs(v)
-    while m >= 10 {
-      m /= 10
-      e += 1
-    }
-    while m < 1 {
-      m *= 10
-      e -= 1
-    }
-    return "\(v < 0 ? "-" : "")\((m * 100).rounded() / 100)e\(e)"
+  /// A number as the MoE table shows it: three significant digits, `—` for none.
+  static func format(_ v: Double) -> String { v.isNaN ? "—" : Format.scientific(v, paddedExponent: false) }
+
+  /// The table's columns: what a row claims, the measured value and the limit it must stay under.
+  static let columns: [CheckReport.Column] = [
+    .init("kind", "kind", width: 10, alignRight: false), .init("value", "value", width: 10),
+    .init("limit", "limit", width: 8),
+  ]
+
+  /// What an MoE row claims.
+  enum Kind: String {
+    /// Keys, bytes, index sets: counted, the limit is 0.
+    case structural
+    /// Exact by construction: the relative error must stay under the limit.
+    case exact
+    /// A predicted non-dense result (such as `y = (Σg)·f`), checked within the limit.
+    case predicted
+    /// Cannot reproduce the dense model: the value says how far it is (informational).
+    case report
   }
+
+  /// One row of the MoE table.
+  static func row(
+    name: String, kind: Kind, value: Double, limit: Double?, passed: Bool, note: String
+  ) -> CheckReport.Row {
+    var values: [String: CheckReport.Value] = ["kind": .text(kind.rawValue)]
+    if kind == .structural {
+      values["value"] = value.isFinite ? .integer(Int(value)) : .number(value, .scientific)
+      if let limit { values["limit"] = .integer(Int(limit)) }
+    } else {
+      values["value"] = .number(value, .scientific)
+      if let limit { values["limit"] = .number(limit, .scientific) }
+    }
+    let outcome: CheckReport.Outcome = kind == .report ? (passed ? .info : .failed) : (passed ? .passed : .failed)
+    return CheckReport.Row(name, outcome, values, note: note)
+  }
+
 }

@@ -45,29 +45,28 @@ public struct CheckOptions: Sendable {
 
 /// Runs a model before and after a change on the same inputs and compares what comes out.
 public enum ModelCheck {
+  /// The columns of a model comparison: the tolerance bounds `max|Δ|`, and `max|Δ|/max|before|` is what `rtol` bounds.
+  public static let columns: [CheckReport.Column] = [
+    .init("shape", "shape", width: 12, alignRight: false), .init("max_abs", "max|Δ|", width: 10),
+    .init("scale", "max|before|", width: 11), .init("relative", "max|Δ|/max|b|", width: 13),
+    .init("bound", "bound", width: 10), .init("cosine", "cosine", width: 14), .init("argmax", "argmax", width: 7),
+  ]
+
   /// Builds both models, runs them on the same input and compares the outputs, pooled features and, if asked, every
   /// block's hidden state.
   ///
-  /// - Throws: `invalidModel` when either checkpoint does not build (the error says which, in ``GraftError/file``
-  ///   as `before` or `after`); `invalidArgument` for a bad input.
+  /// - Throws: `invalidModel` when either checkpoint does not build, naming the table's source file (or saying
+  ///   which side it is when the table was built in memory); `invalidArgument` for a bad input.
   public static func compare(
     before: TensorTable, after: TensorTable, options: CheckOptions = CheckOptions()
-  )
-    throws(GraftError) -> CheckReport
-  {
-    let modelBefore: any ForwardModel
-    let modelAfter: any ForwardModel
-    do { modelBefore = try options.architecture.build(before, options: options.model) } catch {
-      throw error.inFile("before")
-    }
-    do { modelAfter = try options.architecture.build(after, options: options.model) } catch {
-      throw error.inFile("after")
-    }
+  ) throws(GraftError) -> CheckReport {
+    let modelBefore = try build(before, side: "before", options: options)
+    let modelAfter = try build(after, side: "after", options: options)
     guard modelBefore.sampleShape == modelAfter.sampleShape else {
       throw GraftError(
         .invalidModel,
         "the checkpoints take different inputs: before \(modelBefore.sampleShape), after \(modelAfter.sampleShape)",
-        file: "after")
+        file: after.source)
     }
     let input: FloatTensor
     let inputDescription: String
@@ -80,116 +79,101 @@ public enum ModelCheck {
     }
     let clock = ContinuousClock()
     let start = clock.now
-    let outBefore: ForwardOutputs
-    let outAfter: ForwardOutputs
-    do { outBefore = try modelBefore.forward(input, hiddenStates: options.compareHiddenStates) } catch {
-      throw error.inFile("before")
-    }
+    let outBefore = try run(modelBefore, input, table: before, side: "before", options: options)
     let middle = clock.now
-    do { outAfter = try modelAfter.forward(input, hiddenStates: options.compareHiddenStates) } catch {
-      throw error.inFile("after")
-    }
-    let tBefore = start.duration(to: middle)
-    let tAfter = middle.duration(to: clock.now)
-    var rows: [CheckReport.Row] = []
-    rows.append(compareTensors("output", outBefore.output, outAfter.output, options: options, argmax: true))
-    rows.append(compareTensors("pooled", outBefore.pooled, outAfter.pooled, options: options, argmax: false))
+    let outAfter = try run(modelAfter, input, table: after, side: "after", options: options)
+    var comparisons = [
+      ("output", TensorComparison(before: outBefore.output, after: outAfter.output, argmax: true)),
+      ("pooled", TensorComparison(before: outBefore.pooled, after: outAfter.pooled)),
+    ]
+    var depthNote: [String: String] = [:]
     if options.compareHiddenStates {
-      let n = max(outBefore.hiddenStates.count, outAfter.hiddenStates.count)
-      for i in 0..<n {
+      for i in 0..<max(outBefore.hiddenStates.count, outAfter.hiddenStates.count) {
         let b = i < outBefore.hiddenStates.count ? outBefore.hiddenStates[i] : nil
         let a = i < outAfter.hiddenStates.count ? outAfter.hiddenStates[i] : nil
         if let b, let a {
-          rows.append(compareTensors("block.\(i)", b, a, options: options, argmax: false))
+          comparisons.append(("block.\(i)", TensorComparison(before: b, after: a)))
         } else {
-          rows.append(
-            CheckReport.Row(
-              name: "block.\(i)", shapeBefore: b?.shape, shapeAfter: a?.shape, maxAbs: .infinity, maxRel: .infinity,
-              cosine: .nan, scale: 0, argmaxAgreement: nil, passed: false,
-              note: "present only \(b == nil ? "after" : "before") (depth differs)"))
+          comparisons.append(("block.\(i)", TensorComparison([], [0], shapeBefore: b?.shape, shapeAfter: a?.shape)))
+          depthNote["block.\(i)"] = "present only \(b == nil ? "after" : "before") (depth differs)"
         }
       }
     }
-    return CheckReport(
-      architecture: options.architecture, configurationBefore: modelBefore.configurationJSON,
-      configurationAfter: modelAfter.configurationJSON, input: inputDescription, atol: options.atol, rtol: options.rtol,
-      rows: rows, secondsBefore: seconds(tBefore), secondsAfter: seconds(tAfter))
+    var report = CheckReport(
+      kind: "model",
+      header: [
+        "input: \(inputDescription); a tensor passes when max|Δ| ≤ bound = \(Format.scientific(options.atol)) + "
+          + "\(Format.scientific(options.rtol)) · max|before|"
+      ],
+      columns: columns)
+    for (name, c) in comparisons {
+      var row = self.row(name, c, atol: options.atol, rtol: options.rtol)
+      if let note = depthNote[name] { row.note = note }
+      report.rows.append(row)
+    }
+    report.facts["architecture"] = .string(options.architecture.rawValue)
+    report.facts["input"] = .string(inputDescription)
+    report.facts["atol"] = .double(options.atol)
+    report.facts["rtol"] = .double(options.rtol)
+    report.facts["seconds_before"] = .double(seconds(start.duration(to: middle)))
+    report.facts["seconds_after"] = .double(seconds(middle.duration(to: clock.now)))
+    report.facts["configuration_before"] = modelBefore.configurationJSON
+    report.facts["configuration_after"] = modelAfter.configurationJSON
+    return report
+  }
+
+  /// One table row for a comparison judged by `max|Δ| ≤ atol + rtol · max|before|`.
+  public static func row(_ name: String, _ c: TensorComparison, atol: Double, rtol: Double) -> CheckReport.Row {
+    let bound = atol + rtol * c.scale
+    var values: [String: CheckReport.Value] = [
+      "shape": .shape(c.shapeBefore), "max_abs": .number(c.maxAbs, .scientific), "scale": .number(c.scale, .scientific),
+      "relative": .number(c.relative, .scientific), "bound": .number(bound, .scientific),
+      "cosine": .number(c.cosine, .cosine),
+    ]
+    if let a = c.argmaxAgreement { values["argmax"] = .number(a, .percent) }
+    return CheckReport.Row(
+      name, c.isComparable && c.maxAbs <= bound ? .passed : .failed, values, note: c.problem)
   }
 
   /// An approximately standard-normal batch: Irwin–Hall sums of four uniforms, scaled to unit variance.
   public static func randomInput(shape: [Int], seed: UInt64) -> FloatTensor {
-    var state = seed
-    func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
+    var rng = SplitMix64(seed: seed)
     let count = shape.reduce(1, *)
     var values = [Float](repeating: 0, count: count)
     for i in 0..<count {
       var s: Float = 0
-      for _ in 0..<4 { s += Float(next() >> 40) / Float(1 << 23) - 1 }
+      for _ in 0..<4 { s += rng.nextSignedUnitFloat() }
       values[i] = s * 0.866_025_4
     }
     return (try? FloatTensor(shape: shape, values: values)) ?? FloatTensor(zeros: shape)
   }
 
-  static func seconds(_ d: Duration) -> Double {
+  /// A duration in seconds.
+  public static func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
   }
 
-  /// Compares two tensors: max abs, floored max rel, cosine, and for `[N, classes]` the argmax agreement.
-  static func compareTensors(
-    _ name: String, _ before: FloatTensor, _ after: FloatTensor, options: CheckOptions,
-    argmax: Bool
-  ) -> CheckReport.Row {
-    guard before.shape == after.shape else {
-      return CheckReport.Row(
-        name: name, shapeBefore: before.shape, shapeAfter: after.shape, maxAbs: .infinity, maxRel: .infinity,
-        cosine: .nan, scale: Double(before.maxMagnitude), argmaxAgreement: nil, passed: false, note: "shapes differ")
+  private static func build(
+    _ table: TensorTable, side: String, options: CheckOptions
+  ) throws(GraftError) -> any ForwardModel {
+    do { return try options.architecture.build(table, options: options.model) } catch {
+      throw located(error, table: table, side: side)
     }
-    let scale = Double(before.maxMagnitude)
-    let floor = max(scale * 1e-3, Double.leastNormalMagnitude)
-    var maxAbs = 0.0
-    var maxRel = 0.0
-    var dot = 0.0
-    var nb = 0.0
-    var na = 0.0
-    var nonFinite = 0
-    for (b, a) in zip(before.values, after.values) {
-      let bd = Double(b)
-      let ad = Double(a)
-      if !bd.isFinite || !ad.isFinite {
-        nonFinite += 1
-        continue
-      }
-      let d = abs(ad - bd)
-      maxAbs = max(maxAbs, d)
-      maxRel = max(maxRel, d / max(abs(bd), floor))
-      dot += ad * bd
-      nb += bd * bd
-      na += ad * ad
+  }
+
+  private static func run(
+    _ model: any ForwardModel, _ input: FloatTensor, table: TensorTable, side: String, options: CheckOptions
+  ) throws(GraftError) -> ForwardOutputs {
+    do { return try model.forward(input, hiddenStates: options.compareHiddenStates) } catch {
+      throw located(error, table: table, side: side)
     }
-    let cosine = nb == 0 && na == 0 ? 1 : dot / ((nb * na).squareRoot() + Double.leastNormalMagnitude)
-    var agreement: Double?
-    if argmax, before.shape.count == 2, let classes = before.shape.last, classes > 1 {
-      let n = before.shape[0]
-      var same = 0
-      for r in 0..<n {
-        let bRow = before.values[(r * classes)..<((r + 1) * classes)]
-        let aRow = after.values[(r * classes)..<((r + 1) * classes)]
-        if bRow.indices.max(by: { bRow[$0] < bRow[$1] }) == aRow.indices.max(by: { aRow[$0] < aRow[$1] }) {
-          same += 1
-        }
-      }
-      agreement = n > 0 ? Double(same) / Double(n) : 1
-    }
-    let passed = nonFinite == 0 && maxAbs <= options.atol + options.rtol * scale
-    return CheckReport.Row(
-      name: name, shapeBefore: before.shape, shapeAfter: after.shape, maxAbs: nonFinite > 0 ? .infinity : maxAbs,
-      maxRel: nonFinite > 0 ? .infinity : maxRel, cosine: cosine, scale: scale, argmaxAgreement: agreement,
-      passed: passed, note: nonFinite > 0 ? "\(nonFinite) non-finite values" : nil)
+  }
+
+  /// Names the file the failing model came from, or says which side it is when it was built in memory.
+  private static func located(_ error: GraftError, table: TensorTable, side: String) -> GraftError {
+    if let source = table.source { return error.inFile(source) }
+    var e = error
+    e.message = "the model \(side) the change: " + e.message
+    return e
   }
 }

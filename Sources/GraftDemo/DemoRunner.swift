@@ -147,12 +147,10 @@ public final class DemoRunner {
 
   private func engineCheck(before: String, after: String) {
     step("run both models in the built-in engine on the same seeded images and compare (graft check)") {
-      let a = try Checkpoint.read(path: before)
-      let b = try Checkpoint.read(path: after)
       var options = CheckOptions(batch: 4, seed: 7, atol: 1e-4, rtol: 2e-2)
       options.model.heads = DemoModel.Configuration().heads
-      let report = try ModelCheck.compare(before: a, after: b, options: options)
-      return (report.passed, report.renderTable().split(separator: "\n").map(String.init))
+      let report = try CheckWorkflow.compare(before: before, after: after, options: options)
+      return (report.passed, report.lines)
     }
   }
 

@@ -57,7 +57,7 @@ public enum MrDETRDemo {
     for (title, options) in runs {
       let result = try MrDETRStrip.run(checkpoint, options: options)
       let source = options.useEMA ? (checkpoint.emaState ?? checkpoint.model) : checkpoint.model
-      let check = MrDETRVerification.verify(
+      let check = MrDETRCheck.verify(
         full: source, stripped: result.table, layout: options.layout, heads: config.heads)
       passed = passed && check.passed
       lines.append("tiny DINO training checkpoint, \(title):")

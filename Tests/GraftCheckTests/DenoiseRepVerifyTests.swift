@@ -39,7 +39,10 @@ struct DenoiseRepVerifyTests {
     #expect(check.passed, "\(check.lines.joined(separator: "\n"))")
     #expect(check.rows.filter { $0.name.hasPrefix("layer ") }.count == 4)
     #expect(check.rows.contains { $0.name == "model output" })
-    let worstLayer = check.rows.filter { $0.name.hasPrefix("layer ") }.map { $0.maxAbs / max(1, $0.scale) }.max() ?? 1
+    let worstLayer =
+      check.rows.filter { $0.name.hasPrefix("layer ") }.map {
+        ($0.number("max_abs") ?? 1) / max(1, $0.number("scale") ?? 0)
+      }.max() ?? 1
     #expect(worstLayer <= 1e-5)
     #expect(check.lines.last?.hasPrefix("PASS") == true)
   }

@@ -63,6 +63,21 @@ public struct GraftError: Error, Sendable, CustomStringConvertible {
   public var byteOffset: Int?
   /// The underlying error (an errno, a nested format error), if any.
   public var cause: (any Error & Sendable)?
+  /// Which side of the operation failed: reading the input or writing the output (`nil` when not known). The CLI's
+  /// exit status comes from it (2 for the input, 3 for the output).
+  public var side: Side?
+
+  /// The name of the library option that resolves the problem, such as `heads` or `topK`; the CLI turns it into its
+  /// flag (`--heads`, `--top-k`), so library messages stay in library terms.
+  public var option: String?
+
+  /// The side of an operation an error belongs to.
+  public enum Side: String, Sendable {
+    /// Reading or interpreting an input.
+    case input
+    /// Creating, writing, syncing or renaming an output.
+    case output
+  }
 
   /// Creates an error.
   public init(
@@ -103,6 +118,20 @@ public struct GraftError: Error, Sendable, CustomStringConvertible {
   public func inFile(_ path: String) -> GraftError {
     var copy = self
     if copy.file == nil { copy.file = path }
+    return copy
+  }
+
+  /// Returns a copy attributed to `side`.
+  public func on(_ side: Side) -> GraftError {
+    var copy = self
+    copy.side = side
+    return copy
+  }
+
+  /// Returns a copy naming the option that resolves it.
+  public func resolved(by option: String) -> GraftError {
+    var copy = self
+    if copy.option == nil { copy.option = option }
     return copy
   }
 

@@ -145,6 +145,15 @@ public struct XXHash64: Sendable {
   }
 }
 
+extension Tensor {
+  /// The XXH64 of the tensor's bytes, streamed chunk by chunk (the per-tensor checksum `.graft` stores).
+  public func contentHash() throws -> UInt64 {
+    var h = XXHash64()
+    try forEachChunk { h.update($0) }
+    return h.finalize()
+  }
+}
+
 extension TensorTable {
   /// A digest of the table's content: names, dtypes, shapes and bytes of every entry, in name order.
   ///
@@ -157,9 +166,7 @@ extension TensorTable {
       h.update(Array(e.tensor.dtype.rawValue.utf8) + [0])
       h.update(Array(e.tensor.shape.map(String.init).joined(separator: ",").utf8) + [0])
       if let a = e.aliasOf { h.update(Array(("=" + a).utf8) + [0]) }
-      var t = XXHash64()
-      try e.tensor.forEachChunk { t.update($0) }
-      let d = t.finalize().littleEndian
+      let d = try e.tensor.contentHash().littleEndian
       withUnsafeBytes(of: d) { h.update($0) }
     }
     return XXHash64.format(h.finalize())

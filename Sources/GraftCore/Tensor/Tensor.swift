@@ -54,7 +54,7 @@ public struct Tensor: Sendable {
     let temp = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
     defer { temp.deallocate() }
     let view = UnsafeMutableRawBufferPointer(rebasing: temp[0..<byteCount])
-    try bytes.copyBytes(in: 0..<byteCount, into: view)
+    try Self.readingInput { try bytes.copyBytes(in: 0..<byteCount, into: view) }
     return try body(UnsafeRawBufferPointer(view))
   }
 
@@ -85,9 +85,15 @@ public struct Tensor: Sendable {
     while start < total {
       let end = min(total, start + chunkSize)
       let view = UnsafeMutableRawBufferPointer(rebasing: temp[0..<(end - start)])
-      try bytes.copyBytes(in: start..<end, into: view)
+      try Self.readingInput { try bytes.copyBytes(in: start..<end, into: view) }
       try body(UnsafeRawBufferPointer(view))
       start = end
     }
+  }
+
+  /// Runs a read of the tensor's source, marking a failure as the input's, so that a reader's error met while a
+  /// writer streams the tensor is not mistaken for the writer's.
+  private static func readingInput(_ read: () throws -> Void) throws {
+    do { try read() } catch let error as GraftError { throw error.side == nil ? error.on(.input) : error }
   }
 }

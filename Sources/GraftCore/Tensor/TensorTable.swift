@@ -79,6 +79,9 @@ public struct TensorTable: Sendable {
   public var metadata = JSONObject()
   /// The operations that produced this checkpoint, oldest first.
   public var lineage: [LineageRecord] = []
+  /// The file or folder the table was read from, so that passes and the engine can name it in their errors; `nil` for
+  /// a table built in memory.
+  public var source: String?
 
   /// Creates an empty table.
   public init() {}

@@ -36,128 +36,48 @@ extension DenoiseRepCommand {
 
     @Argument(help: "The unfused DenoiseRep checkpoint.")
     var input: String
-
     @Argument(help: "The output path; its extension picks the format unless --to is given.")
     var output: String
-
-    @Option(help: "mean, compat or exact.")
-    var mode: String = "mean"
-
+    @Option(help: "The fusion mode.")
+    var mode = DenoiseRep.Mode.mean
     @Option(
       name: .customLong("t-map"),
       help: "T per layer: a JSON object {\"<layer>\": T} inline, or the path of a file holding one.")
     var tMap: String?
-
     @Option(name: .customLong("layer-count"), help: "N of the traversal rule (default: the number of wrapped layers).")
     var layerCount: Int?
-
     @Option(help: "The seed of the compat mode's z.")
     var seed: UInt64 = 0
-
     @Flag(name: .customLong("assume-unfused"), help: "Fuse even though the input carries a fused marker.")
     var assumeUnfused = false
-
     @Flag(
       name: .customLong("compat-conv"),
       help: "Apply the public DenoiseConv2d formula to conv layers (NOT an equivalence) instead of refusing them.")
     var compatConv = false
-
-    @Flag(
-      name: .customLong("float64"), help: "Compute W·W_d in float64 (slow) instead of float32 with float64 carries.")
-    var float64 = false
-
-    @Flag(name: .customLong("no-verify"), help: "Skip the engine verification.")
-    var noVerify = false
-
-    @Option(help: "The number of attention heads for the whole-model check (default: metadata num_heads, or width/64).")
-    var heads: Int?
-
-    @Option(help: "Write the fusion and verification report as JSON to this path.")
-    var report: String?
-
-    @Option(help: "Output format: safetensors, graft, pth, npz, h5.")
-    var to: String?
-
+    @Option(help: "How W·W_d is computed: float32 (SGEMM, float64 carries) or float64 (slow).")
+    var precision = DenoiseRepWorkflow.Precision.float32
+    @OptionGroup var engine: EngineOptions
+    @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var reading: ReadingOptions
-
-    @Flag(name: .shortAndLong, help: "Print only warnings and errors.")
-    var quiet = false
-
-    func validate() throws {
-      if DenoiseRep.Mode(rawValue: mode) == nil {
-        throw ValidationError("unknown mode '\(mode)' (mean, compat, exact)")
-      }
-      if let to, CheckpointFormat(argument: to) == nil { throw ValidationError("unknown format '\(to)' for --to") }
-    }
 
     func run() throws {
       try Failure.reporting {
-        let table = try Checkpoint.read(path: input, options: reading.readOptions)
-        var options = DenoiseRep.FuseOptions()
-        options.mode = DenoiseRep.Mode(rawValue: mode) ?? .mean
-        options.tMap = try parseTMap()
-        options.layerCount = layerCount
-        options.seed = seed
-        options.assumeUnfused = assumeUnfused
-        options.compatConv = compatConv
-        options.tool = Checkpoint.toolName
-        if !float64 { options.product = DenoiseRepKernels.product }
-        let (fused, fuseReport) = try DenoiseRep.fuse(table, options: options)
-        for w in fuseReport.warnings { Failure.warn(w) }
-        if !quiet {
-          print(
-            "fused \(fuseReport.layers.count) DenoiseRep layers (mode \(options.mode.rawValue)); removed "
-              + "\(fuseReport.removed.count) leftover tensors, \(Format.bytes(fuseReport.removedBytes))")
-          for l in fuseReport.layers {
-            let k = l.constants
-            print(
-              "  \(l.layer.prefix): T = \(k.t)\(l.tFromMap ? " (t-map)" : "")  c1 = \(Format.scientific(k.c1))  "
-                + "c2 = \(Format.scientific(k.c2))  c3 = \(Format.scientific(k.c3))"
-                + (l.timeTermMax.map { "  time term ≤ \(Format.scientific($0))" } ?? ""))
-          }
-        }
-        var json = JSONObject()
-        json["fuse"] = fuseReport.json
-        var verified = true
-        if !noVerify {
-          var model = VisionTransformer.Options()
-          model.heads = heads
-          let check = try DenoiseRepCheck.verify(
-            unfused: table, fused: fused, report: fuseReport, fuseOptions: options, model: model)
-          json["verification"] = check.json
-          verified = check.passed
-          if !quiet || !check.passed { print(check.lines.joined(separator: "\n")) }
-        }
-        if let report { try FileSystem.writeAll(JSONValue.object(json).serializedBytes(.pythonIndent2), to: report) }
-        guard verified else {
-          FileSystem.writeToStandardError(
-            "graft: error: the fused model does not match the explicit one; not written\n")
-          throw Failure.mismatch
-        }
-        let summary = try Checkpoint.write(fused, to: output, format: to.flatMap(CheckpointFormat.init(argument:)))
-        if !quiet { print("wrote \(fused.count) tensors, \(Format.bytes(summary.bytesWritten)) to \(output)") }
+        var o = DenoiseRepWorkflow.FuseOptions(input: input, output: output)
+        o.output = outputOptions.output(output)
+        o.read = reading.readOptions
+        o.fuse.mode = mode
+        o.fuse.tMap = try tMap.map(DenoiseRepTimeMap.parse) ?? [:]
+        o.fuse.layerCount = layerCount
+        o.fuse.seed = seed
+        o.fuse.assumeUnfused = assumeUnfused
+        o.fuse.compatConv = compatConv
+        o.precision = precision
+        o.verify = !engine.noVerify
+        o.model = engine.model
+        let result = try DenoiseRepWorkflow.fuse(o)
+        for w in result.fusion.warnings { Failure.warn(w) }
+        try outputOptions.finish(result)
       }
-    }
-
-    func parseTMap() throws -> [String: Int] {
-      guard let tMap else { return [:] }
-      let text: String
-      if tMap.trimmingPrefix(while: { $0 == " " }).hasPrefix("{") {
-        text = tMap
-      } else {
-        text = String(decoding: try FileSystem.readAll(tMap), as: UTF8.self)
-      }
-      guard let object = try JSONParser.parse(text).objectValue else {
-        throw GraftError(.invalidArgument, "--t-map must be a JSON object {\"<layer>\": T}")
-      }
-      var map: [String: Int] = [:]
-      for (key, value) in object {
-        guard let t = value.intValue else {
-          throw GraftError(.invalidArgument, "--t-map: the T of '\(key)' is \(value.kindDescription), not an integer")
-        }
-        map[key] = t
-      }
-      return map
     }
   }
 
@@ -174,37 +94,17 @@ extension DenoiseRepCommand {
 
     @Argument(help: "The released (fused) DenoiseRep checkpoint.")
     var input: String
-
     @Argument(help: "The output path; its extension picks the format unless --to is given.")
     var output: String
-
-    @Option(help: "Write the strip report as JSON to this path.")
-    var report: String?
-
-    @Option(help: "Output format: safetensors, graft, pth, npz, h5.")
-    var to: String?
-
+    @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var reading: ReadingOptions
-
-    @Flag(name: .shortAndLong, help: "Print nothing but errors.")
-    var quiet = false
-
-    func validate() throws {
-      if let to, CheckpointFormat(argument: to) == nil { throw ValidationError("unknown format '\(to)' for --to") }
-    }
 
     func run() throws {
       try Failure.reporting {
-        let table = try Checkpoint.read(path: input, options: reading.readOptions)
-        let (clean, stripReport) = try DenoiseRep.strip(table, tool: Checkpoint.toolName)
-        if let report { try FileSystem.writeAll(stripReport.json.serializedBytes(.pythonIndent2), to: report) }
-        let summary = try Checkpoint.write(clean, to: output, format: to.flatMap(CheckpointFormat.init(argument:)))
-        if !quiet {
-          print(
-            "stripped \(stripReport.layers.count) DenoiseRep layers: removed \(stripReport.removed.count) tensors "
-              + "(\(Format.bytes(stripReport.removedBytes))), kept \(stripReport.kept) "
-              + "(\(Format.bytes(stripReport.keptBytes))); wrote \(Format.bytes(summary.bytesWritten)) to \(output)")
-        }
+        var o = DenoiseRepWorkflow.StripOptions(input: input, output: output)
+        o.output = outputOptions.output(output)
+        o.read = reading.readOptions
+        try outputOptions.finish(try DenoiseRepWorkflow.strip(o))
       }
     }
   }

@@ -25,6 +25,8 @@ struct Diff: ParsableCommand {
   var rtol: Double = 0
   @Flag(help: "Also list tensors that are identical.")
   var all = false
+  @Flag(help: "Print the comparison as JSON.")
+  var json = false
   @OptionGroup var reading: ReadingOptions
 
   func run() throws {
@@ -33,7 +35,7 @@ struct Diff: ParsableCommand {
       let ta = try Checkpoint.read(path: a, options: reading.readOptions)
       let tb = try Checkpoint.read(path: b, options: reading.readOptions)
       let diff = try CheckpointDiff.compare(ta, tb, atol: atol, rtol: rtol)
-      print(diff.render(showMatching: all))
+      print(json ? diff.json.serialized(.pythonIndent2) : diff.render(showMatching: all))
       matched = diff.matches
     }
     if !matched { throw Failure.mismatch }

@@ -33,24 +33,3 @@ struct Inspect: ParsableCommand {
     }
   }
 }
-
-/// Options shared by every command that reads a checkpoint.
-struct ReadingOptions: ParsableArguments {
-  @Option(help: "For nested PyTorch checkpoints: the state dict to read (model, ema_state, state_dict, …).")
-  var select: String?
-
-  @Option(
-    name: .customLong("strip-prefix"), help: "Remove this prefix from every tensor name (repeatable), e.g. module.")
-  var stripPrefix: [String] = []
-
-  @Flag(help: "Accept duplicate keys in JSON headers (the last one wins) instead of refusing the file.")
-  var lenient = false
-
-  var readOptions: Checkpoint.ReadOptions {
-    var o = Checkpoint.ReadOptions()
-    o.select = select
-    o.stripPrefixes = stripPrefix
-    o.lenientDuplicates = lenient
-    return o
-  }
-}

@@ -17,14 +17,16 @@ struct Verify: ParsableCommand {
   var path: String
   @Flag(name: .shortAndLong, help: "No progress bar.")
   var quiet = false
+  @Flag(help: "Print the report as JSON.")
+  var json = false
 
   func run() throws {
     var valid = true
     try Failure.reporting {
-      let bar = ProgressBar.make("verifying", quiet: quiet)
+      let bar = ProgressBar.make("verifying", quiet: quiet || json)
       let report = try VerificationReport.verify(path: path, progress: bar?.counter())
       bar?.finish()
-      print(report.render())
+      print(json ? report.json.serialized(.pythonIndent2) : report.render())
       valid = report.isValid
     }
     if !valid { throw Failure.mismatch }

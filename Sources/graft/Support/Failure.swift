@@ -1,7 +1,11 @@
 import ArgumentParser
 import Graft
 
-/// Maps library errors to the documented exit codes, printing one clear line to standard error.
+/// Turns library errors into one clear line on standard error and the documented exit status.
+///
+/// The status comes from the error's type: a usage problem (`invalidArgument`) is 64, an error on the output side
+/// (`GraftError.side == .output`: disk full, unwritable folder) is 3, anything else about the input is 2. A failed
+/// check is not an error: commands return ``mismatch`` themselves.
 enum Failure {
   /// A comparison or verification found a difference.
   static let mismatch = ExitCode(1)
@@ -12,30 +16,35 @@ enum Failure {
   /// Bad command-line usage.
   static let usage = ExitCode(64)
 
-  /// Runs `body`, turning thrown Graft errors into a message and an exit code.
-  ///
-  /// - Parameter outputs: The paths the command writes. An error located at one of them (or inside one, for a
-  ///   sharded folder) is an output failure, whichever library reported it; for errors elsewhere, and for commands that
-  ///   pass no outputs, the wording of the message decides.
-  static func reporting(outputs: [String] = [], _ body: () throws -> Void) throws {
+  /// The exit status for an error.
+  static func status(for error: GraftError) -> ExitCode {
+    if error.code == .invalidArgument { return usage }
+    return error.side == .output ? outputFailed : badInput
+  }
+
+  /// The flag of a library option: `topK` → `--top-k`.
+  static func flag(for option: String) -> String {
+    var out = "--"
+    for c in option {
+      if c.isUppercase {
+        out += "-" + c.lowercased()
+      } else {
+        out.append(c)
+      }
+    }
+    return out
+  }
+
+  /// Runs `body`, printing a thrown error (with the flag that resolves it, when the error names a library option)
+  /// and exiting with its status.
+  static func reporting(_ body: () throws -> Void) throws {
     do {
       try body()
     } catch let error as GraftError {
-      FileSystem.writeToStandardError("graft: error: \(error)\n")
-      let atOutput =
-        error.file.map { file in
-          outputs.contains { file == $0 || file.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
-        } ?? false
-      if error.code == .invalidArgument { throw usage }
-      if atOutput { throw outputFailed }
-      let message = error.message
-      if error.code == .io
-        && (message.contains("destination") || message.contains("output") || message.contains("space")
-          || message.contains("writable"))
-      {
-        throw outputFailed
-      }
-      throw badInput
+      var text = "\(error)"
+      if let option = error.option { text += " (\(flag(for: option)))" }
+      FileSystem.writeToStandardError("graft: error: \(text)\n")
+      throw status(for: error)
     } catch let error as ExitCode {
       throw error
     } catch let error as CleanExit {

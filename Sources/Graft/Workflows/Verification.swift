@@ -79,3 +79,21 @@ public struct VerificationReport: Sendable {
     return lines.joined(separator: "\n")
   }
 }
+
+extension VerificationReport {
+  /// The verification as data.
+  public var json: JSONValue {
+    var o = JSONObject()
+    o["valid"] = .bool(isValid)
+    o["format"] = .string(detection.format.rawValue)
+    o["tensors_checked"] = .integer(tensorsChecked)
+    o["bytes_checked"] = .integer(bytesChecked)
+    o["checksums_checked"] = .bool(checksumsChecked)
+    o["problems"] = .array(problems.map(JSONValue.string))
+    o["non_finite"] = .array(
+      nonFinite.map {
+        .object(JSONObject([("tensor", .string($0.name)), ("nan", .integer($0.nan)), ("inf", .integer($0.inf))]))
+      })
+    return .object(o)
+  }
+}

@@ -214,3 +214,29 @@ public struct CheckpointDiff: Sendable {
     return lines.joined(separator: "\n")
   }
 }
+
+extension CheckpointDiff {
+  /// The comparison as data: the names on one side only and every common tensor's figures.
+  public var json: JSONValue {
+    var o = JSONObject()
+    o["matches"] = .bool(matches)
+    o["atol"] = .double(atol)
+    o["rtol"] = .double(rtol)
+    o["only_in_a"] = .array(onlyInA.map(JSONValue.string))
+    o["only_in_b"] = .array(onlyInB.map(JSONValue.string))
+    o["tensors"] = .array(
+      common.map { d in
+        var e = JSONObject()
+        e["name"] = .string(d.name)
+        e["dtypes"] = .array([.string(d.dtypes.0.rawValue), .string(d.dtypes.1.rawValue)])
+        e["shapes"] = .array([.array(d.shapes.0.map(JSONValue.integer)), .array(d.shapes.1.map(JSONValue.integer))])
+        e["bit_identical"] = .bool(d.bitIdentical)
+        e["max_abs"] = d.maxAbs.map(JSONValue.finite) ?? .null
+        e["max_rel"] = d.maxRel.map(JSONValue.finite) ?? .null
+        e["mismatches"] = .integer(d.mismatches)
+        e["matches"] = .bool(d.matches)
+        return .object(e)
+      })
+    return .object(o)
+  }
+}

@@ -1,3 +1,4 @@
+import Graft
 import GraftCheck
 import GraftCore
 import GraftFormats

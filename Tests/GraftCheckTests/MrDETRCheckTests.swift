@@ -21,13 +21,15 @@ struct MrDETRVerificationTests {
         let t = try #require(io["features_\(l)"])
         return try FloatTensor(shape: t.shape, values: floatValues(t))
       }
-      let check = MrDETRVerification.verify(
+      let check = MrDETRCheck.verify(
         full: full, stripped: stripped.table, layout: layout, heads: 4, features: features)
       #expect(check.passed, "\(layout): \(check.lines)")
-      #expect(check.maxAbsDifference == 0)
+      #expect(check.row("engine max|Δ|")?.number("value") == 0)
       // The stripped model reproduces PyTorch's detections.
       let expected = try floatValues(#require(io["det_scores"]))
-      let got = try #require(check.output).detections.map(\.score)
+      let config = try DeformableDETRConfig.infer(from: stripped.table, heads: 4)
+      let got = try DeformableDETR(stripped.table, config: config, strict: true).forward(features: features)
+        .detections.map(\.score)
       #expect(allClose(Array(got.prefix(expected.count)), expected, rtol: 0, atol: 1e-4).passed)
     }
   }
@@ -37,24 +39,24 @@ struct MrDETRVerificationTests {
     var stripped = try MrDETRStrip.run(full).table
     // The naive `o2o|o2m` regex: dropping norm_o2o must fail the strict manifest.
     stripped.removeAll { $0.name.contains("norm_o2o") }
-    let check = MrDETRVerification.verify(full: full, stripped: stripped, heads: 4)
+    let check = MrDETRCheck.verify(full: full, stripped: stripped, heads: 4)
     #expect(!check.passed)
-    #expect(check.lines.contains { $0.hasPrefix("✘") && $0.contains("manifest") })
+    #expect(check.row("strict manifest")?.outcome == .failed)
     // A tensor changed by one ulp breaks byte identity and the engine comparison.
     var tampered = try MrDETRStrip.run(full).table
     let name = "transformer.decoder.layers.5.attentions.0.norm_o2o.bias"
     var values = try floatValues(#require(tampered[name]))
     values[0] = values[0].nextUp
     try tampered.replace(name, with: Tensor(float32: values, shape: [values.count]))
-    let bad = MrDETRVerification.verify(full: full, stripped: tampered, heads: 4)
-    #expect(!bad.passed && bad.maxAbsDifference > 0)
+    let bad = MrDETRCheck.verify(full: full, stripped: tampered, heads: 4)
+    #expect(!bad.passed && (bad.row("engine max|Δ|")?.number("value") ?? 0) > 0)
   }
 
   @Test func demoPassesOnEMAAndCanonicalLayouts() throws {
     let folder = try TestPaths.scratchFolder("mrdetr-demo")
     let (passed, lines) = try MrDETRDemo.run(workFolder: folder)
     #expect(passed, "\(lines.joined(separator: "\n"))")
-    #expect(lines.filter { $0.contains("max|Δ| = 0.0") }.count == 3)
+    #expect(lines.filter { $0.contains("engine max|Δ|") && $0.contains(" ok") }.count == 3)
     #expect(lines.contains { $0.contains("restored 56 head aliases") })
     #expect(FileSystem.exists(folder + "/mrdetr-strip-report.json"))
   }

@@ -138,3 +138,58 @@ extension Checkpoint {
     return try table.contentDigest()
   }
 }
+
+extension ConversionReport {
+  /// The report for terminals: what was converted to what, what was dropped or renamed, and the cast report.
+  public var lines: [String] {
+    var lines: [String] = []
+    let files = summary.files.count == 1 ? summary.files[0] : "\(summary.files.count) files"
+    lines.append(
+      "\(input.detail) → \(outputFormat.displayName): \(tensorsOut) tensors, "
+        + "\(Format.bytes(summary.bytesWritten)) written to \(files) in \(Format.fixed(seconds, digits: 2)) s")
+    if !dropped.isEmpty { lines.append("dropped \(dropped.count) tensors (selection)") }
+    if renamed > 0 { lines.append("renamed \(renamed) tensors") }
+    for note in summary.notes { lines.append("note: \(note)") }
+    if !casts.isEmpty {
+      lines.append("cast \(casts.count) tensors: \(totalCast.summary)")
+      for c in casts
+      where !c.report.isExact
+        && (c.report.nanCount + c.report.overflowCount + c.report.positiveInfinityCount
+          + c.report.negativeInfinityCount + c.report.flushedToZeroCount) > 0
+      { lines.append("  \(c.name) (\(c.from)): \(c.report.summary)") }
+    }
+    return lines
+  }
+
+  /// The report as data.
+  public var json: JSONValue {
+    var o = JSONObject()
+    o["input_format"] = .string(input.format.rawValue)
+    o["output_format"] = .string(outputFormat.rawValue)
+    o["tensors_in"] = .integer(tensorsIn)
+    o["tensors_out"] = .integer(tensorsOut)
+    o["dropped"] = .array(dropped.map(JSONValue.string))
+    o["renamed"] = .integer(renamed)
+    o["files"] = .array(summary.files.map(JSONValue.string))
+    o["bytes_written"] = .integer(summary.bytesWritten)
+    o["notes"] = .array(summary.notes.map(JSONValue.string))
+    o["seconds"] = .double(seconds)
+    o["casts"] = .array(
+      casts.map { c in
+        .object(
+          JSONObject([
+            ("tensor", .string(c.name)), ("from", .string(c.from.rawValue)), ("summary", .string(c.report.summary)),
+            ("max_abs_error", JSONValue.finite(c.report.maxAbsError)),
+            ("max_rel_error", JSONValue.finite(c.report.maxRelError)),
+          ]))
+      })
+    return .object(o)
+  }
+}
+
+extension Conversion {
+  /// Writes a conversion report as JSON (atomically; a failure is the output's).
+  public static func writeReport(_ report: ConversionReport, to path: String, inputs: [String]) throws {
+    try WorkflowFiles.writeJSON(report.json, to: path, inputs: inputs)
+  }
+}

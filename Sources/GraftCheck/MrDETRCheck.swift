@@ -8,34 +8,26 @@ public import GraftSurgery
 /// 0 unexpected) while the full weights give 0 missing and only auxiliary-route extras; every kept tensor hashes
 /// the same as its source (aliases preserved); and the engine run on the full and the stripped weights over the
 /// same feature maps gives identical outputs, max|Δ| = 0.
-public enum MrDETRVerification {
-  /// The outcome.
-  public struct Result: Sendable {
-    /// Whether every check passed.
-    public var passed: Bool
-    /// One line per check, for reports.
-    public var lines: [String]
-    /// The largest absolute difference between full and stripped outputs (0 when identical; NaN if not run).
-    public var maxAbsDifference: Float
-    /// The stripped model's output, when the engine ran.
-    public var output: DeformableDETROutput?
-  }
+public enum MrDETRCheck {
+  /// The table's columns: the measured figure of each check.
+  public static let columns: [CheckReport.Column] = [.init("value", "value", width: 10)]
 
   /// Verifies `stripped` against `full`; `heads` is the attention head count (8 in every released config).
   ///
   /// `features` are neck outputs `[width × H × W]` per level; by default seeded random maps with enough tokens
-  /// for the two-stage top-k are used. Failures are reported in the result, never thrown.
+  /// for the two-stage top-k are used. Failures are rows of the report, never thrown. The `engine` row's value is
+  /// the largest absolute difference between the full and stripped outputs (0 when identical).
   public static func verify(
     full input: TensorTable, stripped: TensorTable, layout: MrDETRLayout = .mrdetr, heads: Int = 8,
     features: [FloatTensor]? = nil
-  ) -> Result {
-    var lines: [String] = []
+  ) -> CheckReport {
+    var report = CheckReport(
+      kind: "mrdetr", header: ["Mr.DETR strip: the primary route must be untouched"], columns: columns)
     // An EMA state lacks the heads' second names; the model it is applied to has them, so the reference does too.
     var full = input
     if let restored = try? MrDETRStrip.restoreHeadAliases(&full), !restored.isEmpty {
-      lines.append("  reference: restored \(restored.count) head aliases absent from the source (an EMA state)")
+      report.header.append("reference: restored \(restored.count) head aliases absent from the source (an EMA state)")
     }
-    var passed = true
     func original(_ name: String) -> String { layout == .detrex ? MrDETRCanonical.originalName(of: name) : name }
     do {
       let strippedConfig = try DeformableDETRConfig.infer(from: stripped, heads: heads)
@@ -44,25 +36,24 @@ public enum MrDETRVerification {
       let strippedCheck = DeformableDETRManifestCheck(stripped, config: strippedConfig)
       let fullCheck = DeformableDETRManifestCheck(full, config: fullConfig)
       let manifest = MrDETRManifest(variant: MrDETRVariant.detect(full.names).variant, dropLabelEncoder: true)
-      let auxOnly = fullCheck.unexpected.allSatisfy {
-        if case .remove = manifest.classify($0) { return true }
-        return false
-      }
+      let auxOnly = fullCheck.unexpected.allSatisfy { isAuxiliary($0, manifest) }
       let strictOK = strippedCheck.isStrictClean && fullCheck.missing.isEmpty && fullCheck.misshapen.isEmpty && auxOnly
-      passed = passed && strictOK
-      lines.append(
-        "\(strictOK ? "✔" : "✘") strict primary-route manifest (\(strippedConfig.manifest.count) keys): stripped "
-          + "\(strippedCheck.missing.count) missing / \(strippedCheck.unexpected.count) unexpected; full "
-          + "\(fullCheck.missing.count) missing / \(fullCheck.unexpected.count) unexpected"
-          + (auxOnly ? ", all auxiliary-route" : ", NOT all auxiliary-route: \(fullCheck.unexpected.prefix(3))"))
+      report.rows.append(
+        CheckReport.Row(
+          "strict manifest", strictOK ? .passed : .failed,
+          ["value": .integer(strippedCheck.missing.count + strippedCheck.unexpected.count)],
+          note:
+            "\(strippedConfig.manifest.count) primary-route keys: stripped \(strippedCheck.missing.count) missing / "
+            + "\(strippedCheck.unexpected.count) unexpected; full \(fullCheck.missing.count) missing / "
+            + "\(fullCheck.unexpected.count) unexpected"
+            + (auxOnly ? ", all auxiliary-route" : ", NOT all auxiliary-route: \(fullCheck.unexpected.prefix(3))")))
 
       var identical = 0
       var different: [String] = []
       for e in stripped.entries {
         // A head alias restored for an EMA state has no source of its own; its target does.
         let t = full[original(e.name)] ?? e.aliasOf.flatMap { full[original($0)] }
-        guard let t, t.dtype == e.tensor.dtype, t.shape == e.tensor.shape,
-          try digest(t) == digest(e.tensor)
+        guard let t, t.dtype == e.tensor.dtype, t.shape == e.tensor.shape, try t.contentHash() == e.tensor.contentHash()
         else {
           different.append(e.name)
           continue
@@ -74,32 +65,31 @@ public enum MrDETRVerification {
         stripped.names.contains { original($0) == pair.alias && stripped.entry($0)?.aliasOf != nil }
       }.count
       let bytesOK = different.isEmpty && kept == fullAliases.count
-      passed = passed && bytesOK
-      lines.append(
-        "\(bytesOK ? "✔" : "✘") \(identical)/\(stripped.count) kept tensors byte-identical (xxh64), "
-          + "\(kept)/\(fullAliases.count) aliases preserved (\(stripped.aliases.count) in the output)"
-          + (different.isEmpty ? "" : "; differ: \(different.prefix(3).joined(separator: ", "))"))
+      report.rows.append(
+        CheckReport.Row(
+          "kept bytes", bytesOK ? .passed : .failed, ["value": .integer(different.count)],
+          note: "\(identical)/\(stripped.count) kept tensors byte-identical (xxh64), "
+            + "\(kept)/\(fullAliases.count) aliases preserved (\(stripped.aliases.count) in the output)"
+            + (different.isEmpty ? "" : "; differ: \(different.prefix(3).joined(separator: ", "))")))
 
       let maps = features ?? syntheticFeatures(config: strippedConfig)
       let a = try DeformableDETR(full, config: fullConfig, strict: false).forward(features: maps)
       let b = try DeformableDETR(stripped, config: strippedConfig, strict: true).forward(features: maps)
       let delta = maxDifference(a, b)
-      let same = delta == 0
-      passed = passed && same
       let shapes = maps.map { "\($0.shape[1])×\($0.shape[2])" }.joined(separator: ", ")
-      lines.append(
-        "\(same ? "✔" : "✘") engine, full vs stripped on features [\(shapes)]: max|Δ| = \(delta) over memory, "
-          + "proposals, per-layer logits and boxes, fused logits and \(b.detections.count) detections")
+      var note =
+        "full vs stripped on features [\(shapes)] over memory, proposals, per-layer logits and boxes, fused logits "
+        + "and \(b.detections.count) detections"
       if let top = b.detections.first {
-        lines.append(
-          "  top detection: class \(top.label), score \(top.score), box \(top.box.map { ($0 * 1000).rounded() / 1000 })"
-        )
+        note += "; top detection: class \(top.label), score \(top.score)"
       }
-      return Result(passed: passed, lines: lines, maxAbsDifference: delta, output: b)
+      report.rows.append(
+        CheckReport.Row(
+          "engine max|Δ|", delta == 0 ? .passed : .failed, ["value": .number(Double(delta), .scientific)], note: note))
     } catch {
-      lines.append("✘ verification failed: \(error)")
-      return Result(passed: false, lines: lines, maxAbsDifference: .nan, output: nil)
+      report.rows.append(CheckReport.Row("verification", .failed, note: "\(error)"))
     }
+    return report
   }
 
   /// Seeded random feature maps (3:4 aspect, halving per level) with at least `queries` tokens.
@@ -124,12 +114,6 @@ public enum MrDETRVerification {
   private static func isAuxiliary(_ name: String, _ manifest: MrDETRManifest) -> Bool {
     if case .remove = manifest.classify(name) { return true }
     return false
-  }
-
-  private static func digest(_ t: Tensor) throws -> UInt64 {
-    var h = XXHash64()
-    try t.forEachChunk { h.update($0) }
-    return h.finalize()
   }
 
   /// The largest |a − b| over every output; infinities at the same place count as equal, NaN as a difference.

@@ -1,3 +1,4 @@
+import Graft
 import GraftCheck
 import GraftCore
 import GraftDemo
@@ -22,7 +23,9 @@ struct MoEUpcycleTests {
     #expect(!moe.contains("blocks.0.mlp.fc1.weight"))
     let report = try MoECheck.verify(dense: dense, moe: moe, manifest: manifest)
     #expect(report.passed, "\(report.lines.joined(separator: "\n"))")
-    #expect(report.rows.contains { $0.name == "block.0 copies" && $0.kind == .exact && $0.value <= 1e-5 })
+    let copies = try #require(report.row("block.0 copies"))
+    #expect(copies.text("kind") == "exact" && copies.outcome == .passed)
+    #expect((copies.number("value") ?? .nan) <= 1e-5)
     let config = try #require(try MoEConfiguration(metadata: moe.metadata))
     #expect(config == MoEConfiguration(experts: 3, topK: 2, gate: .softmaxTopKRenormalized, layers: [0, 1]))
   }
@@ -38,9 +41,9 @@ struct MoEUpcycleTests {
     let report = try MoECheck.verify(dense: dense, moe: moe, manifest: manifest)
     #expect(report.passed, "\(report.lines.joined(separator: "\n"))")
     let row = try #require(report.rows.first { $0.name == "block.0 V-MoE gates" })
-    #expect(row.value <= 1e-5)
+    #expect((row.number("value") ?? .nan) <= 1e-5)
     let modelRow = try #require(report.rows.first { $0.name == "model (softmax-topk)" })
-    #expect(modelRow.value > 1e-3)
+    #expect((modelRow.number("value") ?? .nan) > 1e-3)
   }
 
   @Test("partitions are disjoint covers and exact with all experts on", arguments: MoEPartitionStrategy.allCases)
@@ -58,7 +61,7 @@ struct MoEUpcycleTests {
     #expect(moe.contains("blocks.0.mlp.fc1.weight"))
     let report = try MoECheck.verify(dense: dense, moe: moe, manifest: manifest)
     #expect(report.passed, "\(report.lines.joined(separator: "\n"))")
-    #expect(report.rows.contains { $0.name == "block.1 partition" && $0.value <= 1e-5 })
+    #expect(report.rows.contains { $0.name == "block.1 partition" && ($0.number("value") ?? .nan) <= 1e-5 })
   }
 
   @Test("the same seed gives the same bytes; another seed does not")

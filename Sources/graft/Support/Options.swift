@@ -1,0 +1,97 @@
+public import ArgumentParser
+public import Graft
+
+/// Options shared by every command that reads a checkpoint.
+struct ReadingOptions: ParsableArguments {
+  @Option(help: "For nested PyTorch checkpoints: the state dict to read (model, ema_state, state_dict, …).")
+  var select: String?
+
+  @Option(
+    name: .customLong("strip-prefix"), help: "Remove this prefix from every tensor name (repeatable), e.g. module.")
+  var stripPrefix: [String] = []
+
+  @Flag(help: "Accept duplicate keys in JSON headers (the last one wins) instead of refusing the file.")
+  var lenient = false
+
+  var readOptions: Checkpoint.ReadOptions {
+    var o = Checkpoint.ReadOptions()
+    o.select = select
+    o.stripPrefixes = stripPrefix
+    o.lenientDuplicates = lenient
+    return o
+  }
+}
+
+/// Options shared by every command that writes a checkpoint and prints a report.
+struct OutputOptions: ParsableArguments {
+  @Option(help: "Output format: safetensors, sharded, graft, pth, npy, npz, h5 (default: from the extension).")
+  var to: CheckpointFormat?
+
+  @Option(help: "Also write the report as JSON to this path.")
+  var report: String?
+
+  @Flag(help: "Print the report as JSON instead of text.")
+  var json = false
+
+  @Flag(name: .shortAndLong, help: "Print only warnings and errors.")
+  var quiet = false
+
+  /// The library's description of the output at `path`.
+  func output(_ path: String) -> WorkflowOutput {
+    var o = WorkflowOutput(path: path, format: to)
+    o.reportPath = report
+    return o
+  }
+
+  /// Prints a workflow's report (text or JSON) and turns a failed check into exit status 1.
+  func finish(_ result: some WorkflowResult) throws {
+    if json {
+      print(result.json.serialized(.pythonIndent2))
+    } else if !quiet || !result.passed {
+      print(result.lines.joined(separator: "\n"))
+    }
+    if !result.passed { throw Failure.mismatch }
+  }
+}
+
+/// Options of the engine runs that verify a surgery.
+struct EngineOptions: ParsableArguments {
+  @Option(help: "The number of attention heads (default: checkpoint metadata num_heads, else width / 64).")
+  var heads: Int?
+
+  @Flag(name: .customLong("no-verify"), help: "Skip the engine checks.")
+  var noVerify = false
+
+  func validate() throws {
+    if let heads, heads < 1 { throw ValidationError("--heads must be at least 1") }
+  }
+
+  var model: VisionTransformer.Options { VisionTransformer.Options(heads: heads) }
+}
+
+// MARK: - Library values as arguments
+
+extension CheckpointFormat: ExpressibleByArgument {
+  public static var allValueStrings: [String] { ["safetensors", "sharded", "graft", "pth", "npy", "npz", "h5"] }
+}
+
+extension DType: ExpressibleByArgument {
+  public init?(argument: String) { self.init(parsing: argument) }
+}
+
+extension HDF5Checkpoint.Layout: ExpressibleByArgument {}
+extension ModelArchitecture: ExpressibleByArgument {}
+extension MoERecycleStrategy: ExpressibleByArgument {}
+extension MoEPartitionStrategy: ExpressibleByArgument {}
+extension MoEGateConvention: ExpressibleByArgument {}
+extension MoELayout: ExpressibleByArgument {}
+extension MoEUpcycle.Method: ExpressibleByArgument {}
+extension DenoiseRep.Mode: ExpressibleByArgument {}
+extension DenoiseRepWorkflow.Precision: ExpressibleByArgument {}
+extension MrDETRVariant: ExpressibleByArgument {}
+extension MrDETRLayout: ExpressibleByArgument {}
+
+extension MoERouterInit: ExpressibleByArgument {
+  public init?(argument: String) { self.init(parsing: argument) }
+  public static var allValueStrings: [String] { ["zero", "normal[:σ]", "orthogonal", "centroid"] }
+}
