@@ -19,6 +19,15 @@ public enum Checkpoint {
   /// `graft <version>`, the tool name recorded in lineage records.
   public static var toolName: String { "graft \(version)" }
 
+  /// What this build holds, one line each: the version, whether HDF5 is built in, the engine's SIMD features.
+  public static var buildDescription: String {
+    [
+      toolName,
+      HDF5Support.isAvailable ? "HDF5 \(HDF5Support.libraryVersion ?? "?") built in" : "HDF5: not built",
+      "engine: \(EngineBuildInfo.features)",
+    ].joined(separator: "\n")
+  }
+
   /// How to read a checkpoint.
   public struct ReadOptions: Sendable {
     /// For nested PyTorch checkpoints: the path of the state dict to read (`model`, `ema_state`, `state_dict`).
@@ -35,7 +44,7 @@ public enum Checkpoint {
 
   /// Detects the format of the file or folder at `path`.
   public static func detect(path: String) throws(GraftError) -> FormatDetector.Detection {
-    try FormatDetector.detect(path: path)
+    do { return try FormatDetector.detect(path: path) } catch { throw error.side == nil ? error.on(.input) : error }
   }
 
   /// Reads a checkpoint, detecting its format from its content.

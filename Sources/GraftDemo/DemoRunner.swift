@@ -25,8 +25,12 @@ public final class DemoRunner {
   private let output: (String) -> Void
 
   /// Creates a runner writing into `workFolder`, printing each step through `output` as it finishes.
-  public init(workFolder: String, fixturesFolder: String?, output: @escaping (String) -> Void) {
-    self.workFolder = workFolder
+  ///
+  /// - Parameter workFolder: where the demo's files go (created if missing); `nil` makes a fresh folder under `/tmp`.
+  public init(workFolder: String?, fixturesFolder: String?, output: @escaping (String) -> Void) throws {
+    let folder = workFolder ?? "/tmp/graft-demo-\(UInt32.random(in: 0...UInt32.max))"
+    try FileSystem.makeDirectory(folder)
+    self.workFolder = folder
     self.fixturesFolder = fixturesFolder
     self.output = output
   }

@@ -16,21 +16,15 @@ struct GraftCommand: ParsableCommand {
       HDF5 files are first read in a guard child process, so a libhdf5 crash on a corrupt file exits 2: \
       GRAFT_HDF5_GUARD_SECONDS sets its deadline (60), GRAFT_HDF5_GUARD=off reads in process.
       """,
-    version: BuildInfo.versionText,
-    subcommands: CommandRegistry.subcommands + [HDF5GuardCommand.self])
+    version: Checkpoint.buildDescription,
+    subcommands: [
+      Inspect.self, Convert.self, Diff.self, Verify.self, Run.self, Check.self, MoECommand.self,
+      DenoiseRepCommand.self, MrDETRCommand.self, Demo.self, HDF5GuardCommand.self,
+    ])
 
   static func main() {
-    HDF5GuardCommand.isolateThisProcess()
+    // /proc/self/exe rather than the path it names: it still starts this binary after a rebuild replaced the file.
+    HDF5Checkpoint.isolateFromEnvironment(executable: "/proc/self/exe", arguments: ["hdf5-guard"])
     main(nil)
-  }
-}
-
-/// What this binary was built with, for `--version`.
-enum BuildInfo {
-  static var versionText: String {
-    var parts = ["graft \(Checkpoint.version)"]
-    parts.append(HDF5Support.isAvailable ? "HDF5 \(HDF5Support.libraryVersion ?? "?") built in" : "HDF5: not built")
-    parts.append("engine: \(EngineBuildInfo.features)")
-    return parts.joined(separator: "\n")
   }
 }

@@ -173,7 +173,7 @@ struct DemoTests {
   func demo() throws {
     let dir = try TestPaths.scratchFolder("demo")
     var lines: [String] = []
-    let runner = DemoRunner(workFolder: dir, fixturesFolder: TestPaths.repositoryRoot + "/Fixtures") {
+    let runner = try DemoRunner(workFolder: dir, fixturesFolder: TestPaths.repositoryRoot + "/Fixtures") {
       lines.append($0)
     }
     #expect(runner.run(), "\(lines.joined(separator: "\n"))")

@@ -29,7 +29,7 @@ struct HardeningHDF5GuardTests {
   static func run(
     _ arguments: [String], guarded: Bool = true
   ) throws -> (
-    status: Int32, reason: Process.TerminationReason, stderr: String
+    status: Int32, reason: Process.TerminationReason, stderr: String, stdout: String
   ) {
     var environment = ["GRAFT_HDF5_GUARD_SECONDS": "2"]
     if !guarded { environment["GRAFT_HDF5_GUARD"] = "off" }

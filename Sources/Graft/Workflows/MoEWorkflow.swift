@@ -16,8 +16,9 @@ public enum MoEWorkflow {
     public var output: WorkflowOutput
     /// How to read the input(s).
     public var read = Checkpoint.ReadOptions()
-    /// Also write the manifest (index sets, strategy, seed, statistics, verification) as JSON to this path. A
-    /// `.graft` output records it in its lineage either way.
+    /// Also write the manifest (index sets, strategy, seed, statistics, verification) as JSON to this path.
+    ///
+    /// A `.graft` output records it in its lineage either way.
     public var manifestPath: String?
     /// Whether to run the exactness checks (and refuse to write when one fails).
     public var verify = true

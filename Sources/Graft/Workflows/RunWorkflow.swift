@@ -20,7 +20,9 @@ public enum RunWorkflow {
     public var model = VisionTransformer.Options()
     /// The input.
     public var input = Input.random(batch: 1, seed: 0)
-    /// Timed forward passes. One pass is timed as it is (cold); with more, one untimed warm-up runs first.
+    /// Timed forward passes.
+    ///
+    /// One pass is timed as it is (cold); with more, one untimed warm-up runs first.
     public var repetitions = 1
     /// Write the output (logits, or features without a head) to this `.npy` file.
     public var outputPath: String?

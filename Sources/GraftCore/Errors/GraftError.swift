@@ -63,8 +63,9 @@ public struct GraftError: Error, Sendable, CustomStringConvertible {
   public var byteOffset: Int?
   /// The underlying error (an errno, a nested format error), if any.
   public var cause: (any Error & Sendable)?
-  /// Which side of the operation failed: reading the input or writing the output (`nil` when not known). The CLI's
-  /// exit status comes from it (2 for the input, 3 for the output).
+  /// Which side of the operation failed: reading the input or writing the output (`nil` when not known).
+  ///
+  /// The CLI's exit status comes from it (2 for the input, 3 for the output).
   public var side: Side?
 
   /// The name of the library option that resolves the problem, such as `heads` or `topK`; the CLI turns it into its

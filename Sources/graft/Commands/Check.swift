@@ -22,28 +22,17 @@ struct Check: ParsableCommand {
         graft check before.pth after.graft --model vit --random 4 --seed 1 --json
       """)
 
-  @Argument(help: "The checkpoint before the change.")
-  var before: String
-  @Argument(help: "The checkpoint after the change.")
-  var after: String
-  @Option(help: "The architecture.")
-  var model = ModelArchitecture.vit
-  @Option(help: "Input images [N, C, H, W] (a .npy, or any file holding one float array).")
-  var input: String?
-  @Option(help: "The batch size of the random input.")
-  var random = 2
-  @Option(help: "The seed of the random input.")
-  var seed: UInt64 = 0
-  @Option(help: "The number of attention heads (default: checkpoint metadata, else width / 64).")
-  var heads: Int?
-  @Option(help: "Absolute tolerance.")
-  var atol = 1e-5
-  @Option(help: "Tolerance relative to max|before| of each tensor.")
-  var rtol = 1e-4
-  @Flag(help: "Compare only the outputs, not every block's hidden state.")
-  var outputsOnly = false
-  @Flag(help: "Print the report as JSON instead of a table.")
-  var json = false
+  @Argument(help: "The checkpoint before the change.") var before: String
+  @Argument(help: "The checkpoint after the change.") var after: String
+  @Option(help: "The architecture.") var model = ModelArchitecture.vit
+  @Option(help: "Input images [N, C, H, W] (a .npy, or any file holding one float array).") var input: String?
+  @Option(help: "The batch size of the random input.") var random = 2
+  @Option(help: "The seed of the random input.") var seed: UInt64 = 0
+  @Option(help: "The number of attention heads (default: checkpoint metadata, else width / 64).") var heads: Int?
+  @Option(help: "Absolute tolerance.") var atol = 1e-5
+  @Option(help: "Tolerance relative to max|before| of each tensor.") var rtol = 1e-4
+  @Flag(help: "Compare only the outputs, not every block's hidden state.") var outputsOnly = false
+  @Flag(help: "Print the report as JSON instead of a table.") var json = false
   @OptionGroup var reading: ReadingOptions
 
   func validate() throws {

@@ -18,26 +18,20 @@ struct Convert: ParsableCommand {
         graft convert model.safetensors enc.safetensors --include '^encoder\\.' --rename 's/^encoder\\.//'
       """)
 
-  @Argument(help: "The input checkpoint (file or sharded folder).")
-  var input: String
-  @Argument(help: "The output path. Its extension picks the format unless --to is given.")
-  var output: String
-  @Option(help: "Cast floating-point tensors to this dtype (F32, F16, BF16, F8_E4M3, …).")
-  var dtype: DType?
+  @Argument(help: "The input checkpoint (file or sharded folder).") var input: String
+  @Argument(help: "The output path. Its extension picks the format unless --to is given.") var output: String
+  @Option(help: "Cast floating-point tensors to this dtype (F32, F16, BF16, F8_E4M3, …).") var dtype: DType?
   @Flag(help: "When casting to fp8, saturate out-of-range values to the largest finite value instead of NaN/inf.")
   var saturate = false
-  @Option(help: "Keep only tensors whose name matches this regular expression (repeatable).")
-  var include: [String] = []
-  @Option(help: "Drop tensors whose name matches this regular expression (repeatable).")
-  var exclude: [String] = []
+  @Option(help: "Keep only tensors whose name matches this regular expression (repeatable).") var include: [String] = []
+  @Option(help: "Drop tensors whose name matches this regular expression (repeatable).") var exclude: [String] = []
   @Option(help: "Rename tensors with a sed-style rule s/REGEX/REPLACEMENT/ (repeatable; $1 or \\1 for groups).")
   var rename: [String] = []
   @Option(
     name: .customLong("shard-size"), help: "Write Hugging Face shards of at most this size (5GB, 500MB, 2GiB).",
     transform: { try SafeTensors.parseSize($0) })
   var shardSize: Int?
-  @Flag(help: "Compress (.graft: zlib after byte shuffle; .h5: chunked gzip + shuffle).")
-  var compress = false
+  @Flag(help: "Compress (.graft: zlib after byte shuffle; .h5: chunked gzip + shuffle).") var compress = false
   @Option(
     name: .customLong("nest-under"), help: "For .pth output: put the state dict under this key (model, state_dict).")
   var nestUnder: String?

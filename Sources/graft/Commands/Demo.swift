@@ -15,27 +15,14 @@ struct Demo: ParsableCommand {
         graft demo
       """)
 
-  @Option(help: "Folder to write the demo's files into (created if missing).")
-  var work: String?
+  @Option(help: "Folder to write the demo's files into (created if missing).") var work: String?
 
   func run() throws {
     var passed = false
     try Failure.reporting {
-      let folder = work ?? "/tmp/graft-demo-\(UInt32.random(in: 0...UInt32.max))"
-      try FileSystem.makeDirectory(folder)
-      let runner = DemoRunner(workFolder: folder, fixturesFolder: DemoFixtures.folder) { print($0) }
+      let runner = try DemoRunner(workFolder: work, fixturesFolder: DemoFixtures.folder) { print($0) }
       passed = runner.run()
     }
     if !passed { throw Failure.mismatch }
-  }
-}
-
-/// The repository's committed fixtures, when the binary runs from a checkout.
-enum DemoFixtures {
-  static var folder: String? {
-    var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
-    parts.removeLast(4)  // Sources/graft/Commands/Demo.swift
-    let path = parts.joined(separator: "/") + "/Fixtures"
-    return FileSystem.isDirectory(path) ? path : nil
   }
 }

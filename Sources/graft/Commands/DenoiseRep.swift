@@ -34,20 +34,16 @@ extension DenoiseRepCommand {
           graft denoiserep fuse reid.pth reid-exact.safetensors --mode exact --t-map '{"base.blocks.0.mlp.fc1": 24}'
         """)
 
-    @Argument(help: "The unfused DenoiseRep checkpoint.")
-    var input: String
-    @Argument(help: "The output path; its extension picks the format unless --to is given.")
-    var output: String
-    @Option(help: "The fusion mode.")
-    var mode = DenoiseRep.Mode.mean
+    @Argument(help: "The unfused DenoiseRep checkpoint.") var input: String
+    @Argument(help: "The output path; its extension picks the format unless --to is given.") var output: String
+    @Option(help: "The fusion mode.") var mode = DenoiseRep.Mode.mean
     @Option(
       name: .customLong("t-map"),
       help: "T per layer: a JSON object {\"<layer>\": T} inline, or the path of a file holding one.")
     var tMap: String?
     @Option(name: .customLong("layer-count"), help: "N of the traversal rule (default: the number of wrapped layers).")
     var layerCount: Int?
-    @Option(help: "The seed of the compat mode's z.")
-    var seed: UInt64 = 0
+    @Option(help: "The seed of the compat mode's z.") var seed: UInt64 = 0
     @Flag(name: .customLong("assume-unfused"), help: "Fuse even though the input carries a fused marker.")
     var assumeUnfused = false
     @Flag(
@@ -92,10 +88,8 @@ extension DenoiseRepCommand {
           graft denoiserep strip released.pth clean.pth
         """)
 
-    @Argument(help: "The released (fused) DenoiseRep checkpoint.")
-    var input: String
-    @Argument(help: "The output path; its extension picks the format unless --to is given.")
-    var output: String
+    @Argument(help: "The released (fused) DenoiseRep checkpoint.") var input: String
+    @Argument(help: "The output path; its extension picks the format unless --to is given.") var output: String
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var reading: ReadingOptions
 

@@ -15,18 +15,12 @@ struct Diff: ParsableCommand {
         graft diff model.safetensors model-bf16.safetensors --rtol 1e-2 --atol 1e-6
       """)
 
-  @Argument(help: "The first checkpoint (A).")
-  var a: String
-  @Argument(help: "The second checkpoint (B).")
-  var b: String
-  @Option(help: "Absolute tolerance.")
-  var atol: Double = 0
-  @Option(help: "Relative tolerance.")
-  var rtol: Double = 0
-  @Flag(help: "Also list tensors that are identical.")
-  var all = false
-  @Flag(help: "Print the comparison as JSON.")
-  var json = false
+  @Argument(help: "The first checkpoint (A).") var a: String
+  @Argument(help: "The second checkpoint (B).") var b: String
+  @Option(help: "Absolute tolerance.") var atol: Double = 0
+  @Option(help: "Relative tolerance.") var rtol: Double = 0
+  @Flag(help: "Also list tensors that are identical.") var all = false
+  @Flag(help: "Print the comparison as JSON.") var json = false
   @OptionGroup var reading: ReadingOptions
 
   func run() throws {

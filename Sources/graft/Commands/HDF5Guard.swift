@@ -12,26 +12,13 @@ struct HDF5GuardCommand: ParsableCommand {
     shouldDisplay: false)
 
   @Argument var path: String
-  @Argument var layout: String
+  @Argument var layout: HDF5Checkpoint.Layout
   @Argument var memoryBytes: Int
 
   func run() throws {
     let (status, line) = HDF5Checkpoint.probeCommand(
-      path: path, layout: HDF5Checkpoint.Layout(rawValue: layout) ?? .auto, memoryBytes: memoryBytes)
+      path: path, layout: layout, memoryBytes: memoryBytes)
     if !line.isEmpty { print(line) }
     if status != 0 { throw ExitCode(status) }
-  }
-
-  /// Turns isolation on for this process unless `GRAFT_HDF5_GUARD=off`; `GRAFT_HDF5_GUARD_SECONDS` sets the deadline.
-  static func isolateThisProcess() {
-    // /proc/self/exe rather than the path it names: it still starts this binary after a rebuild replaced the file.
-    let executable = "/proc/self/exe"
-    guard HDF5Support.isAvailable, FileSystem.environment("GRAFT_HDF5_GUARD") != "off", FileSystem.exists(executable)
-    else { return }
-    var policy = HDF5Checkpoint.Isolation(executable: executable, arguments: ["hdf5-guard"])
-    if let text = FileSystem.environment("GRAFT_HDF5_GUARD_SECONDS"), let seconds = Double(text), seconds > 0 {
-      policy.seconds = seconds
-    }
-    HDF5Checkpoint.isolate(policy)
   }
 }

@@ -14,15 +14,9 @@ struct Inspect: ParsableCommand {
         graft inspect model.graft --json
       """)
 
-  @Argument(help: "A checkpoint file or a sharded checkpoint folder.")
-  var path: String
-
-  @Flag(help: "Print JSON instead of a table.")
-  var json = false
-
-  @Option(help: "Show at most this many tensor rows (0 = all).")
-  var limit = 0
-
+  @Argument(help: "A checkpoint file or a sharded checkpoint folder.") var path: String
+  @Flag(help: "Print JSON instead of a table.") var json = false
+  @Option(help: "Show at most this many tensor rows (0 = all).") var limit = 0
   @OptionGroup var reading: ReadingOptions
 
   func run() throws {

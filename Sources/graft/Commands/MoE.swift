@@ -22,8 +22,7 @@ struct MoECommonOptions: ParsableArguments {
     transform: { try MoELayerSelection(parsing: $0) })
   var layers: MoELayerSelection?
 
-  @Option(help: "The seed of every random choice.")
-  var seed: UInt64?
+  @Option(help: "The seed of every random choice.") var seed: UInt64?
 
   @Option(help: "Also write the manifest (index sets, strategy, seed, statistics, checks) to this JSON file.")
   var manifest: String?
@@ -63,46 +62,31 @@ extension MoECommand {
           graft moe recycle vit_t.safetensors out.pth --teacher vit_s.safetensors --layout dual-path --core-experts 98 --univ-experts 196
         """)
 
-    @Argument(help: "The dense ViT (the student in teacher-width mode).")
-    var input: String
-    @Argument(help: "The output path; its extension picks the format unless --to is given.")
-    var output: String
-    @Option(help: "Experts per MoE layer (simplified and generic layouts).")
-    var experts = 8
+    @Argument(help: "The dense ViT (the student in teacher-width mode).") var input: String
+    @Argument(help: "The output path; its extension picks the format unless --to is given.") var output: String
+    @Option(help: "Experts per MoE layer (simplified and generic layouts).") var experts = 8
     @Option(help: "Expert hidden size as a fraction of the dense hidden size (teacher width: d_student/d_teacher).")
     var ratio: Double?
-    @Option(help: "How hidden units are chosen per expert.")
-    var strategy = MoERecycleStrategy.random
+    @Option(help: "How hidden units are chosen per expert.") var strategy = MoERecycleStrategy.random
     @Flag(name: .customLong("global-top-k"), help: "Importance: take the global top-k instead of sampling.")
     var globalTopK = false
-    @Option(help: "Co-activation: the number of graph communities.")
-    var communities = 32
-    @Option(help: "The output layout.")
-    var layout = MoELayout.jetpack
-    @Option(name: .customLong("core-experts"), help: "Dual path: core experts.")
-    var coreExperts = 4
-    @Option(name: .customLong("univ-experts"), help: "Dual path: universal experts.")
-    var univExperts = 8
+    @Option(help: "Co-activation: the number of graph communities.") var communities = 32
+    @Option(help: "The output layout.") var layout = MoELayout.jetpack
+    @Option(name: .customLong("core-experts"), help: "Dual path: core experts.") var coreExperts = 4
+    @Option(name: .customLong("univ-experts"), help: "Dual path: universal experts.") var univExperts = 8
     @Option(name: .customLong("univ-factor"), help: "Dual path: universal expert size relative to a core expert.")
     var univFactor = 0.25
-    @Option(help: "Generic layout: experts per token.")
-    var topK = 2
-    @Option(help: "Generic layout: router init.")
-    var router = MoERouterInit.normal(0.02)
-    @Option(help: "A wider dense checkpoint to sample the experts from (teacher-width mode).")
-    var teacher: String?
-    @Option(help: "Calibration images [N, C, H, W] (any format; the first 4-D float tensor).")
-    var calib: String?
-    @Option(help: "Gather statistics on N seeded synthetic images instead of --calib.")
-    var synthetic: Int?
-    @Flag(help: "Gather the h×h co-activation counts too (coactivation strategy).")
-    var coactivation = false
+    @Option(help: "Generic layout: experts per token.") var topK = 2
+    @Option(help: "Generic layout: router init.") var router = MoERouterInit.normal(0.02)
+    @Option(help: "A wider dense checkpoint to sample the experts from (teacher-width mode).") var teacher: String?
+    @Option(help: "Calibration images [N, C, H, W] (any format; the first 4-D float tensor).") var calib: String?
+    @Option(help: "Gather statistics on N seeded synthetic images instead of --calib.") var synthetic: Int?
+    @Flag(help: "Gather the h×h co-activation counts too (coactivation strategy).") var coactivation = false
     @OptionGroup var common: MoECommonOptions
 
     func validate() throws {
       if calib != nil && synthetic != nil { throw ValidationError("pass either --calib or --synthetic, not both") }
       if let synthetic, synthetic < 1 { throw ValidationError("--synthetic needs a positive count") }
-      if experts < 1 { throw ValidationError("--experts must be at least 1") }
     }
 
     func run() throws {
@@ -146,32 +130,18 @@ extension MoECommand {
           graft moe upcycle vit.safetensors moe.graft --experts 8 --method partition --partition clustering --shared-hidden 384 --router centroid --layers every-2+1
         """)
 
-    @Argument(help: "The dense ViT.")
-    var input: String
-    @Argument(help: "The output path; its extension picks the format unless --to is given.")
-    var output: String
-    @Option(help: "Routed experts per MoE layer.")
-    var experts = 8
-    @Option(help: "Experts per token.")
-    var topK = 2
-    @Option(help: "The construction.")
-    var method = MoEUpcycle.Method.copies
-    @Option(help: "Partition strategy.")
-    var partition = MoEPartitionStrategy.random
+    @Argument(help: "The dense ViT.") var input: String
+    @Argument(help: "The output path; its extension picks the format unless --to is given.") var output: String
+    @Option(help: "Routed experts per MoE layer.") var experts = 8
+    @Option(help: "Experts per token.") var topK = 2
+    @Option(help: "The construction.") var method = MoEUpcycle.Method.copies
+    @Option(help: "Partition strategy.") var partition = MoEPartitionStrategy.random
     @Option(name: .customLong("shared-hidden"), help: "Partition: hidden units of an always-on shared expert.")
     var sharedHidden = 0
-    @Option(help: "Router init.")
-    var router = MoERouterInit.normal(0.02)
-    @Option(help: "The gate convention.")
-    var gate = MoEGateConvention.softmaxTopKRenormalized
-    @Option(help: "The output layout.")
-    var layout = MoELayout.generic
+    @Option(help: "Router init.") var router = MoERouterInit.normal(0.02)
+    @Option(help: "The gate convention.") var gate = MoEGateConvention.softmaxTopKRenormalized
+    @Option(help: "The output layout.") var layout = MoELayout.generic
     @OptionGroup var common: MoECommonOptions
-
-    func validate() throws {
-      if experts < 1 { throw ValidationError("--experts must be at least 1") }
-      if topK < 1 || topK > experts { throw ValidationError("--top-k must be between 1 and --experts (\(experts))") }
-    }
 
     func run() throws {
       try Failure.reporting {

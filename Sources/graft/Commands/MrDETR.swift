@@ -31,16 +31,13 @@ struct MrDETRStripCommand: ParsableCommand {
 
   @Argument(help: "The Mr.DETR checkpoint (.pth training checkpoint, state dict, .safetensors or .graft).")
   var input: String
-  @Argument(help: "The output path; its extension picks the format (.pth, .safetensors, .graft).")
-  var output: String
-  @Option(help: "The variant (detected from the keys when omitted).")
-  var variant: MrDETRVariant?
+  @Argument(help: "The output path; its extension picks the format (.pth, .safetensors, .graft).") var output: String
+  @Option(help: "The variant (detected from the keys when omitted).") var variant: MrDETRVariant?
   @Flag(name: .customLong("drop-label-enc"), help: "Also remove DINO/Align's training-only CDN embedding label_enc.")
   var dropLabelEnc = false
   @Option(help: "Rename the decoder to another layout (detrex: stock detrex Deformable-DETR names).")
   var canonical = MrDETRLayout.mrdetr
-  @Flag(name: .customLong("use-ema"), help: "Keep the EMA weights (ema_state) instead of model.")
-  var useEMA = false
+  @Flag(name: .customLong("use-ema"), help: "Keep the EMA weights (ema_state) instead of model.") var useEMA = false
   @Flag(name: .customLong("keep-unknown"), help: "Keep tensors in neither manifest list instead of refusing.")
   var keepUnknown = false
   @Option(name: .customLong("nest-under"), help: "For .pth output: the key to nest the state dict under.")

@@ -16,24 +16,16 @@ struct Run: ParsableCommand {
         graft run vit.pth --model vit --input images.npy --output logits.npy --heads 6
       """)
 
-  @Argument(help: "A checkpoint file (any format graft reads).")
-  var checkpoint: String
-  @Option(help: "The architecture.")
-  var model = ModelArchitecture.vit
-  @Option(help: "Input images [N, C, H, W] (a .npy, or any file holding one float array).")
-  var input: String?
-  @Option(help: "Run on N pseudo-random images instead of --input.")
-  var random: Int?
-  @Option(help: "The seed for --random.")
-  var seed: UInt64 = 0
-  @Option(help: "Write the output (logits, or features without a head) to this .npy file.")
-  var output: String?
-  @Option(help: "The number of attention heads (default: checkpoint metadata, else width / 64).")
-  var heads: Int?
+  @Argument(help: "A checkpoint file (any format graft reads).") var checkpoint: String
+  @Option(help: "The architecture.") var model = ModelArchitecture.vit
+  @Option(help: "Input images [N, C, H, W] (a .npy, or any file holding one float array).") var input: String?
+  @Option(help: "Run on N pseudo-random images instead of --input.") var random: Int?
+  @Option(help: "The seed for --random.") var seed: UInt64 = 0
+  @Option(help: "Write the output (logits, or features without a head) to this .npy file.") var output: String?
+  @Option(help: "The number of attention heads (default: checkpoint metadata, else width / 64).") var heads: Int?
   @Option(name: .customLong("repeat"), help: "Timed repetitions (after one untimed warm-up when more than one).")
   var repetitions = 1
-  @Flag(help: "Print the run as JSON.")
-  var json = false
+  @Flag(help: "Print the run as JSON.") var json = false
   @OptionGroup var reading: ReadingOptions
 
   func validate() throws {

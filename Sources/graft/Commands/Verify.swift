@@ -13,12 +13,9 @@ struct Verify: ParsableCommand {
         graft verify sharded-model/
       """)
 
-  @Argument(help: "A checkpoint file or sharded folder.")
-  var path: String
-  @Flag(name: .shortAndLong, help: "No progress bar.")
-  var quiet = false
-  @Flag(help: "Print the report as JSON.")
-  var json = false
+  @Argument(help: "A checkpoint file or sharded folder.") var path: String
+  @Flag(name: .shortAndLong, help: "No progress bar.") var quiet = false
+  @Flag(help: "Print the report as JSON.") var json = false
 
   func run() throws {
     var valid = true

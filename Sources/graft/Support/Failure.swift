@@ -45,11 +45,7 @@ enum Failure {
       if let option = error.option { text += " (\(flag(for: option)))" }
       FileSystem.writeToStandardError("graft: error: \(text)\n")
       throw status(for: error)
-    } catch let error as ExitCode {
-      throw error
-    } catch let error as CleanExit {
-      throw error
-    } catch let error as ValidationError {
+    } catch  where error is ExitCode || error is CleanExit || error is ValidationError {
       throw error
     } catch {
       FileSystem.writeToStandardError("graft: error: \(error)\n")

@@ -27,14 +27,9 @@ struct OutputOptions: ParsableArguments {
   @Option(help: "Output format: safetensors, sharded, graft, pth, npy, npz, h5 (default: from the extension).")
   var to: CheckpointFormat?
 
-  @Option(help: "Also write the report as JSON to this path.")
-  var report: String?
-
-  @Flag(help: "Print the report as JSON instead of text.")
-  var json = false
-
-  @Flag(name: .shortAndLong, help: "Print only warnings and errors.")
-  var quiet = false
+  @Option(help: "Also write the report as JSON to this path.") var report: String?
+  @Flag(help: "Print the report as JSON instead of text.") var json = false
+  @Flag(name: .shortAndLong, help: "Print only warnings and errors.") var quiet = false
 
   /// The library's description of the output at `path`.
   func output(_ path: String) -> WorkflowOutput {
@@ -59,8 +54,7 @@ struct EngineOptions: ParsableArguments {
   @Option(help: "The number of attention heads (default: checkpoint metadata num_heads, else width / 64).")
   var heads: Int?
 
-  @Flag(name: .customLong("no-verify"), help: "Skip the engine checks.")
-  var noVerify = false
+  @Flag(name: .customLong("no-verify"), help: "Skip the engine checks.") var noVerify = false
 
   func validate() throws {
     if let heads, heads < 1 { throw ValidationError("--heads must be at least 1") }
@@ -72,10 +66,12 @@ struct EngineOptions: ParsableArguments {
 // MARK: - Library values as arguments
 
 extension CheckpointFormat: ExpressibleByArgument {
+  /// The names `--to` accepts.
   public static var allValueStrings: [String] { ["safetensors", "sharded", "graft", "pth", "npy", "npz", "h5"] }
 }
 
 extension DType: ExpressibleByArgument {
+  /// Parses `F32`, `bf16`, `float16`, ….
   public init?(argument: String) { self.init(parsing: argument) }
 }
 
@@ -92,6 +88,8 @@ extension MrDETRVariant: ExpressibleByArgument {}
 extension MrDETRLayout: ExpressibleByArgument {}
 
 extension MoERouterInit: ExpressibleByArgument {
+  /// Parses `zero`, `normal`, `normal:0.02`, `orthogonal`, `centroid`.
   public init?(argument: String) { self.init(parsing: argument) }
+  /// The forms `--router` accepts.
   public static var allValueStrings: [String] { ["zero", "normal[:σ]", "orthogonal", "centroid"] }
 }
