@@ -70,14 +70,13 @@ public enum Checkpoint {
   ) throws -> TensorTable {
     var table: TensorTable
     switch detection.format {
-    case .safetensors:
+    case .safetensors, .safetensorsSharded:
       var o = SafeTensors.ReadOptions()
       if options.lenientDuplicates { o.duplicateKeys = .keepLast }
-      table = try SafeTensors.read(path: detection.readerPath, options: o)
-    case .safetensorsSharded:
-      var o = SafeTensors.ReadOptions()
-      if options.lenientDuplicates { o.duplicateKeys = .keepLast }
-      table = try SafeTensors.readSharded(path: detection.readerPath, options: o)
+      table =
+        detection.format == .safetensors
+        ? try SafeTensors.read(path: detection.readerPath, options: o)
+        : try SafeTensors.readSharded(path: detection.readerPath, options: o)
     case .graft:
       table = try GraftFile.read(path: detection.readerPath)
     case .pytorch:
@@ -97,8 +96,10 @@ public enum Checkpoint {
     }
     if options.select != nil && detection.format != .pytorch {
       throw GraftError(
-        .invalidArgument, "--select applies to nested PyTorch checkpoints; this is \(detection.format.displayName)",
-        file: path)
+        .invalidArgument,
+        "choosing a nested state dict applies to PyTorch checkpoints; this is \(detection.format.displayName)",
+        file: path
+      ).resolved(by: "select")
     }
     for prefix in options.stripPrefixes { try table.stripPrefix(prefix) }
     table.source = path
@@ -148,8 +149,10 @@ public enum Checkpoint {
     guard let format else {
       throw GraftError(
         .invalidArgument,
-        "cannot tell the output format from the name; use an extension (.safetensors, .graft, .pth, .npz, .h5) or --to",
-        file: path)
+        "cannot tell the output format from the name; use an extension (.safetensors, .graft, .pth, .npz, .h5) or name "
+          + "the format",
+        file: path
+      ).resolved(by: "format")
     }
     switch format {
     case .safetensors:

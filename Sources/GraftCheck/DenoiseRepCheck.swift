@@ -63,7 +63,7 @@ public enum DenoiseRepCheck {
         rows.append(
           CheckReport.Row(
             "layer " + layer.prefix, .info, ["T": .integer(record.constants.t), "shape": .shape(layer.weightShape)],
-            note: "conv fused with --compat-conv: not an equivalence, not checked"))
+            note: "conv fused with the public DenoiseConv2d formula (compatConv): not an equivalence, not checked"))
         continue
       }
       let p = layer.prefix + "."

@@ -111,16 +111,10 @@ extension MoECheck {
         // Recycled experts each carry the dense b2: all experts on give Σ_e f_Se + E·b2.
         var sum = try routed.with(gate: .allOn).forward(x)
         let b2 = try denseLoader.optionalFloats(blockPrefix + "mlp.fc2.bias", shape: [d])
-        if let b2 {
-          let extra = Float(e - 1)
-          for r in 0..<x.shape[0] { for j in 0..<d { sum.values[r * d + j] -= extra * b2[j] } }
-        }
+        if let b2 { subtract(b2, times: Float(e - 1), from: &sum) }
         let err = relative(sum, y)
         if layer.isPartition {
-          rows.append(
-            row(
-              name: "block.\(b) cover", kind: .exact, value: err, limit: tol, passed: err <= tol,
-              note: "disjoint cover: Σ_e expert_e − (E−1)·b2 = f"))
+          rows.append(coverRow(block: b, error: err, tolerance: tol))
         } else {
           rows.append(
             row(
@@ -159,13 +153,8 @@ extension MoECheck {
           name: "block.\(b) experts", kind: .exact, value: worst, limit: tol, passed: worst <= tol,
           note: "expert_e(x) = f_He(x) + b2 for all \(layer.expertUnits.count) experts"))
       if layer.isPartition && layout == .jetpack, let b2 {
-        let n = Float(layer.expertUnits.count - 1)
-        for r in 0..<y.shape[0] { for j in 0..<d { sum.values[r * d + j] -= n * b2[j] } }
-        let err = relative(sum, y)
-        rows.append(
-          row(
-            name: "block.\(b) cover", kind: .exact, value: err, limit: tol, passed: err <= tol,
-            note: "disjoint cover: Σ_e expert_e − (E−1)·b2 = f"))
+        subtract(b2, times: Float(layer.expertUnits.count - 1), from: &sum)
+        rows.append(coverRow(block: b, error: relative(sum, y), tolerance: tol))
       } else {
         rows.append(
           row(
@@ -177,6 +166,19 @@ extension MoECheck {
       }
     }
     return rows
+  }
+
+  /// `y[r, :] -= n · b` for every row: removes the output bias counted once too often when experts each carry it.
+  static func subtract(_ b: [Float], times n: Float, from y: inout FloatTensor) {
+    let d = b.count
+    for r in 0..<(y.values.count / max(d, 1)) { for j in 0..<d { y.values[r * d + j] -= n * b[j] } }
+  }
+
+  /// The exact check of a disjoint cover of the hidden units.
+  static func coverRow(block b: Int, error: Double, tolerance: Double) -> CheckReport.Row {
+    row(
+      name: "block.\(b) cover", kind: .exact, value: error, limit: tolerance, passed: error <= tolerance,
+      note: "disjoint cover: Σ_e expert_e − (E−1)·b2 = f")
   }
 
   static func denseForward(_ f: DenseMLP, _ x: FloatTensor) throws(GraftError) -> FloatTensor {

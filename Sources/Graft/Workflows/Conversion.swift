@@ -73,7 +73,8 @@ public enum Conversion {
     let dropped = table.apply(options.selection)
     let renamed = try table.apply(options.renames)
     if table.isEmpty {
-      throw GraftError(.invalidArgument, "no tensors left to write after --include/--exclude", file: input)
+      throw GraftError(.invalidArgument, "no tensors left to write after the selection", file: input).resolved(
+        by: "selection")
     }
 
     var collectors: [(String, DType, CastReportCollector)] = []
@@ -95,8 +96,10 @@ public enum Conversion {
     guard let format else {
       throw GraftError(
         .invalidArgument,
-        "cannot tell the output format from the name; use an extension (.safetensors, .graft, .pth, .npz, .h5) or --to",
-        file: output)
+        "cannot tell the output format from the name; use an extension (.safetensors, .graft, .pth, .npz, .h5) or name "
+          + "the format",
+        file: output
+      ).resolved(by: "format")
     }
     var write = options.write
     write.inputs = [input, detection.readerPath]

@@ -105,7 +105,7 @@ public struct Inspection: Sendable {
           + Format.padLeft(Format.grouped(e.tensor.byteCount), 14)
           + (e.aliasOf == nil ? Format.padLeft(offset, 14) : "  " + offset))
     }
-    if rows.count < table.count { out.append("… \(table.count - rows.count) more (use --limit 0 to show all)") }
+    if rows.count < table.count { out.append("… \(table.count - rows.count) more (a limit of 0 shows all)") }
     var perDType: [DType: (count: Int, params: Int, bytes: Int)] = [:]
     for e in table.storedEntries {
       var t = perDType[e.tensor.dtype] ?? (0, 0, 0)

@@ -16,14 +16,18 @@ enum Failure {
   /// Bad command-line usage.
   static let usage = ExitCode(64)
 
+  /// Library options whose flags are not their kebab-case names.
+  static let flags = ["selection": "--include/--exclude", "format": "--to", "tMap": "--t-map"]
+
   /// The exit status for an error.
   static func status(for error: GraftError) -> ExitCode {
     if error.code == .invalidArgument { return usage }
     return error.side == .output ? outputFailed : badInput
   }
 
-  /// The flag of a library option: `topK` → `--top-k`.
+  /// The flag of a library option: `topK` → `--top-k`, or the flags named in ``flags``.
   static func flag(for option: String) -> String {
+    if let named = flags[option] { return named }
     var out = "--"
     for c in option {
       if c.isUppercase {
