@@ -79,6 +79,8 @@ public enum Checkpoint {
         : try SafeTensors.readSharded(path: detection.readerPath, options: o)
     case .graft:
       table = try GraftFile.read(path: detection.readerPath)
+    case .pytorch where detection.readerPath.hasSuffix(".index.json"):
+      table = try HuggingFaceFolder.readPyTorchShards(index: detection.readerPath)
     case .pytorch:
       var o = PyTorchCheckpoint.ReadOptions()
       o.select = options.select

@@ -15,6 +15,8 @@ public struct Inspection: Sendable {
   public var tableError: GraftError?
   /// Extra format-specific lines (object tree of a pickle, HDF5 groups and attributes, `.graft` header facts).
   public var details: [String] = []
+  /// For a Hugging Face model folder: architecture, hyperparameters and parameters per component.
+  public var huggingFace: HuggingFaceSummary?
   /// Globals a pickle references, with the dangerous ones flagged.
   public var globals: [(name: String, isDangerous: Bool)] = []
 
@@ -32,9 +34,12 @@ public struct Inspection: Sendable {
       size = try FileSystem.size(of: path)
     }
     var inspection = Inspection(path: path, detection: detection, fileSize: size)
+    if HuggingFaceFolder.isModelFolder(path) {
+      inspection.huggingFace = HuggingFaceSummary(try HuggingFaceFolder.open(path, options: options))
+    }
     switch detection.format {
-    case .pytorch:
-      let archive = try PyTorchCheckpoint.open(path: path)
+    case .pytorch where !detection.readerPath.hasSuffix(".index.json"):
+      let archive = try PyTorchCheckpoint.open(path: detection.readerPath)
       inspection.details.append(archive.formatDescription)
       inspection.details.append(
         contentsOf: archive.treeDescription(maxDepth: 4).split(separator: "\n").map(String.init))
@@ -73,6 +78,7 @@ public struct Inspection: Sendable {
       ? detection.detail : "\(detection.detail) (\(detection.format.displayName))"
     out.append("\(path): \(kind), \(Format.bytes(fileSize))")
     for d in details { out.append("  " + d) }
+    out += huggingFace?.lines ?? []
     if !globals.isEmpty {
       let dangerous = globals.filter(\.isDangerous)
       out.append(
@@ -151,6 +157,7 @@ public struct Inspection: Sendable {
       o["globals"] = .array(globals.map { ["name": .string($0.name), "dangerous": .bool($0.isDangerous)] })
     }
     if let reason = tableUnavailableReason { o["table_unavailable"] = .string(reason) }
+    if let huggingFace { o["hugging_face"] = huggingFace.json }
     if let table {
       o["metadata"] = .object(table.metadata)
       o["tensors"] = .array(

@@ -231,6 +231,8 @@ public enum FileSystem {
   }
   /// Removes a file, ignoring errors.
   public static func remove(_ path: String) { Syscalls.unlink(path) }
+  /// Removes an empty folder, ignoring errors (a folder that is not empty stays).
+  public static func removeEmptyDirectory(_ path: String) { Syscalls.rmdir(path) }
   /// Whether two paths name the same file.
   public static func isSameFile(_ a: String, _ b: String) -> Bool {
     guard let x = try? Syscalls.stat(a), let y = try? Syscalls.stat(b) else { return false }

@@ -190,6 +190,10 @@ package enum Syscalls {
     _ = path.withCString { Glibc.unlink($0) }
   }
 
+  package static func rmdir(_ path: String) {
+    _ = path.withCString { Glibc.rmdir($0) }
+  }
+
   package static func fsyncDirectory(_ path: String) {
     guard let fd = try? open(path, flags: O_RDONLY | O_DIRECTORY) else { return }
     _ = Glibc.fsync(fd)

@@ -52,10 +52,11 @@ public struct CausalLM: Sendable {
     if c.tieWordEmbeddings {
       if w.contains("lm_head.weight") {
         guard try w.floats("lm_head.weight", shape: [v, h]) == embedding else {
-          throw GraftError(
-            .invalidModel,
-            "config.json tie_word_embeddings is true, but lm_head.weight differs from model.embed_tokens.weight; "
-              + "set tie_word_embeddings to false to use it", tensor: "lm_head.weight")
+          throw w.located(
+            GraftError(
+              .invalidModel,
+              "config.json tie_word_embeddings is true, but lm_head.weight differs from model.embed_tokens.weight; "
+                + "set tie_word_embeddings to false to use it", tensor: "lm_head.weight"))
         }
         notes.append("lm_head.weight is stored and equals model.embed_tokens.weight (tie_word_embeddings)")
       } else {
@@ -75,10 +76,12 @@ public struct CausalLM: Sendable {
     let unused = table.names.filter { !w.used.contains($0) }
     if !unused.isEmpty && !options.allowUnusedTensors {
       let shown = unused.prefix(10).joined(separator: ", ") + (unused.count > 10 ? ", …" : "")
-      throw GraftError(
-        .invalidModel,
-        "\(unused.count) tensor(s) are not used by a \(c.family.rawValue) model with this config.json: \(shown); "
-          + "allow unused tensors to ignore them", tensor: unused[0])
+      throw w.located(
+        GraftError(
+          .invalidModel,
+          "\(unused.count) tensor(s) are not used by a \(c.family.rawValue) model with this config.json: \(shown); "
+            + "allow unused tensors to ignore them", tensor: unused[0])
+      ).resolved(by: "allowUnusedTensors")
     }
     ignoredTensors = unused
     self.configuration = c

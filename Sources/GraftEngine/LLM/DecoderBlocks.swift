@@ -3,22 +3,31 @@ import GraftCore
 /// Reads weights for a model build and remembers every tensor it read, so the unread ones can be reported.
 final class ConsumingWeightReader {
   let loader: WeightLoader
+  /// The checkpoint the table was read from, named in errors.
+  let source: String?
   private(set) var used: Set<String> = []
 
-  init(table: TensorTable) { loader = WeightLoader(table: table) }
+  init(table: TensorTable) {
+    loader = WeightLoader(table: table)
+    source = table.source
+  }
 
   func contains(_ name: String) -> Bool { loader.contains(name) }
 
+  /// The error with the checkpoint's path filled in.
+  func located(_ error: GraftError) -> GraftError { source.map { error.inFile($0) } ?? error }
+
   func floats(_ name: String, shape: [Int]) throws(GraftError) -> [Float] {
     used.insert(name)
-    return try loader.floats(name, shape: shape)
+    do { return try loader.floats(name, shape: shape) } catch { throw located(error) }
   }
 
   /// A tensor that config.json `key` asks for; its absence is an error naming the key.
   func required(_ name: String, shape: [Int], because key: String) throws(GraftError) -> [Float] {
     guard contains(name) else {
-      throw GraftError(
-        .invalidModel, "missing tensor; config.json \(key) asks for it (expected shape \(shape))", tensor: name)
+      throw located(
+        GraftError(
+          .invalidModel, "missing tensor; config.json \(key) asks for it (expected shape \(shape))", tensor: name))
     }
     return try floats(name, shape: shape)
   }

@@ -66,7 +66,8 @@ extension LLMConfiguration {
             .unsupported,
             "config.json key '\(key)' changes the computation in other architectures and is not implemented for "
               + "\(family.rawValue) (transformers' \(family.configurationClass) does not read it); accept ignoring it "
-              + "explicitly to run anyway")
+              + "explicitly to run anyway"
+          ).resolved(by: "ignoringKeys")
         }
         notes.append("\(key) is ignored as asked; it is not part of transformers' \(family.rawValue) computation")
         continue

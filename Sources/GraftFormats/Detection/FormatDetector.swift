@@ -166,11 +166,22 @@ public enum FormatDetector {
         + names.prefix(5).joined(separator: ", ") + (names.count > 5 ? ", …" : "") + ")", file: path)
   }
 
-  /// A directory is a sharded safetensors checkpoint (an index) or holds a single safetensors file.
+  /// The weight files transformers' `from_pretrained` looks for in a model folder, in its order of preference.
+  public static let huggingFaceWeightNames: [(name: String, format: CheckpointFormat)] = [
+    ("model.safetensors.index.json", .safetensorsSharded), ("model.safetensors", .safetensors),
+    ("pytorch_model.bin.index.json", .pytorch), ("pytorch_model.bin", .pytorch),
+  ]
+
+  /// A directory is a Hugging Face model folder (config.json and the weights transformers would read), a sharded
+  /// safetensors checkpoint (an index) or holds a single safetensors file.
   private static func detectDirectory(_ path: String) throws(GraftError) -> Detection {
     let names = try FileSystem.contents(of: path)
     let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
     let folder = path.hasSuffix("/") ? String(path.dropLast()) : path
+    if names.contains("config.json"), let weights = huggingFaceWeightNames.first(where: { names.contains($0.name) }) {
+      return Detection(
+        format: weights.format, detail: "Hugging Face folder, \(weights.name)", readerPath: folder + "/" + weights.name)
+    }
     if indexes.count == 1 {
       return Detection(
         format: .safetensorsSharded, detail: "index \(indexes[0])", readerPath: folder + "/" + indexes[0])

@@ -37,7 +37,12 @@ extension SafeTensors {
   }
 
   /// Reads the index at `indexPath` and every shard it lists, checking one against the other.
-  static func readIndex(_ indexPath: String, options: ReadOptions) throws(GraftError) -> TensorTable {
+  ///
+  /// `readShard` reads shards of another format with the same index rules (`pytorch_model.bin.index.json`);
+  /// without it shards are safetensors files.
+  public static func readIndex(
+    _ indexPath: String, options: ReadOptions = .init(), readShard: ((String) throws(GraftError) -> TensorTable)? = nil
+  ) throws(GraftError) -> TensorTable {
     let size = try FileSystem.size(of: indexPath)
     guard size <= maximumIndexLength else {
       throw GraftError(
@@ -104,7 +109,9 @@ extension SafeTensors {
           tensor: tensors.first, byteOffset: nil
         ).withIndexContext(indexPath, offset: tensors.first.flatMap { listOffsets[$0] })
       }
-      shards.append((shard, shardPath, try read(path: shardPath, options: options)))
+      let table: TensorTable
+      if let readShard { table = try readShard(shardPath) } else { table = try read(path: shardPath, options: options) }
+      shards.append((shard, shardPath, table))
     }
 
     var foundIn: [String: [String]] = [:]
@@ -116,7 +123,7 @@ extension SafeTensors {
         guard let homes = foundIn[entry.name], homes.count > 1 else { continue }
         throw GraftError(
           .indexMismatch, "the tensor is stored in several shards: \(homes.joined(separator: ", "))",
-          file: s.path, tensor: entry.name, byteOffset: keyOffset(of: entry))
+          file: s.path, tensor: entry.name, byteOffset: readShard == nil ? keyOffset(of: entry) : nil)
       }
     }
     for name in weightMapObject.keys {
@@ -135,7 +142,7 @@ extension SafeTensors {
       for entry in s.table.entries where listed[entry.name] == nil {
         throw GraftError(
           .indexMismatch, "the shard contains the tensor, but the index '\(indexPath)' does not list it", file: s.path,
-          tensor: entry.name, byteOffset: keyOffset(of: entry))
+          tensor: entry.name, byteOffset: readShard == nil ? keyOffset(of: entry) : nil)
       }
     }
 
