@@ -6,22 +6,19 @@ import Graft
 /// after one warm-up run and prints the build time, the median and best prefill seconds and tokens/s. Threads come
 /// from `GRAFT_THREADS`.
 func runLLMBenchmark(arguments: [String]) {
-  var runs = 5
-  var tokens = 512
+  // Flags take one value each; the remaining word is the folder.
+  var values: [String: Int] = ["--runs": 5, "--tokens": 512]
   var folder: String?
-  var i = 0
-  while i < arguments.count {
-    switch arguments[i] {
-    case "--runs" where i + 1 < arguments.count:
-      runs = max(1, Int(arguments[i + 1]) ?? runs)
-      i += 1
-    case "--tokens" where i + 1 < arguments.count:
-      tokens = max(1, Int(arguments[i + 1]) ?? tokens)
-      i += 1
-    case let word: folder = word
+  var rest = arguments[...]
+  while let word = rest.popFirst() {
+    if values[word] != nil, let value = rest.popFirst().flatMap({ Int($0) }) {
+      values[word] = max(1, value)
+    } else {
+      folder = word
     }
-    i += 1
   }
+  let runs = values["--runs", default: 5]
+  let tokens = values["--tokens", default: 512]
   guard let folder else {
     print("usage: graft-bench llm FOLDER [--tokens T] [--runs N]")
     return

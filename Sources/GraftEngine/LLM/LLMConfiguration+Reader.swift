@@ -72,37 +72,34 @@ struct ConfigReader {
     return n
   }
 
-  /// A number key, the family default when absent.
-  mutating func double(_ key: String, default fallback: Double) throws(GraftError) -> Double {
+  /// A key converted by `convert` (`nil` when the value has the wrong kind), the family default when absent.
+  mutating func scalar<T>(
+    _ key: String, default fallback: T, expected: String, _ convert: (JSONValue) -> T?
+  ) throws(GraftError) -> T {
     guard let v = value(key) else {
       record(key, "\(fallback)", .familyDefault(owner))
       return fallback
     }
-    guard let d = v.doubleValue, d.isFinite else { throw Self.wrongKind(key, v, expected: "a finite number") }
-    record(key, "\(d)", .key(key))
-    return d
+    guard let x = convert(v) else { throw Self.wrongKind(key, v, expected: expected) }
+    record(key, "\(x)", .key(key))
+    return x
+  }
+
+  /// A finite number key, the family default when absent.
+  mutating func double(_ key: String, default fallback: Double) throws(GraftError) -> Double {
+    try scalar(key, default: fallback, expected: "a finite number") {
+      $0.doubleValue.flatMap { $0.isFinite ? $0 : nil }
+    }
   }
 
   /// A boolean key, the family default when absent.
   mutating func bool(_ key: String, default fallback: Bool) throws(GraftError) -> Bool {
-    guard let v = value(key) else {
-      record(key, "\(fallback)", .familyDefault(owner))
-      return fallback
-    }
-    guard let b = v.boolValue else { throw Self.wrongKind(key, v, expected: "true or false") }
-    record(key, "\(b)", .key(key))
-    return b
+    try scalar(key, default: fallback, expected: "true or false") { $0.boolValue }
   }
 
   /// A string key, the family default when absent.
   mutating func string(_ key: String, default fallback: String) throws(GraftError) -> String {
-    guard let v = value(key) else {
-      record(key, fallback, .familyDefault(owner))
-      return fallback
-    }
-    guard let s = v.stringValue else { throw Self.wrongKind(key, v, expected: "a string") }
-    record(key, s, .key(key))
-    return s
+    try scalar(key, default: fallback, expected: "a string") { $0.stringValue }
   }
 
   /// A list of integers (`mlp_only_layers`); absent or null is empty.
