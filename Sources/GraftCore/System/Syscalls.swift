@@ -100,6 +100,9 @@ package enum Syscalls {
 
   package static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
 
+  /// The processors currently online (at least 1).
+  package static var onlineProcessorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
   /// Writes all of `bytes`, retrying on short writes and EINTR.
   package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) {
     var done = 0

@@ -1,11 +1,26 @@
 /// A tensor: dtype, shape and lazily read bytes in C (row-major) order, little-endian.
+///
+/// A block-quantized tensor (a GGUF `Q4_K` weight, say) is a Float32 tensor whose bytes are produced by
+/// dequantizing, plus ``quantization``: the blocks as stored. Every reader of ``bytes`` sees correct values; writers
+/// that cannot store blocks refuse such tensors (``requireUnquantized(writer:file:name:)``) instead of dequantizing
+/// behind the user's back.
 public struct Tensor: Sendable {
   /// The element type.
-  public var dtype: DType
+  public var dtype: DType {
+    didSet { quantization = nil }
+  }
   /// The dimensions; `[]` is a scalar (one element).
-  public var shape: [Int]
+  public var shape: [Int] {
+    didSet { quantization = nil }
+  }
   /// The bytes.
-  public var bytes: any TensorByteSource
+  public var bytes: any TensorByteSource {
+    didSet { quantization = nil }
+  }
+  /// The quantized blocks these values were decoded from, or `nil` for a plain tensor.
+  ///
+  /// Changing ``dtype``, ``shape`` or ``bytes`` clears it: the blocks no longer describe the values.
+  public internal(set) var quantization: QuantizedStorage?
 
   /// Creates a tensor over a byte source whose size the caller has validated.
   public init(dtype: DType, shape: [Int], bytes: any TensorByteSource) {

@@ -59,9 +59,7 @@ public enum FormatDetector {
       return found(.pytorch, "pickle stream")
     }
     if starts(with: Array("ustar".utf8), at: 257) { return found(.pytorch, "PyTorch legacy tar") }
-    if starts(with: Array("GGUF".utf8)) {
-      throw GraftError(.unsupported, "this is a GGUF file (llama.cpp); Graft does not read GGUF yet", file: path)
-    }
+    if starts(with: GGUFFile.magic) { return found(.gguf, ggufDetail(bytes)) }
     let text = prefixText(bytes, limit: 512)
     if text.hasPrefix("version https://git-lfs.github.com/spec/") {
       let size =
@@ -206,5 +204,13 @@ public enum FormatDetector {
       .unrecognizedFormat,
       "the folder holds no checkpoint Graft recognises: no *.safetensors.index.json and no .safetensors file "
         + "(found: \(names.isEmpty ? "nothing" : shown))", file: path)
+  }
+
+  /// `GGUF v3`, or a note that the version field says big-endian (the reader refuses those by name).
+  static func ggufDetail(_ bytes: UnsafeRawBufferPointer) -> String {
+    guard bytes.count >= 8 else { return "GGUF" }
+    let version = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+    if version & 0xFFFF == 0 && version != 0 { return "GGUF v\(version.byteSwapped), big-endian" }
+    return "GGUF v\(version)"
   }
 }

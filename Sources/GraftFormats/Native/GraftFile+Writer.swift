@@ -22,6 +22,7 @@ extension GraftFile {
     progress: ProgressCounter? = nil
   ) throws(GraftError) -> WriteSummary {
     try validateForWriting(table, path: path)
+    try table.requireUnquantized(writer: "the .graft format", file: path)
     if let appended = options.appendLineage {
       try requireFinite(appended.parameters, what: "the appended lineage record's parameters", path: path)
     }

@@ -188,6 +188,7 @@ public enum NumPyFormat {
 
   /// Writes one tensor as a `.npy` file (version 1.0 unless the header needs 2.0).
   public static func writeNPY(_ tensor: Tensor, to path: String, inputs: [String] = []) throws -> WriteSummary {
+    try tensor.requireUnquantized(writer: "NumPy .npy", file: path, name: String(path.split(separator: "/").last ?? "array"))
     var out = try AtomicOutputFile(destination: path, inputs: inputs)
     try out.write(try header(for: tensor, file: path))
     do {
@@ -206,6 +207,7 @@ public enum NumPyFormat {
   public static func writeNPZ(
     _ table: TensorTable, to path: String, inputs: [String] = [], progress: ProgressCounter? = nil
   ) throws -> WriteSummary {
+    try table.requireUnquantized(writer: "NumPy .npz", file: path)
     var zip = try ZipWriter(destination: path, inputs: inputs, alignment: 64)
     var notes: [String] = []
     progress?.expect(table.entries.reduce(0) { $0 + $1.tensor.byteCount })

@@ -21,6 +21,7 @@ extension PyTorchCheckpoint {
     _ table: TensorTable, to path: String, options: WriteOptions = .init(), inputs: [String] = [],
     progress: ProgressCounter? = nil
   ) throws -> WriteSummary {
+    try table.requireUnquantized(writer: "a PyTorch checkpoint", file: path)
     let stored = table.storedEntries
     var keys: [String: String] = [:]
     for (i, e) in stored.enumerated() {

@@ -62,6 +62,7 @@ extension SafeTensors {
 
   /// Checks that a tensor can be stored in safetensors and that its shape, dtype and byte count agree.
   static func planned(_ name: String, _ tensor: Tensor, file: String) throws(GraftError) -> PlannedTensor {
+    try tensor.requireUnquantized(writer: "safetensors", file: file, name: name)
     guard tensor.dtype.isSafetensorsType else {
       throw GraftError(
         .unsupportedDType,

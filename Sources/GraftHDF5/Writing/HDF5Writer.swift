@@ -14,6 +14,7 @@
     /// libhdf5 writes the file itself, so atomicity is done by hand, mirroring ``AtomicOutputFile``: a temporary
     /// file in the destination folder, closed, fsynced and renamed; removed on any error.
     func write(inputs: [String]) throws -> WriteSummary {
+      try table.requireUnquantized(writer: "HDF5", file: destination)
       if FileSystem.isDirectory(destination) {
         throw GraftError(.invalidArgument, "the output path is a directory", file: destination)
       }
