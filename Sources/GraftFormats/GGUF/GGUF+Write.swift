@@ -20,8 +20,8 @@ extension GGUF {
   /// values, each inference listed in the summary's notes), tensors in table order as ``TableWriteOptions/target``
   /// chooses (every departure from the target listed too).
   ///
-  /// Adds `general.architecture` from the options when missing, `general.quantization_version` when a tensor is
-  /// quantized, and sets `general.file_type` to the target's `llama_ftype` (removing a stale one when no ftype
+  /// Adds `general.architecture` from the options when missing; for targets other than ``Target/keep``, adds
+  /// `general.quantization_version` when a tensor is quantized and sets `general.file_type` to the target's `llama_ftype` (removing a stale one when no ftype
   /// describes the target). Aliases are written as copies, since GGUF has none.
   ///
   /// - Throws: `invalidArgument` when no architecture is known (set ``TableWriteOptions/architecture``), plus any
@@ -58,7 +58,8 @@ extension GGUF {
     }
     var keyValues = try metadataKeyValues(metadata, file: path, notes: &notes)
     let quantized = choices.contains { $0.type.isQuantized }
-    if quantized && !keyValues.contains(where: { $0.key == "general.quantization_version" }) {
+    // `.keep` writes the metadata as it is; a target that quantizes adds what the specification requires.
+    if options.target != .keep && quantized && !keyValues.contains(where: { $0.key == "general.quantization_version" }) {
       keyValues.append(GGUFKeyValue("general.quantization_version", .uint32(quantizationVersion)))
     }
     if options.target != .keep {

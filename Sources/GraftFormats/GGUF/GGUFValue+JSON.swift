@@ -10,7 +10,7 @@ extension GGUFValue {
     case .int16(let v): return .int(Int64(v))
     case .uint32(let v): return .int(Int64(v))
     case .int32(let v): return .int(Int64(v))
-    case .uint64(let v): return .uint(v)
+    case .uint64(let v): return Int64(exactly: v).map(JSONValue.int) ?? .uint(v)
     case .int64(let v): return .int(v)
     case .float32(let v): return .double(Double(v))
     case .float64(let v): return .double(v)
