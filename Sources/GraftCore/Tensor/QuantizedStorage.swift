@@ -60,6 +60,9 @@ extension Tensor {
   /// The stored type's name: the block scheme for quantized tensors (`Q4_K`), else the dtype (`F16`).
   public var storageTypeName: String { quantization?.format.name ?? dtype.rawValue }
 
+  /// The bytes as stored: the blocks of a quantized tensor, else ``byteCount``.
+  public var storedByteCount: Int { quantization?.blocks.byteCount ?? byteCount }
+
   /// The same values as a plain tensor of `dtype` (Float32, Float16 or BFloat16), decoded lazily.
   ///
   /// Float32 is exactly what the blocks decode to; Float16 and BFloat16 round those values to nearest even. A plain
