@@ -12,8 +12,9 @@ public enum ParallelWork {
     return Syscalls.onlineProcessorCount
   }()
 
-  /// Calls `body(part)` for every part in `0..<parts`, on up to ``threadCount`` threads, and returns when all are
-  /// done. Runs inline when there is one part or one thread.
+  /// Calls `body(part)` for every part in `0..<parts`, on up to ``threadCount`` threads.
+  ///
+  /// Returns when all parts are done. Runs inline when there is one part or one thread.
   public static func run(parts: Int, _ body: @Sendable (Int) -> Void) {
     guard parts > 1, threadCount > 1 else {
       for part in 0..<max(parts, 0) { body(part) }

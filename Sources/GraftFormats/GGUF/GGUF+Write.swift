@@ -53,13 +53,15 @@ extension GGUF {
     for c in choices {
       if let reason = c.reason { notes.append("'\(c.name)' → \(c.type.name): \(reason)") }
     }
-    for (c, e) in zip(choices, entries) where e.tensor.isQuantized && c.type.rawValue != UInt32(e.tensor.quantization?.format.code ?? -1) {
+    for (c, e) in zip(choices, entries)
+    where e.tensor.isQuantized && c.type.rawValue != UInt32(e.tensor.quantization?.format.code ?? -1) {
       notes.append("'\(c.name)' re-encoded from \(e.tensor.storageTypeName) blocks to \(c.type.name)")
     }
     var keyValues = try metadataKeyValues(metadata, file: path, notes: &notes)
     let quantized = choices.contains { $0.type.isQuantized }
     // `.keep` writes the metadata as it is; a target that quantizes adds what the specification requires.
-    if options.target != .keep && quantized && !keyValues.contains(where: { $0.key == "general.quantization_version" }) {
+    if options.target != .keep && quantized && !keyValues.contains(where: { $0.key == "general.quantization_version" })
+    {
       keyValues.append(GGUFKeyValue("general.quantization_version", .uint32(quantizationVersion)))
     }
     if options.target != .keep {

@@ -83,7 +83,9 @@ extension GGUFDequantize {
     if x == 0 || x == 0x7F { return 0 }
     let exponent = Int((x >> 3) & 0xF)
     let mantissa = Float(x & 7)
-    let raw = exponent == 0 ? mantissa * 0x1p-9 : (1 + mantissa / 8) * Float(sign: .plus, exponent: exponent - 7, significand: 1)
+    let raw =
+      exponent == 0
+      ? mantissa * 0x1p-9 : (1 + mantissa / 8) * Float(sign: .plus, exponent: exponent - 7, significand: 1)
     return raw * 0.5
   }
 

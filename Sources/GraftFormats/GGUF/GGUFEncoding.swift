@@ -53,7 +53,8 @@ enum GGUFEncoding {
       bytes.append(contentsOf: repeatElement(0, count: source.byteCount))
       try bytes.withUnsafeMutableBytes { raw in
         try source.copyBytes(
-          in: 0..<source.byteCount, into: UnsafeMutableRawBufferPointer(rebasing: raw[start..<(start + source.byteCount)]))
+          in: 0..<source.byteCount,
+          into: UnsafeMutableRawBufferPointer(rebasing: raw[start..<(start + source.byteCount)]))
       }
     }
   }

@@ -86,7 +86,8 @@ struct GGUFParser {
     switch raw {
     case 2, 3: return Int(raw)
     case 1:
-      throw fail(.unsupported, "GGUF version 1 (32-bit lengths) is not supported, as in ggml; re-convert the model", at: 4)
+      throw fail(
+        .unsupported, "GGUF version 1 (32-bit lengths) is not supported, as in ggml; re-convert the model", at: 4)
     default:
       throw fail(.unsupported, "unknown GGUF version \(raw); Graft reads versions 2 and 3", at: 4)
     }
@@ -234,7 +235,8 @@ struct GGUFParser {
       let at = reader.absoluteOffset
       let d = try reader.readLittleEndian(UInt64.self)
       guard d <= UInt64(Int64.max) else {
-        throw fail(.invalidTensorInfo, "dimension \(dims.count) is \(d), beyond ggml's int64 range", at: at, tensor: name)
+        throw fail(
+          .invalidTensorInfo, "dimension \(dims.count) is \(d), beyond ggml's int64 range", at: at, tensor: name)
       }
       dims.append(Int(d))
     }
@@ -246,7 +248,8 @@ struct GGUFParser {
     let offsetAt = reader.absoluteOffset
     let rawOffset = try reader.readLittleEndian(UInt64.self)
     guard let elements = Checked.product(dims) else {
-      throw fail(.overflow, "shape \(dims) (ggml order) has more elements than fit in 64 bits", at: dimsAt, tensor: name)
+      throw fail(
+        .overflow, "shape \(dims) (ggml order) has more elements than fit in 64 bits", at: dimsAt, tensor: name)
     }
     if let first = dims.first, first % type.blockElements != 0 {
       throw fail(
@@ -313,7 +316,8 @@ struct GGUFParser {
     let sorted = tensors.sorted { $0.offset < $1.offset }
     for (a, b) in zip(sorted, sorted.dropFirst()) where a.offset + a.byteCount > b.offset {
       throw fail(
-        .invalidOffset, "overlaps tensor '\(a.name)' (bytes \(a.offset)..<\(a.offset + a.byteCount) of the data section)",
+        .invalidOffset,
+        "overlaps tensor '\(a.name)' (bytes \(a.offset)..<\(a.offset + a.byteCount) of the data section)",
         at: b.infoOffset, tensor: b.name)
     }
     return canonical

@@ -112,8 +112,10 @@ public struct GGUFFile: Sendable {
     return MappedBytes(region: region, offset: range.lowerBound, count: range.count)
   }
 
-  /// A tensor: plain types as their dtype, zero-copy; block-quantized types as Float32 decoded lazily, with the
-  /// blocks kept in ``Tensor/quantization``. Shapes are in PyTorch order.
+  /// A tensor, with its shape in PyTorch order.
+  ///
+  /// Plain types are tensors of their dtype, zero-copy; block-quantized types are Float32 decoded lazily, with the
+  /// blocks kept in ``Tensor/quantization``.
   ///
   /// Types Graft cannot decode (the IQ grid types, Q1_0, Q2_0) still load: their blocks can be copied to another
   /// GGUF file, and reading their values throws `unsupportedDType` naming the type.

@@ -9,9 +9,10 @@ extension GGUFQuantize {
   /// `GROUP_MAX_EPS`: a group whose largest magnitude is below this quantizes to zero.
   static let groupMaxEpsilon: Float = 1e-15
 
-  /// `make_qkx2_quants` for 32 values, `rdelta` 0.1 and squared error: the scale and (negated) minimum of
-  /// `x ≈ scale·L − min` minimising the weighted error, with `L` in `0…levelMax` written to `levels`. Q4_K passes
-  /// `levelMax` 15, `rmin` −1, 20 steps; Q5_K 31, −0.5, 15 steps.
+  /// `make_qkx2_quants` for 32 values, `rdelta` 0.1 and squared error.
+  ///
+  /// Returns the scale and (negated) minimum of `x ≈ scale·L − min` minimising the weighted error, with `L` in
+  /// `0…levelMax` written to `levels`. Q4_K passes `levelMax` 15, `rmin` −1, 20 steps; Q5_K 31, −0.5, 15 steps.
   static func scaleAndMin(
     _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ levels: UnsafeMutablePointer<UInt8>,
     _ scratch: UnsafeMutablePointer<UInt8>, levelMax: Int, rmin: Float, steps: Int
@@ -108,7 +109,8 @@ extension GGUFQuantize {
           let average = (sumX2 / 32).squareRoot()
           for l in 0..<32 { weights[l] = average + abs(g[l]) }
           let fit = scaleAndMin(
-            g, weights, levels + 32 * j, scratch, levelMax: levelMax, rmin: fiveBit ? -0.5 : -1, steps: fiveBit ? 15 : 20)
+            g, weights, levels + 32 * j, scratch, levelMax: levelMax, rmin: fiveBit ? -0.5 : -1,
+            steps: fiveBit ? 15 : 20)
           scales[j] = fit.scale
           mins[j] = fit.min
           if fit.scale > maxScale { maxScale = fit.scale }

@@ -8,7 +8,9 @@ public import GraftCore
 /// takes without an importance matrix).
 public enum GGUFQuantize {
   /// The types Graft can encode.
-  public static let supportedTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
+  public static let supportedTypes: [GGMLType] = [
+    .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K,
+  ]
 
   /// Whether Float32 values can be encoded as `type`.
   public static func isSupported(_ type: GGMLType) -> Bool { supportedTypes.contains(type) }

@@ -112,7 +112,9 @@ extension GGUF {
     for (name, tensor) in tensors {
       let shape = tensor.shape
       let row = shape.last ?? 1
-      func choose(_ type: GGMLType, _ reason: String?) { choices.append(TypeChoice(name: name, type: type, reason: reason)) }
+      func choose(_ type: GGMLType, _ reason: String?) {
+        choices.append(TypeChoice(name: name, type: type, reason: reason))
+      }
       if let code = tensor.quantization?.format.code, target == .keep {
         guard let type = GGMLType(rawValue: UInt32(code)) else {
           throw GraftError(.unsupportedDType, "blocks of scheme \(code) are not a ggml type", tensor: name)

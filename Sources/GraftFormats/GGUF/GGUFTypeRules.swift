@@ -61,8 +61,7 @@ extension GGUF {
     public var headCountKV: Int
 
     /// Creates facts.
-    public init(architecture: String, blockCount: Int, expertCount: Int = 0, headCount: Int = 0, headCountKV: Int = 0)
-    {
+    public init(architecture: String, blockCount: Int, expertCount: Int = 0, headCount: Int = 0, headCountKV: Int = 0) {
       self.architecture = architecture
       self.blockCount = blockCount
       self.expertCount = expertCount

@@ -20,9 +20,10 @@ extension GGUFValue {
     }
   }
 
-  /// The GGUF type as JSON: `"UINT32"`, `"ARRAY[STRING]"`, or for arrays of arrays the list of the inner arrays'
-  /// descriptors. Stored in `metadata["gguf.types"]` so that a table read from GGUF is written back with the same
-  /// types.
+  /// The GGUF type as JSON.
+  ///
+  /// `"UINT32"`, `"ARRAY[STRING]"`, or for arrays of arrays the list of the inner arrays' descriptors. Stored in
+  /// `metadata["gguf.types"]` so that a table read from GGUF is written back with the same types.
   public var typeDescriptor: JSONValue {
     guard case .array(let a) = self else { return .string(type.name) }
     return a.typeDescriptor
@@ -111,18 +112,19 @@ extension GGUFValue {
     }
   }
 
-  /// A value for metadata that carries no GGUF type, typed the way gguf-py types Python values (str → STRING,
-  /// bool → BOOL, int → INT32, float → FLOAT32, list → ARRAY of the first element's type), widening integers that
-  /// do not fit INT32 to INT64 or UINT64. Objects and null become their compact JSON text as STRING.
+  /// A value for metadata that carries no GGUF type, typed the way gguf-py types Python values.
   ///
-  /// - Returns: The value and whether it was stored as JSON text.
+  /// str → STRING, bool → BOOL, int → INT32, float → FLOAT32, list → ARRAY of the first element's type; integers
+  /// that do not fit INT32 widen to INT64 or UINT64. Objects and null become their compact JSON text as STRING.
+  ///
   /// - Throws: `invalidArgument` for an empty or mixed array (no type can be inferred).
   public static func inferred(from json: JSONValue, key: String) throws(GraftError) -> GGUFValue {
     switch json {
     case .string(let s): return .string(s)
     case .bool(let b): return .bool(b)
     case .int(let v): return Int32(exactly: v).map(GGUFValue.int32) ?? .int64(v)
-    case .uint(let v): return Int32(exactly: v).map(GGUFValue.int32) ?? Int64(exactly: v).map(GGUFValue.int64) ?? .uint64(v)
+    case .uint(let v):
+      return Int32(exactly: v).map(GGUFValue.int32) ?? Int64(exactly: v).map(GGUFValue.int64) ?? .uint64(v)
     case .double(let d): return .float32(Float(d))
     case .null, .object: return .string(json.serialized(.compact))
     case .array(let items):
@@ -144,7 +146,8 @@ extension GGUFValue {
           .invalidArgument, "metadata '\(key)' mixes element types; a GGUF array has one (give it one in gguf.types)")
       }
       if widest == .string { return .array(GGUFArray(strings: values.compactMap(\.stringValue))) }
-      return .array(try GGUFArray(widest, values: try values.map { v throws(GraftError) in try scalar(v.json, widest, key: key) }))
+      return .array(
+        try GGUFArray(widest, values: try values.map { v throws(GraftError) in try scalar(v.json, widest, key: key) }))
     }
   }
 }

@@ -155,7 +155,8 @@ extension GGUF {
       }
       do {
         let bad = try GGUFQuantize.encode(
-          type, values: values, blockCount: end - start, into: UnsafeMutableRawPointer(encoded.base + start * type.blockBytes))
+          type, values: values, blockCount: end - start,
+          into: UnsafeMutableRawPointer(encoded.base + start * type.blockBytes))
         if let bad { failures.base[part] = .nonFinite((firstBlock + start) * n + bad) }
       } catch {
         failures.base[part] = .error(error)

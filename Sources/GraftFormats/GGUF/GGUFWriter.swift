@@ -46,8 +46,10 @@ extension GGUF {
     var byteCount: Int
   }
 
-  /// Writes GGUF v3: the key-values in order, then the tensor infos and the data in plan order, each tensor padded
-  /// to the alignment. With a split limit, writes `<stem>-0000K-of-0000N.gguf` files like gguf-py and gguf-split:
+  /// Writes GGUF v3.
+  ///
+  /// The key-values in order, then the tensor infos and the data in plan order, each tensor padded to the
+  /// alignment. With a split limit, writes `<stem>-0000K-of-0000N.gguf` files like gguf-py and gguf-split:
   /// the first carries every key-value, every split carries `split.no` (u16), `split.count` (u16) and
   /// `split.tensors.count` (i32). Each file is written atomically.
   ///

@@ -188,7 +188,8 @@ public enum NumPyFormat {
 
   /// Writes one tensor as a `.npy` file (version 1.0 unless the header needs 2.0).
   public static func writeNPY(_ tensor: Tensor, to path: String, inputs: [String] = []) throws -> WriteSummary {
-    try tensor.requireUnquantized(writer: "NumPy .npy", file: path, name: String(path.split(separator: "/").last ?? "array"))
+    try tensor.requireUnquantized(
+      writer: "NumPy .npy", file: path, name: String(path.split(separator: "/").last ?? "array"))
     var out = try AtomicOutputFile(destination: path, inputs: inputs)
     try out.write(try header(for: tensor, file: path))
     do {

@@ -72,8 +72,9 @@ func ggufError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocati
 func readFloats(_ path: String) throws -> [Float] {
   let bytes = try FileSystem.readAll(path)
   return (0..<(bytes.count / 4)).map { i in
-    Float(bitPattern: UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16
-      | UInt32(bytes[4 * i + 3]) << 24)
+    Float(
+      bitPattern: UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16
+        | UInt32(bytes[4 * i + 3]) << 24)
   }
 }
 

@@ -30,7 +30,8 @@ struct GGUFWriterTests {
     #expect(summary.files == [dir + "/split-00001-of-00002.gguf", dir + "/split-00002-of-00002.gguf"])
     for k in 1...2 {
       let name = "split-0000\(k)-of-00002.gguf"
-      #expect(try FileSystem.readAll(dir + "/" + name) == FileSystem.readAll(TestPaths.fixture("gguf/" + name)), "\(name)")
+      #expect(
+        try FileSystem.readAll(dir + "/" + name) == FileSystem.readAll(TestPaths.fixture("gguf/" + name)), "\(name)")
     }
   }
 
@@ -53,7 +54,9 @@ struct GGUFWriterTests {
     try? table.append("token_embd.weight", tensor([8, width]))
     for i in 0..<layers {
       try? table.append("blk.\(i).attn_norm.weight", tensor([width]))
-      for p in ["attn_q", "attn_k", "attn_v", "attn_output"] { try? table.append("blk.\(i).\(p).weight", tensor([64, width])) }
+      for p in ["attn_q", "attn_k", "attn_v", "attn_output"] {
+        try? table.append("blk.\(i).\(p).weight", tensor([64, width]))
+      }
       // ffn_down's rows are the intermediate size: 256, so that they are whole K-quant blocks.
       try? table.append("blk.\(i).ffn_gate.weight", tensor([256, width]))
       try? table.append("blk.\(i).ffn_up.weight", tensor([256, width]))
@@ -64,9 +67,11 @@ struct GGUFWriterTests {
     return table
   }
 
-  @Test("quantized targets round-trip through gguf-py's layout and decode close to the input", arguments: [
-    "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", "Q4_K_M",
-  ])
+  @Test(
+    "quantized targets round-trip through gguf-py's layout and decode close to the input",
+    arguments: [
+      "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", "Q4_K_M",
+    ])
   func quantizedRoundTrip(_ target: String) throws {
     let dir = try TestPaths.scratchFolder("gguf-quant")
     let table = Self.llamaTable()
@@ -186,7 +191,9 @@ struct GGUFWriterTests {
     let cases: [([GGUF.TensorPlan], String)] = [
       ([GGUF.TensorPlan(name: long, tensor: t, type: .f32)], "GGML_MAX_NAME"),
       ([GGUF.TensorPlan(name: "a", tensor: t, type: .q8_0)], "whole number of Q8_0 blocks"),
-      ([GGUF.TensorPlan(name: "a", tensor: t, type: .f32), GGUF.TensorPlan(name: "a", tensor: t, type: .f32)], "twice"),
+      (
+        [GGUF.TensorPlan(name: "a", tensor: t, type: .f32), GGUF.TensorPlan(name: "a", tensor: t, type: .f32)], "twice"
+      ),
       ([GGUF.TensorPlan(name: "a", tensor: Tensor(float32: [1], shape: [1, 1, 1, 1, 1]), type: .f32)], "at most 4"),
     ]
     for (plans, text) in cases {
