@@ -1,5 +1,4 @@
 import Graft
-import Synchronization
 
 /// `graft-bench gguf …`: GGUF kernel throughput and writer memory (BENCHMARKS.md § GGUF).
 func runGGUFBenchmarks(arguments: [String]) {
@@ -50,29 +49,29 @@ func ggufKernels(megabytes: Int) throws {
   print("GGUF kernels on \(megabytes) MB of F32, \(ParallelWork.threadCount) threads available")
   for type in [GGMLType.q8_0, .q4_K] {
     let blocks = count / type.blockElements
-    var encoded = [UInt8](repeating: 0, count: blocks * type.blockBytes)
-    var decoded = [Float](repeating: 0, count: count)
+    let source = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    defer { source.deallocate() }
+    source.initialize(from: values, count: count)
+    let encoded = UnsafeMutableRawPointer.allocate(byteCount: blocks * type.blockBytes, alignment: 64)
+    defer { encoded.deallocate() }
+    let decoded = UnsafeMutablePointer<Float>.allocate(capacity: count)
+    defer { decoded.deallocate() }
+    let buffers = BenchBuffers(source: source, encoded: encoded, decoded: decoded)
     for threads in [1, ParallelWork.threadCount] {
       let parts = threads == 1 ? 1 : 8 * threads
-      let q = try values.withUnsafeBufferPointer { src in
-        try encoded.withUnsafeMutableBytes { dst in
-          try timeParts(parts: parts, serial: threads == 1) { part throws(GraftError) in
-            let (a, b) = (blocks * part / parts, blocks * (part + 1) / parts)
-            guard let from = src.baseAddress, let to = dst.baseAddress, b > a else { return }
-            _ = try GGUFQuantize.encode(
-              type, values: from + a * type.blockElements, blockCount: b - a, into: to + a * type.blockBytes)
-          }
-        }
+      @Sendable func range(_ part: Int) -> Range<Int> { (blocks * part / parts)..<(blocks * (part + 1) / parts) }
+      // Both types are supported, so the kernels do not throw here.
+      let q = timeParts(parts: parts, serial: threads == 1) { part in
+        let r = range(part)
+        _ = try? GGUFQuantize.encode(
+          type, values: buffers.source + r.lowerBound * type.blockElements, blockCount: r.count,
+          into: buffers.encoded + r.lowerBound * type.blockBytes)
       }
-      let d = try encoded.withUnsafeBytes { src in
-        try decoded.withUnsafeMutableBufferPointer { dst in
-          try timeParts(parts: parts, serial: threads == 1) { part throws(GraftError) in
-            let (a, b) = (blocks * part / parts, blocks * (part + 1) / parts)
-            guard let from = src.baseAddress, let to = dst.baseAddress, b > a else { return }
-            try GGUFDequantize.decode(
-              type, blocks: from + a * type.blockBytes, blockCount: b - a, into: to + a * type.blockElements)
-          }
-        }
+      let d = timeParts(parts: parts, serial: threads == 1) { part in
+        let r = range(part)
+        try? GGUFDequantize.decode(
+          type, blocks: buffers.encoded + r.lowerBound * type.blockBytes, blockCount: r.count,
+          into: buffers.decoded + r.lowerBound * type.blockElements)
       }
       let gb = Double(count * 4) / 1e9
       print(
@@ -83,22 +82,25 @@ func ggufKernels(megabytes: Int) throws {
   }
 }
 
+/// The benchmark's buffers, shared by parts that each touch their own blocks.
+struct BenchBuffers: @unchecked Sendable {
+  // Invariant: each part reads and writes only its own block range; timeParts returns after every part.
+  let source: UnsafeMutablePointer<Float>
+  let encoded: UnsafeMutableRawPointer
+  let decoded: UnsafeMutablePointer<Float>
+}
+
 /// Runs `body` for every part (serially, or with ``ParallelWork``) and returns the best of three timings.
-func timeParts(parts: Int, serial: Bool, _ body: @escaping @Sendable (Int) throws(GraftError) -> Void) throws -> Double
-{
+func timeParts(parts: Int, serial: Bool, _ body: @escaping @Sendable (Int) -> Void) -> Double {
   var best = Double.infinity
   for _ in 0..<3 {
-    let failure = Mutex<GraftError?>(nil)
     let t = seconds {
       if serial {
-        for p in 0..<parts { do { try body(p) } catch { failure.withLock { $0 = error } } }
+        for p in 0..<parts { body(p) }
       } else {
-        ParallelWork.run(parts: parts) { p in
-          do { try body(p) } catch { failure.withLock { $0 = error } }
-        }
+        ParallelWork.run(parts: parts, body)
       }
     }
-    if let error = failure.withLock({ $0 }) { throw error }
     best = min(best, t)
   }
   return best

@@ -19,12 +19,9 @@ import math
 import os
 import sys
 
-# gguf-py is imported from site-packages, not from this folder.
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
-
-import numpy as np  # noqa: E402
-import gguf  # noqa: E402
-from gguf import GGUFReader, GGUFValueType  # noqa: E402
+import numpy as np
+import gguf
+from gguf import GGUFReader, GGUFValueType
 
 # Worst-case |error| relative to the largest |source| value of a row, per quantized type (a grid step, see
 # GGUFWriterTests.quantizedRoundTrip).

@@ -102,19 +102,7 @@ public enum GGUFQuantize {
   /// gguf-py 0.19 `Q4_0.quantize_blocks`: the signed value of largest magnitude (first one wins) over −8 is `d`,
   /// `q = min(15, trunc(x·(1/d) + 8.5))` with a rounded product and a rounded sum (no FMA).
   static func q4_0(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-    var amax = abs(x[0])
-    var max = x[0]
-    for j in 1..<32 where abs(x[j]) > amax {
-      amax = abs(x[j])
-      max = x[j]
-    }
-    let d = max / -8
-    let id: Float = d == 0 ? 0 : 1 / d
-    store(Float16(d).bitPattern, y, 0)
-    for j in 0..<16 {
-      let a = truncatedLevel(x[j] * id, 8.5, 15)
-      let b = truncatedLevel(x[j + 16] * id, 8.5, 15)
-      y.storeBytes(of: a | b << 4, toByteOffset: 2 + j, as: UInt8.self)
-    }
+    let id = signedMaxHeader(x, divisor: -8, y)
+    pack4({ truncatedLevel(x[$0] * id, 8.5, 15) }, y, at: 2)
   }
 }

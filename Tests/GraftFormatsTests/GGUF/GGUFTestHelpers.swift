@@ -22,17 +22,28 @@ struct GGUFBytes {
     bytes.append(contentsOf: s.utf8)
   }
 
-  /// A key with a u32 value.
-  mutating func kvU32(_ key: String, _ value: UInt32) {
+  /// A key and its value type.
+  mutating func key(_ key: String, _ type: GGUFValueType) {
     string(key)
-    u32(GGUFValueType.uint32.rawValue)
+    u32(type.rawValue)
+  }
+
+  /// A key whose value is an array of `count` elements of `type` (elements not included).
+  mutating func arrayHeader(_ name: String, of type: GGUFValueType, count: UInt64) {
+    key(name, .array)
+    u32(type.rawValue)
+    u64(count)
+  }
+
+  /// A key with a u32 value.
+  mutating func kvU32(_ name: String, _ value: UInt32) {
+    key(name, .uint32)
     u32(value)
   }
 
   /// A key with a string value.
-  mutating func kvString(_ key: String, _ value: String) {
-    string(key)
-    u32(GGUFValueType.string.rawValue)
+  mutating func kvString(_ name: String, _ value: String) {
+    key(name, .string)
     string(value)
   }
 
