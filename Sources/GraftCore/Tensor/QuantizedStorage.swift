@@ -89,9 +89,10 @@ extension Tensor {
     guard let quantization else { return }
     throw GraftError(
       .unsupportedDType,
-      "is stored as \(quantization.format.name) blocks, which \(writer) cannot store; dequantize it explicitly "
-        + "(Tensor.dequantized(to: F32, F16 or BF16)) or write GGUF, which keeps the blocks",
-      file: file, tensor: name)
+      "is stored as \(quantization.format.name) blocks, which \(writer) cannot store; dequantize it explicitly to "
+        + "F32, F16 or BF16 (Tensor.dequantized(to:)), or write GGUF, which keeps the blocks",
+      file: file, tensor: name
+    ).resolved(by: "dtype")
   }
 }
 

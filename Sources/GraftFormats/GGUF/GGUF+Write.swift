@@ -36,9 +36,9 @@ extension GGUF {
     if metadata["general.architecture"] == nil {
       guard let arch = options.architecture else {
         throw GraftError(
-          .invalidArgument,
-          "GGUF requires general.architecture and the metadata has none; set TableWriteOptions.architecture",
-          file: path)
+          .invalidArgument, "GGUF requires general.architecture and the metadata has none; name the architecture",
+          file: path
+        ).resolved(by: "architecture")
       }
       // First, where gguf-py puts it.
       metadata = JSONObject([("general.architecture", .string(arch))] + metadata.map { ($0.key, $0.value) })

@@ -105,11 +105,11 @@ struct GGUFBadInputTests {
     expect(longKey.bytes, .limitExceeded, "metadata key")
     var longString = GGUFBytes(tensors: 0, keyValues: 1)
     longString.key("k", .string)
-        longString.u64((1 << 30) + 1)
+    longString.u64((1 << 30) + 1)
     expect(longString.bytes, .limitExceeded, "cap is 1073741824")
     var deep = GGUFBytes(tensors: 0, keyValues: 1)
     deep.key("k", .array)
-        for _ in 0..<12 {
+    for _ in 0..<12 {
       deep.u32(GGUFValueType.array.rawValue)
       deep.u64(1)
     }
@@ -164,7 +164,7 @@ struct GGUFBadInputTests {
     expect(Array("GGML".utf8) + [3, 0, 0, 0], .unrecognizedFormat, "not a GGUF file", at: 0)
     var signed = GGUFBytes(tensors: 0, keyValues: 1)
     signed.key("general.alignment", .int32)
-        signed.u32(64)
+    signed.u32(64)
     expect(signed.bytes, .invalidHeader, "must be UINT32", at: 24)
     var odd = GGUFBytes(tensors: 0, keyValues: 1)
     odd.kvU32("general.alignment", 48)
@@ -175,7 +175,7 @@ struct GGUFBadInputTests {
   func values() {
     var bool = GGUFBytes(tensors: 0, keyValues: 1)
     bool.key("b", .bool)
-        bool.bytes.append(2)
+    bool.bytes.append(2)
     expect(bool.bytes, .invalidHeader, "GGUF bools are 0 or 1", at: 24 + 9 + 4)
     var type = GGUFBytes(tensors: 0, keyValues: 1)
     type.string("t")
