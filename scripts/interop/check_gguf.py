@@ -23,6 +23,8 @@ import numpy as np
 import gguf
 from gguf import GGUFReader, GGUFValueType
 
+from checker import Checker
+
 # Worst-case |error| relative to the largest |source| value of a row, per quantized type (a grid step, see
 # GGUFWriterTests.quantizedRoundTrip).
 TOLERANCE = {"Q8_0": 0.005, "Q4_0": 0.126, "Q4_K": 0.134, "Q6_K": 0.033, "Q5_K": 0.07}
@@ -43,18 +45,6 @@ def same(a, b):
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     return a == b
-
-
-class Checker:
-    def __init__(self):
-        self.passed = 0
-        self.failures = []
-
-    def check(self, ok, what):
-        if ok:
-            self.passed += 1
-        else:
-            self.failures.append(what)
 
 
 def check_file(folder, name, entry, checker):
