@@ -18,17 +18,17 @@ extension LoRACheck {
     for (index, m) in report.modules.enumerated() {
       let (o, i) = (m.shape[0], m.shape[1])
       let name = m.module + ".weight"
-      let down = try DeployTensors.doubles(try table(adapter, LoRA.keyPrefix + m.module + ".lora_A.weight"), name: name)
-      let up = try DeployTensors.doubles(try table(adapter, LoRA.keyPrefix + m.module + ".lora_B.weight"), name: name)
+      let down = try DeployTensors.doubles(adapter, LoRA.keyPrefix + m.module + ".lora_A.weight")
+      let up = try DeployTensors.doubles(adapter, LoRA.keyPrefix + m.module + ".lora_B.weight")
       let biasName = m.module + ".bias"
       let bias = try base[biasName].map { t throws(GraftError) in try DeployTensors.doubles(t, name: biasName).map(Float.init) }
       let lowRank = try LowRankAdapter(
         down: down.map(Float.init), up: up.map(Float.init), rank: m.rank, inFeatures: i, outFeatures: o, scale: nil)
       let before = Linear(
-        weight: try DeployTensors.doubles(try table(base, name), name: name).map(Float.init), bias: bias,
+        weight: try DeployTensors.doubles(base, name).map(Float.init), bias: bias,
         outFeatures: o, inFeatures: i, lowRank: lowRank)
       let after = Linear(
-        weight: try DeployTensors.doubles(try table(tuned, name), name: name).map(Float.init), bias: bias,
+        weight: try DeployTensors.doubles(tuned, name).map(Float.init), bias: bias,
         outFeatures: o, inFeatures: i)
       let x = ModelCheck.randomInput(shape: [rowsPerLayer, i], seed: seed &+ UInt64(index))
       let c = TensorComparison(before: try after.forward(x), after: try before.forward(x))

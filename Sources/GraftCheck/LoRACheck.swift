@@ -110,7 +110,7 @@ public enum LoRACheck {
     let (o, i) = (m.outFeatures, m.inFeatures)
     let w = try oriented(base, m.weightName, m)
     let stored = try oriented(merged, m.weightName, m)
-    let bias = try m.biasName.map { n throws(GraftError) in try DeployTensors.doubles(table(base, n), name: n).map(Float.init) }
+    let bias = try m.biasName.map { n throws(GraftError) in try DeployTensors.doubles(base, n).map(Float.init) }
     let f = try m.magnitude.map { magnitude throws(GraftError) in try doraFactor(m, base: base, magnitude: magnitude) }
     var exact = [Double](repeating: 0, count: o * i)
     var castError = 0.0
@@ -158,7 +158,7 @@ public enum LoRACheck {
     }
     let want = try DeployTensors.doubles(try DeployTensors.stored(
       try DeployTensors.doubles(copy, name: r.key), dtype: r.to, shape: copy.shape), name: r.key)
-    let got = try DeployTensors.doubles(try table(merged, r.name), name: r.name)
+    let got = try DeployTensors.doubles(merged, r.name)
     let c = TensorComparison(want.map(Float.init), got.map(Float.init), shapeBefore: copy.shape, shapeAfter: copy.shape)
     return CheckReport.Row(
       "saved " + r.name, c.isComparable && c.maxAbs == 0 ? .passed : .failed,
@@ -168,18 +168,13 @@ public enum LoRACheck {
 
   /// A module's weight from `table` in the `[out, in]` orientation.
   private static func oriented(_ table: TensorTable, _ name: String, _ m: LoRA.ModuleMerge) throws(GraftError) -> [Double] {
-    let values = try DeployTensors.doubles(try self.table(table, name), name: name)
+    let values = try DeployTensors.doubles(table, name)
     guard m.fanInFanOut else { return values }
     var out = [Double](repeating: 0, count: values.count)
     for r in 0..<m.inFeatures {
       for c in 0..<m.outFeatures { out[c * m.inFeatures + r] = values[r * m.outFeatures + c] }
     }
     return out
-  }
-
-  static func table(_ t: TensorTable, _ name: String) throws(GraftError) -> Tensor {
-    guard let tensor = t[name] else { throw GraftError(.invalidModel, "missing tensor", tensor: name) }
-    return tensor
   }
 
   /// DoRA's `m / ‖W + ΔW‖` per output, from the definition (independently of the merge's streaming version).

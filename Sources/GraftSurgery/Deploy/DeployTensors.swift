@@ -16,6 +16,14 @@ public enum DeployTensors {
     try doubles(tensor, elements: 0..<tensor.elementCount, name: name)
   }
 
+  /// The values of the tensor named `name` in `table`, widened to Float64.
+  ///
+  /// - Throws: `invalidModel` naming a missing tensor; the errors of ``doubles(_:name:)``.
+  public static func doubles(_ table: TensorTable, _ name: String) throws(GraftError) -> [Double] {
+    guard let t = table[name] else { throw GraftError(.invalidModel, "missing tensor", tensor: name) }
+    return try doubles(t, name: name)
+  }
+
   /// The values of the elements in `range`, widened to Float64.
   ///
   /// - Throws: `unsupportedDType` for sub-byte, F6 and complex tensors; `io` when the bytes cannot be read.
@@ -99,6 +107,29 @@ public enum DeployTensors {
     }
     if let failure { throw failure }
     return Tensor(dtype: dtype, shape: shape, bytes: bytes)
+  }
+
+  /// A copy of `table` without the names in `dropping`, with `inserting[name]` placed where `name` was (whether or
+  /// not `name` itself is dropped). Aliases of a dropped tensor keep their bytes as tensors of their own.
+  ///
+  /// - Throws: `duplicateKey` when an inserted name collides with a kept one.
+  public static func rebuilt(
+    _ table: TensorTable, dropping: Set<String>, inserting: [String: [(String, Tensor)]]
+  ) throws(GraftError) -> TensorTable {
+    var out = TensorTable()
+    out.metadata = table.metadata
+    out.lineage = table.lineage
+    out.source = table.source
+    for e in table.entries {
+      for (name, tensor) in inserting[e.name] ?? [] { try out.append(name, tensor) }
+      if dropping.contains(e.name) { continue }
+      if let target = e.aliasOf, out.contains(target), !dropping.contains(target) {
+        try out.appendAlias(e.name, of: target)
+      } else {
+        try out.append(e.name, e.tensor)
+      }
+    }
+    return out
   }
 
   private static func encode(
