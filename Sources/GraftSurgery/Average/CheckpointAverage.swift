@@ -186,7 +186,7 @@ public enum CheckpointAverage {
   }
 
   /// `acos(x)` for |x| ≤ 0.9995 by Newton's method on `cos θ = x` (well conditioned there: sin θ ≥ 0.0316).
-  static func arccos(_ x: Double) -> Double {
+  public static func arccos(_ x: Double) -> Double {
     var theta = Double.pi / 2 - x - x * x * x / 6
     for _ in 0..<60 {
       let (s, c) = Elementary.sinCos(theta)

@@ -170,7 +170,7 @@ public enum EMAExtract {
   }
 
   /// A name's lowercased words: split at non-alphanumerics and at lower→upper and ACRONYM→Word boundaries.
-  static func tokens(_ name: String) -> [String] {
+  public static func tokens(_ name: String) -> [String] {
     var words: [String] = []
     var current = ""
     let chars = Array(name)
