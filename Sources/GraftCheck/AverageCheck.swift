@@ -56,7 +56,9 @@ public enum AverageCheck {
           if case .mean = rule { expected += x } else { expected += coefficients[k] * x }
         }
         if case .mean = rule { expected /= Double(inputs.count) }
-        if timm { expected = min(max(expected, -Double(Float.greatestFiniteMagnitude)), Double(Float.greatestFiniteMagnitude)) }
+        if timm {
+          expected = min(max(expected, -Double(Float.greatestFiniteMagnitude)), Double(Float.greatestFiniteMagnitude))
+        }
         let want = try DeployTensors.doubles(
           try DeployTensors.stored([expected], dtype: out.dtype, shape: [1]), name: e.name)[0]
         let got = try DeployTensors.doubles(out, elements: p..<(p + 1), name: e.name)[0]
@@ -80,7 +82,8 @@ public enum AverageCheck {
         CheckReport.Row(
           "integer tensors from last", copyFailures.isEmpty ? .passed : .failed,
           ["count": .integer(copied), "differing": .integer(copyFailures.count)],
-          note: copyFailures.isEmpty ? "byte-identical to the last checkpoint's" : copyFailures.prefix(4).joined(separator: ", ")))
+          note: copyFailures.isEmpty
+            ? "byte-identical to the last checkpoint's" : copyFailures.prefix(4).joined(separator: ", ")))
     }
     return CheckReport(
       kind: "average",

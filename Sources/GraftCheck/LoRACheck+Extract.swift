@@ -21,7 +21,9 @@ extension LoRACheck {
       let down = try DeployTensors.doubles(adapter, LoRA.keyPrefix + m.module + ".lora_A.weight")
       let up = try DeployTensors.doubles(adapter, LoRA.keyPrefix + m.module + ".lora_B.weight")
       let biasName = m.module + ".bias"
-      let bias = try base[biasName].map { t throws(GraftError) in try DeployTensors.doubles(t, name: biasName).map(Float.init) }
+      let bias = try base[biasName].map { t throws(GraftError) in
+        try DeployTensors.doubles(t, name: biasName).map(Float.init)
+      }
       let lowRank = try LowRankAdapter(
         down: down.map(Float.init), up: up.map(Float.init), rank: m.rank, inFeatures: i, outFeatures: o, scale: nil)
       let before = Linear(

@@ -19,8 +19,10 @@ public enum LoRACheck {
     var out = base
     for m in report.modules where !m.fanInFanOut {
       let prefix = String(m.weightName.dropLast("weight".count))
-      try out.append(prefix + LowRankAdapter.downName, Tensor(float32: m.down.map(Float.init), shape: [m.rank, m.inFeatures]))
-      try out.append(prefix + LowRankAdapter.upName, Tensor(float32: m.up.map(Float.init), shape: [m.outFeatures, m.rank]))
+      try out.append(
+        prefix + LowRankAdapter.downName, Tensor(float32: m.down.map(Float.init), shape: [m.rank, m.inFeatures]))
+      try out.append(
+        prefix + LowRankAdapter.upName, Tensor(float32: m.up.map(Float.init), shape: [m.outFeatures, m.rank]))
       if let magnitude = m.magnitude {
         let f = try doraFactor(m, base: base, magnitude: magnitude)
         try out.append(prefix + LowRankAdapter.scaleName, Tensor(float32: f.map(Float.init), shape: [m.outFeatures]))
@@ -81,7 +83,9 @@ public enum LoRACheck {
       columns: columns, rows: rows, facts: JSONObject([("input", .string(input))]))
   }
 
-  /// TODO(lead): the end-to-end LLM check. Wire the LLM engine (`Sources/GraftEngine/LLM/`) here: build the model from
+  /// The end-to-end LLM row; TODO(lead): wire the LLM engine here.
+  ///
+  /// Wire the LLM engine (`Sources/GraftEngine/LLM/`) here: build the model from
   /// `unmergedTable(base:merged:report:)` (its Linears pick up the unmerged LoRA path by name) and from `merged`, run
   /// both on seeded token ids and compare logits with `ModelCheck.row` at `rtol: tolerance`. Until then this row
   /// says, by name, that the LLM end-to-end check did not run; the per-layer rows above still prove every layer.
@@ -156,8 +160,9 @@ public enum LoRACheck {
     guard let copy = adapters.first(where: { $0.label == r.adapter })?.tensors[r.key] else {
       throw GraftError(.invalidModel, "\(r.adapter) has no saved copy of this tensor", tensor: r.key)
     }
-    let want = try DeployTensors.doubles(try DeployTensors.stored(
-      try DeployTensors.doubles(copy, name: r.key), dtype: r.to, shape: copy.shape), name: r.key)
+    let want = try DeployTensors.doubles(
+      try DeployTensors.stored(
+        try DeployTensors.doubles(copy, name: r.key), dtype: r.to, shape: copy.shape), name: r.key)
     let got = try DeployTensors.doubles(merged, r.name)
     let c = TensorComparison(want.map(Float.init), got.map(Float.init), shapeBefore: copy.shape, shapeAfter: copy.shape)
     return CheckReport.Row(
@@ -167,7 +172,9 @@ public enum LoRACheck {
   }
 
   /// A module's weight from `table` in the `[out, in]` orientation.
-  private static func oriented(_ table: TensorTable, _ name: String, _ m: LoRA.ModuleMerge) throws(GraftError) -> [Double] {
+  private static func oriented(
+    _ table: TensorTable, _ name: String, _ m: LoRA.ModuleMerge
+  ) throws(GraftError) -> [Double] {
     let values = try DeployTensors.doubles(table, name)
     guard m.fanInFanOut else { return values }
     var out = [Double](repeating: 0, count: values.count)

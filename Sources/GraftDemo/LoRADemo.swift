@@ -34,7 +34,9 @@ public enum LoRADemo {
     let (merged, report) = try LoRA.merge(base, adapters: [adapter])
     let check = try LoRACheck.verify(
       base: base, merged: merged, report: report, adapters: [adapter], model: VisionTransformer.Options(heads: c.heads))
-    var lines = ["LoRA: rank-4 adapter on \(report.modules.count) Linears (qkv, fc1) of the demo ViT, merged in float64"]
+    var lines = [
+      "LoRA: rank-4 adapter on \(report.modules.count) Linears (qkv, fc1) of the demo ViT, merged in float64"
+    ]
     lines += check.lines
     let (_, _, extracted) = try LoRA.extract(base: base, tuned: merged, options: LoRA.ExtractOptions(rank: 4))
     let residual = extracted.modules.map(\.relativeResidual).max() ?? .infinity

@@ -44,8 +44,10 @@ struct DeployCheckTests {
     for name in base.names where name.hasSuffix("q_proj.weight") {
       let shape = try #require(base[name]?.shape)
       let m = LoRA.keyPrefix + String(name.dropLast(".weight".count))
-      try tensors.append(m + ".lora_A.weight", Tensor(float32: Array(repeating: 0.1, count: 2 * shape[1]), shape: [2, shape[1]]))
-      try tensors.append(m + ".lora_B.weight", Tensor(float32: Array(repeating: 0.2, count: shape[0] * 2), shape: [shape[0], 2]))
+      try tensors.append(
+        m + ".lora_A.weight", Tensor(float32: Array(repeating: 0.1, count: 2 * shape[1]), shape: [2, shape[1]]))
+      try tensors.append(
+        m + ".lora_B.weight", Tensor(float32: Array(repeating: 0.2, count: shape[0] * 2), shape: [shape[0], 2]))
     }
     adapter.tensors = tensors
     adapter.config = LoRA.AdapterConfig(r: 2, alpha: 2)

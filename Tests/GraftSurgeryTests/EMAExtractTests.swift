@@ -59,9 +59,11 @@ struct EMAExtractTests {
     #expect(table.contains("fc.weight") && table.contains("steps"))
   }
 
-  @Test("names split into words for the EMA test", arguments: [
-    ("EMACallback", true), ("state_dict_ema", true), ("model_ema", true), ("schema", false), ("emaState", true),
-  ])
+  @Test(
+    "names split into words for the EMA test",
+    arguments: [
+      ("EMACallback", true), ("state_dict_ema", true), ("model_ema", true), ("schema", false), ("emaState", true),
+    ])
   func tokens(name: String, isEMA: Bool) {
     #expect(EMAExtract.tokens(name).contains("ema") == isEMA)
   }

@@ -46,9 +46,11 @@ struct LoRAExtractTests {
     #expect(abs(abs(vectors[0] * c + vectors[3] * s) - 1) < 1e-12)
   }
 
-  @Test("truncated SVD: Gram path and subspace path recover singular values of a rank-3 matrix", arguments: [
-    (40, 30), (30, 45), (400, 390),
-  ])
+  @Test(
+    "truncated SVD: Gram path and subspace path recover singular values of a rank-3 matrix",
+    arguments: [
+      (40, 30), (30, 45), (400, 390),
+    ])
   func svd(shape: (Int, Int)) throws {
     let sigma = [9.0, 4, 0.5]
     let a = Self.lowRank(rows: shape.0, columns: shape.1, singular: sigma, seed: 3)

@@ -14,7 +14,8 @@ import Testing
 struct LoRAMergeTests {
   static func adapter(_ folder: String, weight: Double = 1) throws -> LoRA.Adapter {
     let dir = TestPaths.fixture("deploy/" + folder)
-    let json = try JSONParser.parse(String(decoding: try FileSystem.readAll(dir + "/adapter_config.json"), as: UTF8.self))
+    let json = try JSONParser.parse(
+      String(decoding: try FileSystem.readAll(dir + "/adapter_config.json"), as: UTF8.self))
     let tensors = try SafeTensors.read(path: dir + "/adapter_model.safetensors")
     return LoRA.Adapter(label: folder, config: try LoRA.AdapterConfig(json: json), tensors: tensors, weight: weight)
   }

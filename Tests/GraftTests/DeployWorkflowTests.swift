@@ -51,7 +51,8 @@ struct DeployWorkflowTests {
       base: Self.fixture("llama-base"), tuned: Self.fixture("llama-merged.safetensors"), output: dir, rank: 4)
     let result = try LoRAWorkflow.extract(o)
     #expect(result.passed && result.written != nil, "\(result.lines.joined(separator: "\n"))")
-    let config = try JSONParser.parse(String(decoding: try FileSystem.readAll(dir + "/adapter_config.json"), as: UTF8.self))
+    let config = try JSONParser.parse(
+      String(decoding: try FileSystem.readAll(dir + "/adapter_config.json"), as: UTF8.self))
     #expect(config["r"]?.intValue == 4 && config["peft_type"]?.stringValue == "LORA")
     let adapter = try LoRAWorkflow.readAdapter(.init(path: dir))
     #expect(adapter.tensors.count == 28)
@@ -60,7 +61,8 @@ struct DeployWorkflowTests {
   @Test("reparam writes the fused RepVGG, equal to timm's within 1e-6")
   func reparam() throws {
     let dir = try TestPaths.scratchFolder("wf-reparam")
-    let result = try ReparamWorkflow.run(.init(input: Self.fixture("repvgg.safetensors"), output: dir + "/r.safetensors"))
+    let result = try ReparamWorkflow.run(
+      .init(input: Self.fixture("repvgg.safetensors"), output: dir + "/r.safetensors"))
     #expect(result.passed && result.written != nil)
     #expect(result.lines.contains { $0.contains("assumed") })
     #expect(try Self.relativeDistance(dir + "/r.safetensors", Self.fixture("repvgg-reparam.safetensors")) < 1e-6)

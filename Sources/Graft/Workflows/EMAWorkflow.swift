@@ -45,8 +45,10 @@ public enum EMAWorkflow {
         out.append("  dropped '\(d.path)' (\(d.role.rawValue)): \(d.tensors) tensors, \(Format.bytes(d.bytes))")
       }
       if !extraction.droppedScalars.isEmpty {
-        out.append("  not carried: top-level values " + extraction.droppedScalars.map { String($0.dropFirst(11)) }
-          .joined(separator: ", ") + " and any other non-tensor entries")
+        out.append(
+          "  not carried: top-level values "
+            + extraction.droppedScalars.map { String($0.dropFirst(11)) }
+            .joined(separator: ", ") + " and any other non-tensor entries")
       }
       out += extraction.notes.map { "  note: " + $0 }
       out += checks?.lines ?? []

@@ -78,7 +78,11 @@ extension LoRAWorkflow {
     }
     result.written = try Checkpoint.write(
       tensors, to: options.output + "/adapter_model.safetensors", format: .safetensors,
-      options: { var o = Checkpoint.WriteOptions(); o.inputs = inputs; return o }())
+      options: {
+        var o = Checkpoint.WriteOptions()
+        o.inputs = inputs
+        return o
+      }())
     try WorkflowFiles.writeJSON(config.json, to: options.output + "/adapter_config.json", inputs: inputs)
     return result
   }

@@ -92,7 +92,8 @@ public enum LoRAWorkflow {
     let configPath = spec.path + "/adapter_config.json"
     let config: LoRA.AdapterConfig
     do {
-      config = try LoRA.AdapterConfig(json: try JSONParser.parse(String(decoding: try FileSystem.readAll(configPath), as: UTF8.self)))
+      config = try LoRA.AdapterConfig(
+        json: try JSONParser.parse(String(decoding: try FileSystem.readAll(configPath), as: UTF8.self)))
     } catch { throw error.inFile(configPath).on(.input) }
     let safetensors = spec.path + "/adapter_model.safetensors"
     let weights = FileSystem.exists(safetensors) ? safetensors : spec.path + "/adapter_model.bin"

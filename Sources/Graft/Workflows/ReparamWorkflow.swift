@@ -41,7 +41,8 @@ public enum ReparamWorkflow {
       var kinds: [String: Int] = [:]
       for b in reparam.blocks { kinds[b.kind.rawValue, default: 0] += 1 }
       var out = [
-        "folded \(reparam.blocks.count) blocks (" + kinds.sorted { $0.key < $1.key }.map { "\($1) \($0)" }
+        "folded \(reparam.blocks.count) blocks ("
+          + kinds.sorted { $0.key < $1.key }.map { "\($1) \($0)" }
           .joined(separator: ", ") + "); removed \(reparam.removed.count) tensors",
         "BatchNorm ε = \(reparam.epsilon): \(reparam.epsilonSource)",
       ]

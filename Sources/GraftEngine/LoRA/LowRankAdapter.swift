@@ -24,8 +24,11 @@ public struct LowRankAdapter: Sendable {
   /// Creates the path from row-major `down` (`[rank, inFeatures]`), `up` (`[outFeatures, rank]`) and DoRA's factor.
   ///
   /// - Throws: `invalidModel` when the sizes disagree.
-  public init(down: [Float], up: [Float], rank: Int, inFeatures: Int, outFeatures: Int, scale: [Float]?) throws(GraftError) {
-    guard rank > 0, down.count == rank * inFeatures, up.count == outFeatures * rank, (scale?.count ?? outFeatures) == outFeatures
+  public init(
+    down: [Float], up: [Float], rank: Int, inFeatures: Int, outFeatures: Int, scale: [Float]?
+  ) throws(GraftError) {
+    guard rank > 0, down.count == rank * inFeatures, up.count == outFeatures * rank,
+      (scale?.count ?? outFeatures) == outFeatures
     else {
       throw GraftError(
         .invalidModel,

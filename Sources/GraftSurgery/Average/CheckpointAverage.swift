@@ -136,7 +136,11 @@ public enum CheckpointAverage {
       guard let ta = a[name], let tb = b[name] else { throw GraftError(.tensorNotFound, "missing", tensor: name) }
       var (s0, s1) = (1 - t, t)
       if method == .slerp {
-        if let c = try slerpCoefficients(ta, tb, t: t, name: name) { (s0, s1) = c } else { fallbacks.names.append(name) }
+        if let c = try slerpCoefficients(ta, tb, t: t, name: name) {
+          (s0, s1) = c
+        } else {
+          fallbacks.names.append(name)
+        }
       }
       return { [s0, s1] range, out in
         let x = try DeployTensors.doubles(ta, elements: range, name: name)

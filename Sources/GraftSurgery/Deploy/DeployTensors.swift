@@ -27,13 +27,16 @@ public enum DeployTensors {
   /// The values of the elements in `range`, widened to Float64.
   ///
   /// - Throws: `unsupportedDType` for sub-byte, F6 and complex tensors; `io` when the bytes cannot be read.
-  public static func doubles(_ tensor: Tensor, elements range: Range<Int>, name: String) throws(GraftError) -> [Double] {
+  public static func doubles(_ tensor: Tensor, elements range: Range<Int>, name: String) throws(GraftError) -> [Double]
+  {
     let dtype = tensor.dtype
     guard dtype.isNumeric, let width = dtype.byteWidth else {
-      throw GraftError(.unsupportedDType, "has dtype \(dtype); expected a byte-aligned real numeric dtype", tensor: name)
+      throw GraftError(
+        .unsupportedDType, "has dtype \(dtype); expected a byte-aligned real numeric dtype", tensor: name)
     }
     guard range.lowerBound >= 0, range.upperBound <= tensor.elementCount else {
-      throw GraftError(.invalidArgument, "elements \(range) are outside the tensor's \(tensor.elementCount)", tensor: name)
+      throw GraftError(
+        .invalidArgument, "elements \(range) are outside the tensor's \(tensor.elementCount)", tensor: name)
     }
     var out = [Double](repeating: 0, count: range.count)
     if range.isEmpty { return out }
@@ -109,8 +112,10 @@ public enum DeployTensors {
     return Tensor(dtype: dtype, shape: shape, bytes: bytes)
   }
 
-  /// A copy of `table` without the names in `dropping`, with `inserting[name]` placed where `name` was (whether or
-  /// not `name` itself is dropped). Aliases of a dropped tensor keep their bytes as tensors of their own.
+  /// A copy of `table` without the names in `dropping`, with `inserting[name]` placed where `name` was.
+  ///
+  /// Insertions apply whether or not `name` itself is dropped. Aliases of a dropped tensor keep their bytes as
+  /// tensors of their own.
   ///
   /// - Throws: `duplicateKey` when an inserted name collides with a kept one.
   public static func rebuilt(

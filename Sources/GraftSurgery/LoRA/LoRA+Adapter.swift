@@ -124,7 +124,8 @@ extension LoRA {
     }
     for (module, t) in parsed.modules where t.down == nil || t.up == nil {
       throw GraftError(
-        .invalidModel, "\(adapter.label): module has lora_\(t.down == nil ? "A" : "B") but not lora_\(t.down == nil ? "B" : "A")",
+        .invalidModel,
+        "\(adapter.label): module has lora_\(t.down == nil ? "A" : "B") but not lora_\(t.down == nil ? "B" : "A")",
         tensor: module)
     }
     return parsed

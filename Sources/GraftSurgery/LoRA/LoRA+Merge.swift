@@ -101,7 +101,8 @@ extension LoRA {
     var seen: [String: String] = [:]
     for m in modules {
       if let other = seen[m.weightName] {
-        throw GraftError(.invalidModel, "modules '\(other)' and '\(m.module)' resolve to one base weight", tensor: m.weightName)
+        throw GraftError(
+          .invalidModel, "modules '\(other)' and '\(m.module)' resolve to one base weight", tensor: m.weightName)
       }
       seen[m.weightName] = m.module
     }
@@ -109,7 +110,9 @@ extension LoRA {
     var replaced: [(name: String, adapter: String, key: String, from: DType, to: DType)] = []
     for m in modules {
       guard let w = base[m.weightName] else { continue }
-      let factor = try m.magnitude.map { magnitude throws(GraftError) in try doraFactor(m, weight: w, magnitude: magnitude) }
+      let factor = try m.magnitude.map { magnitude throws(GraftError) in
+        try doraFactor(m, weight: w, magnitude: magnitude)
+      }
       try out.replace(m.weightName, with: try mergedTensor(m, weight: w, factor: factor))
     }
     for e in base.entries where replacements[e.name] != nil {
@@ -150,7 +153,8 @@ extension LoRA {
   }
 
   /// The base name a saved module tensor replaces (exact, else by a unique name suffix).
-  private static func baseTensorName(_ name: String, in base: TensorTable, adapter: String) throws(GraftError) -> String {
+  private static func baseTensorName(_ name: String, in base: TensorTable, adapter: String) throws(GraftError) -> String
+  {
     if base.contains(name) { return name }
     let candidates = base.names.filter { $0.hasSuffix("." + name) || name.hasSuffix("." + $0) }
     guard candidates.count == 1, let found = candidates.first else {

@@ -88,7 +88,8 @@ extension LoRA {
       throw GraftError(.invalidModel, "a LoRA target must be a weight of rank 2 or more", tensor: weightName)
     }
     guard DeployTensors.floatTypes.contains(weight.dtype) else {
-      throw GraftError(.unsupportedDType, "has dtype \(weight.dtype); merges write F32, F64, F16 or BF16", tensor: weightName)
+      throw GraftError(
+        .unsupportedDType, "has dtype \(weight.dtype); merges write F32, F64, F16 or BF16", tensor: weightName)
     }
     let fanInFanOut = first.adapter.config.fanInFanOut
     guard !fanInFanOut || weight.shape.count == 2 else {
@@ -119,7 +120,8 @@ extension LoRA {
           .unsupported, "grouped-convolution LoRA (lora_A \(a.shape) for a weight \(weight.shape)) is not merged yet",
           tensor: downName)
       }
-      guard a.shape[1...].reduce(1, *) == inF, b.shape[0] == outF, b.shape[1] == r, b.shape[2...].allSatisfy({ $0 == 1 })
+      guard a.shape[1...].reduce(1, *) == inF, b.shape[0] == outF, b.shape[1] == r,
+        b.shape[2...].allSatisfy({ $0 == 1 })
       else {
         throw GraftError(
           .invalidModel,

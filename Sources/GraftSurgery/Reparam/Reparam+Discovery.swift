@@ -11,7 +11,8 @@ extension Reparam {
       guard let mean = table[name], let variance = table[prefix + ".running_var"] else { continue }
       guard mean.shape.count == 1, variance.shape == mean.shape else {
         throw GraftError(
-          .invalidModel, "BatchNorm statistics of shapes \(mean.shape) and \(variance.shape); expected [C]", tensor: name)
+          .invalidModel, "BatchNorm statistics of shapes \(mean.shape) and \(variance.shape); expected [C]",
+          tensor: name)
       }
       let c = mean.shape[0]
       let gamma = table[prefix + ".weight"]
@@ -112,7 +113,8 @@ extension Reparam {
 
   private static func branch(_ table: TensorTable, weight: String, norm: BatchNorm) throws(GraftError) -> Branch {
     guard let w = table[weight], w.shape.count >= 2 else {
-      throw GraftError(.invalidModel, "missing or not a conv/Linear weight next to BatchNorm '\(norm.prefix)'", tensor: weight)
+      throw GraftError(
+        .invalidModel, "missing or not a conv/Linear weight next to BatchNorm '\(norm.prefix)'", tensor: weight)
     }
     guard w.shape[0] == norm.channels else {
       throw GraftError(
@@ -158,7 +160,8 @@ extension Reparam {
     }
     let name = prefix.hasSuffix(".") ? String(prefix.dropLast()) : prefix
     return Block(
-      kind: kind, prefix: name.isEmpty ? "(top level)" : name, branches: branches, outputWeight: output + ".weight", outputBias: output + ".bias",
+      kind: kind, prefix: name.isEmpty ? "(top level)" : name, branches: branches, outputWeight: output + ".weight",
+      outputBias: output + ".bias",
       shape: shape, groups: groups, rule: rule)
   }
 }

@@ -8,7 +8,8 @@ extension Reparam {
     let p = norm.prefix + "."
     let mean = try DeployTensors.doubles(table, p + "running_mean")
     let variance = try DeployTensors.doubles(table, p + "running_var")
-    let gamma = norm.affine ? try DeployTensors.doubles(table, p + "weight") : [Double](repeating: 1, count: norm.channels)
+    let gamma =
+      norm.affine ? try DeployTensors.doubles(table, p + "weight") : [Double](repeating: 1, count: norm.channels)
     let beta = norm.affine ? try DeployTensors.doubles(table, p + "bias") : [Double](repeating: 0, count: norm.channels)
     if let bad = variance.firstIndex(where: { !($0 + epsilon > 0) }) {
       throw GraftError(

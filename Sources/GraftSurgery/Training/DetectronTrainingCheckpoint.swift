@@ -37,7 +37,9 @@ public struct DetectronTrainingCheckpoint: Sendable {
     var model = parts.section("model")?.table ?? TensorTable()
     model.metadata = table.metadata
     let ema = parts.section("ema_state")?.table
-    let others = parts.sections.filter { $0.path != "model" && $0.path != "ema_state" }.map { ($0.path, $0.table.count) }
+    let others = parts.sections.filter { $0.path != "model" && $0.path != "ema_state" }.map {
+      ($0.path, $0.table.count)
+    }
     self.init(model: model, emaState: ema.flatMap { $0.isEmpty ? nil : $0 }, otherEntries: others)
   }
 

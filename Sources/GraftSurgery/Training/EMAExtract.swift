@@ -127,7 +127,8 @@ public enum EMAExtract {
       guard emas.count == 1, let only = emas.first else {
         throw GraftError(
           .invalidArgument,
-          (emas.isEmpty ? "no EMA weights found" : "several EMA candidates (\(emas.map(\.path).joined(separator: ", ")))")
+          (emas.isEmpty
+            ? "no EMA weights found" : "several EMA candidates (\(emas.map(\.path).joined(separator: ", ")))")
             + "; choose the section to keep: \(listing)"
         ).resolved(by: "source")
       }
@@ -150,8 +151,10 @@ public enum EMAExtract {
       }
     }
     var notes = all.compactMap { c in c.note.map { "\(c.path): \($0)" } }
-    for prefix in ["module.", "model.", "_orig_mod."] where !table.isEmpty && table.names.allSatisfy({ $0.hasPrefix(prefix) }) {
-      notes.append("every kept name starts with '\(prefix)'; strip it with stripPrefixes if the model expects bare names")
+    for prefix in ["module.", "model.", "_orig_mod."]
+    where !table.isEmpty && table.names.allSatisfy({ $0.hasPrefix(prefix) }) {
+      notes.append(
+        "every kept name starts with '\(prefix)'; strip it with stripPrefixes if the model expects bare names")
     }
     table.metadata = JSONObject()
     var parameters = JSONObject()
