@@ -8,15 +8,7 @@ import Testing
 struct EMAExtractTests {
   /// The fixture's state-dict candidates as sections, read by their exact paths.
   static func checkpoint(_ name: String) throws -> TrainingCheckpoint {
-    let archive = try PyTorchCheckpoint.open(path: TestPaths.fixture("deploy/" + name))
-    var sections: [TrainingCheckpoint.Section] = []
-    var metadata = JSONObject()
-    for c in archive.stateDictCandidates {
-      let table = try archive.table(select: c.path, stripPrefixes: [])
-      metadata = table.metadata
-      sections.append(.init(path: c.path, table: table))
-    }
-    return TrainingCheckpoint(sections: sections, metadata: metadata)
+    TrainingCheckpoint(parts: try PyTorchCheckpoint.open(path: TestPaths.fixture("deploy/" + name)).stateDictTables())
   }
 
   @Test(

@@ -73,11 +73,9 @@ public enum AverageWorkflow {
       if !c.linearFallbacks.isEmpty {
         out.append("  slerp fell back to linear for \(c.linearFallbacks.count) nearly colinear or zero tensors")
       }
-      out += checks?.lines ?? ["  not verified (--no-verify)"]
-      out.append(
-        written.map { "wrote \(Format.bytes($0.bytesWritten)) to \(output)" }
-          ?? "not written: a sampled element differs from the rule")
       return out
+        + WorkflowLines.closing(
+          checks: checks, written: written, to: output, refused: "a sampled element differs from the rule")
     }
 
     /// The pass and verification reports.

@@ -72,15 +72,7 @@ public enum EMAWorkflow {
       return TrainingCheckpoint(sections: [.init(path: "", table: root)], metadata: metadata)
     }
     do {
-      let archive = try PyTorchCheckpoint.open(path: path)
-      var sections: [TrainingCheckpoint.Section] = []
-      var metadata = JSONObject()
-      for c in archive.stateDictCandidates {
-        let table = try archive.table(select: c.path, stripPrefixes: [])
-        metadata = table.metadata
-        sections.append(.init(path: c.path, table: table))
-      }
-      return TrainingCheckpoint(sections: sections, metadata: metadata)
+      return TrainingCheckpoint(parts: try PyTorchCheckpoint.open(path: path).stateDictTables())
     } catch { throw error.side == nil ? error.on(.input) : error }
   }
 

@@ -43,16 +43,14 @@ extension LoRAWorkflow {
     public var lines: [String] {
       var out = ["extracted \(extraction.modules.count) LoRA modules (truncated SVD of W_tuned − W_base, float64)"]
       out += extraction.inferred.map { "  inferred: " + $0 }
-      out += checks?.lines ?? ["  not verified (--no-verify)"]
       if !extraction.unrepresented.isEmpty {
         out.append(
           "warning: \(extraction.unrepresented.count) differing tensors are not in the adapter: "
             + extraction.unrepresented.prefix(4).map(\.name).joined(separator: ", "))
       }
-      out.append(
-        written.map { "wrote adapter_config.json and \(Format.bytes($0.bytesWritten)) of factors to \(output)" }
-          ?? "not written: an exact layer does not reproduce the tuned one")
       return out
+        + WorkflowLines.closing(
+          checks: checks, written: written, to: output, refused: "an exact layer does not reproduce the tuned one")
     }
 
     /// The extraction and verification reports.

@@ -74,11 +74,9 @@ public enum LoRAWorkflow {
       ]
       out += merge.inferred.map { "  inferred: " + $0 }
       if !merge.skipped.isEmpty { out.append("  skipped \(merge.skipped.count) tensors of other adapter names") }
-      out += checks?.lines ?? ["  not verified (--no-verify)"]
-      out.append(
-        written.map { "wrote \(Format.bytes($0.bytesWritten)) to \(output)" }
-          ?? "not written: the merged model does not match the unmerged one")
       return out
+        + WorkflowLines.closing(
+          checks: checks, written: written, to: output, refused: "the merged model does not match the unmerged one")
     }
 
     /// The merge and verification reports.

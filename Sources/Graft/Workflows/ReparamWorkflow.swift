@@ -46,11 +46,9 @@ public enum ReparamWorkflow {
           .joined(separator: ", ") + "); removed \(reparam.removed.count) tensors",
         "BatchNorm ε = \(reparam.epsilon): \(reparam.epsilonSource)",
       ]
-      out += checks?.lines ?? ["  not verified (--no-verify)"]
-      out.append(
-        written.map { "wrote \(Format.bytes($0.bytesWritten)) to \(output)" }
-          ?? "not written: a fused block does not match its training-time form")
       return out
+        + WorkflowLines.closing(
+          checks: checks, written: written, to: output, refused: "a fused block does not match its training-time form")
     }
 
     /// The pass and verification reports.

@@ -31,6 +31,14 @@ public struct TrainingCheckpoint: Sendable {
     self.metadata = metadata
   }
 
+  /// Creates a checkpoint from `(path, table)` parts as a reader lists them; the metadata (top-level scalars) is
+  /// the first part's.
+  public init(parts: [(path: String, table: TensorTable)]) {
+    self.init(
+      sections: parts.map { Section(path: $0.path, table: $0.table) },
+      metadata: parts.first?.table.metadata ?? JSONObject())
+  }
+
   /// The section at `path`, if any.
   public func section(_ path: String) -> Section? { sections.first { $0.path == path } }
 
