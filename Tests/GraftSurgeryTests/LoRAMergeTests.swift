@@ -98,6 +98,9 @@ struct LoRAMergeTests {
     var a = try Self.adapter("vit-lora")
     a.config.targetModules = .names(["qkv"])
     #expect(throws: GraftError.self) { try LoRA.merge(try Self.base(), adapters: [a]) }
+    a.config.targetModules = .pattern(String(repeating: "(a|a)*", count: 1000))
+    let long = #expect(throws: GraftError.self) { try LoRA.merge(try Self.base(), adapters: [a]) }
+    #expect(long?.code == .limitExceeded)
     #expect(throws: GraftError.self) { try LoRA.AdapterConfig(json: ["peft_type": "IA3", "r": 4]) }
     #expect(throws: GraftError.self) { try LoRA.AdapterConfig(json: ["r": 4, "lora_bias": true]) }
     var e = LoRA.Adapter(label: "e", config: LoRA.AdapterConfig(r: 1, alpha: 1), tensors: TensorTable())

@@ -63,8 +63,16 @@ public enum LoRA {
     }
   }
 
+  /// The longest regular expression accepted from an adapter configuration (a guard against pathological
+  /// patterns in untrusted files).
+  public static let maximumPatternLength = 4096
+
   /// Whether `text` as a whole matches the regular expression `pattern`.
   static func wholeMatch(_ pattern: String, _ text: String) throws(GraftError) -> Bool {
+    guard pattern.utf8.count <= maximumPatternLength else {
+      throw GraftError(
+        .limitExceeded, "a module pattern of \(pattern.utf8.count) bytes; at most \(maximumPatternLength) are accepted")
+    }
     do {
       let regex = try Regex(pattern)
       return try regex.wholeMatch(in: text) != nil
