@@ -38,6 +38,21 @@ struct DeployWorkflowTests {
     #expect(try FileSystem.readAll(dir + "/merged.safetensors") == FileSystem.readAll(dir + "/again.safetensors"))
   }
 
+  @Test("an adapter saved as adapter_model.bin (a torch pickle) reads and merges like the safetensors one")
+  func binAdapter() throws {
+    let dir = try TestPaths.scratchFolder("wf-bin")
+    let source = try LoRAWorkflow.readAdapter(.init(path: Self.fixture("vit-lora")))
+    try FileSystem.writeAll(
+      try FileSystem.readAll(Self.fixture("vit-lora/adapter_config.json")), to: dir + "/adapter_config.json")
+    try Checkpoint.write(source.tensors, to: dir + "/adapter_model.bin", format: .pytorch)
+    let bin = try LoRAWorkflow.readAdapter(.init(path: dir))
+    #expect(bin.tensors.names == source.tensors.names)
+    let o = LoRAWorkflow.MergeOptions(
+      base: Self.fixture("vit-base.safetensors"), adapters: [.init(path: dir)], output: dir + "/m.safetensors")
+    #expect(try LoRAWorkflow.merge(o).passed)
+    #expect(try Self.relativeDistance(dir + "/m.safetensors", Self.fixture("vit-merged.safetensors")) < 1e-5)
+  }
+
   @Test("adapter specs parse path:weight; a path without a number keeps weight 1")
   func adapterSpec() {
     #expect(LoRAWorkflow.AdapterSpec(parsing: "a/b:0.25") == .init(path: "a/b", weight: 0.25))
