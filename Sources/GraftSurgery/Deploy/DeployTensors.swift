@@ -106,7 +106,7 @@ public enum DeployTensors {
     }
     var failure: GraftError?
     let bytes = HeapBytes(count: values.count * width) { out in
-      do { try encode(values, dtype: dtype, into: out) } catch let e as GraftError { failure = e } catch {}
+      do throws(GraftError) { try encode(values, dtype: dtype, into: out) } catch { failure = error }
     }
     if let failure { throw failure }
     return Tensor(dtype: dtype, shape: shape, bytes: bytes)
