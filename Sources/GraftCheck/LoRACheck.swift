@@ -116,16 +116,15 @@ public enum LoRACheck {
     let stored = try oriented(merged, m.weightName, m)
     let bias = try m.biasName.map { n throws(GraftError) in try DeployTensors.doubles(base, n).map(Float.init) }
     let f = try m.magnitude.map { magnitude throws(GraftError) in try doraFactor(m, base: base, magnitude: magnitude) }
-    var exact = [Double](repeating: 0, count: o * i)
     var castError = 0.0
     var weightScale = 0.0
     for r in 0..<o {
       for c in 0..<i {
         var d = 0.0
         for k in 0..<m.rank { d += m.up[r * m.rank + k] * m.down[k * i + c] }
-        exact[r * i + c] = (f?[r] ?? 1) * (w[r * i + c] + d)
-        castError = max(castError, abs(Double(stored[r * i + c]) - exact[r * i + c]))
-        weightScale = max(weightScale, abs(exact[r * i + c]))
+        let exact = (f?[r] ?? 1) * (w[r * i + c] + d)
+        castError = max(castError, abs(stored[r * i + c] - exact))
+        weightScale = max(weightScale, abs(exact))
       }
     }
     let adapter = try LowRankAdapter(
