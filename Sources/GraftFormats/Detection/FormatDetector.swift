@@ -54,7 +54,9 @@ public enum FormatDetector {
       }
       probe = probe == 0 ? 512 : probe * 2
     }
-    if n >= 2, bytes[0] == 0x80, (2...5).contains(bytes[1]) {
+    // 0x00 is no pickle opcode: a safetensors file whose header length is 0x0280…0x0580 (8-byte little-endian,
+    // high bytes zero) starts with 0x80 0x02…0x05 too, and is not a pickle stream.
+    if n >= 2, bytes[0] == 0x80, (2...5).contains(bytes[1]), n < 3 || bytes[2] != 0 {
       if n >= 4, bytes[2] == 0x8A, bytes[3] == 0x0A { return found(.pytorch, "PyTorch legacy raw pickle stream") }
       return found(.pytorch, "pickle stream")
     }

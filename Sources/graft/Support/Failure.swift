@@ -17,7 +17,10 @@ enum Failure {
   static let usage = ExitCode(64)
 
   /// Library options whose flags are not their kebab-case names.
-  static let flags = ["selection": "--include/--exclude", "format": "--to", "tMap": "--t-map"]
+  static let flags = [
+    "selection": "--include/--exclude", "format": "--to", "tMap": "--t-map", "foldBatchNorm": "--fold-bn",
+    "stripPrefixes": "--strip-prefix",
+  ]
 
   /// The exit status for an error.
   static func status(for error: GraftError) -> ExitCode {

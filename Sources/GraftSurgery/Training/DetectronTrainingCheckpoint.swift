@@ -25,47 +25,22 @@ public struct DetectronTrainingCheckpoint: Sendable {
     table.names.contains { $0.hasPrefix("model.") }
   }
 
-  /// Splits a flattened container; aliases inside `model` and `ema_state` are kept.
+  /// Splits a flattened container (``TrainingCheckpoint/init(flattened:)``); aliases inside `model` and
+  /// `ema_state` are kept.
   ///
   /// - Throws: `invalidModel` when the table has no `model.` names.
   public init(flattened table: TensorTable) throws(GraftError) {
     guard Self.isContainer(table) else {
       throw GraftError(.invalidModel, "not a detectron2 training checkpoint: no 'model.' entries")
     }
-    var model = TensorTable()
-    var ema = TensorTable()
-    var others: [(name: String, tensors: Int)] = []
-    for e in table.entries {
-      let (head, rest) = Self.split(e.name)
-      let target: String? = e.aliasOf.map { Self.split($0).rest }
-      switch head {
-      case "model":
-        if let target, Self.split(e.aliasOf ?? "").head == "model", model.contains(target) {
-          try model.appendAlias(rest, of: target)
-        } else {
-          try model.append(rest, e.tensor)
-        }
-      case "ema_state":
-        if let target, Self.split(e.aliasOf ?? "").head == "ema_state", ema.contains(target) {
-          try ema.appendAlias(rest, of: target)
-        } else {
-          try ema.append(rest, e.tensor)
-        }
-      default:
-        if let i = others.firstIndex(where: { $0.name == head }) {
-          others[i].tensors += 1
-        } else {
-          others.append((head, 1))
-        }
-      }
-    }
+    let parts = try TrainingCheckpoint(flattened: table)
+    var model = parts.section("model")?.table ?? TensorTable()
     model.metadata = table.metadata
-    self.init(model: model, emaState: ema.isEmpty ? nil : ema, otherEntries: others)
-  }
-
-  private static func split(_ name: String) -> (head: String, rest: String) {
-    guard let dot = name.firstIndex(of: ".") else { return (name, "") }
-    return (String(name[..<dot]), String(name[name.index(after: dot)...]))
+    let ema = parts.section("ema_state")?.table
+    let others = parts.sections.filter { $0.path != "model" && $0.path != "ema_state" }.map {
+      ($0.path, $0.table.count)
+    }
+    self.init(model: model, emaState: ema.flatMap { $0.isEmpty ? nil : $0 }, otherEntries: others)
   }
 
   /// The checkpoint flattened back into one table (`model.…`, `ema_state.…`), aliases preserved.
