@@ -26,8 +26,8 @@ extension VisionTransformer.Resolver {
     } else {
       let divisors = (1...max(1, d)).filter { d % $0 == 0 }
       let guess = divisors.min { (a: Int, b: Int) -> Bool in abs(a * 64 - d) < abs(b * 64 - d) } ?? 1
-      result = try undetermined(
-        guess, assumed: "\(guess) heads (head dim \(d / guess), timm's usual 64)",
+      result = undetermined(
+        guess, assumed: "\(guess) head\(guess == 1 ? "" : "s") (head dim \(d / guess), timm's usual 64)",
         "the number of attention heads is not in the tensors (no q_norm) nor in the metadata", option: "heads",
         tensor: "blocks.0.attn.qkv.weight")
     }
@@ -58,7 +58,7 @@ extension VisionTransformer.Resolver {
       return stated ?? Configured(.layerNorm, .inferred("blocks.0.norm1.bias (an RMSNorm has no bias)"))
     }
     if let stated { return stated }
-    return try undetermined(
+    return undetermined(
       .rmsNorm, assumed: "rmsnorm (the norms have no bias)",
       "the norms have weights but no biases: RMSNorm and a bias-free LayerNorm both fit", option: "normKind",
       tensor: "blocks.0.norm1.weight")
@@ -74,7 +74,7 @@ extension VisionTransformer.Resolver {
       }
       return Configured(Float(stated.value), stated.source)
     }
-    return try undetermined(
+    return undetermined(
       1e-6, assumed: "1e-6 (timm's LayerNorm and RmsNorm default)",
       "the norm epsilon is not in the tensors or the metadata (timm's default is 1e-6, CLIP models use 1e-5)",
       option: "normEps")
@@ -95,7 +95,7 @@ extension VisionTransformer.Resolver {
       return stated ?? Configured(.silu, .inferred("blocks.0.mlp.w12 (DINOv2 SwiGLUFFN applies silu)"))
     }
     if let stated { return stated }
-    return try undetermined(
+    return undetermined(
       .gelu, assumed: "gelu (timm's default)",
       "the MLP activation is not in the tensors or the metadata (timm's default is gelu; CLIP uses quick_gelu)",
       option: "activation")
@@ -142,7 +142,7 @@ extension VisionTransformer.Resolver {
         }
         kind = stated
       } else {
-        kind = try undetermined(
+        kind = undetermined(
           .swigluPacked, assumed: "swiglu_packed (gate first, as timm's SwiGLUPacked)",
           why + ", but which half is the gate is not in the tensors (swiglu_packed: first, glu: second)",
           option: "mlpKind", tensor: p + "fc1.weight")
@@ -193,7 +193,7 @@ extension VisionTransformer.Resolver {
       return stated
     }
     let guess: VisionTransformer.GlobalPool = fcNorm || !cls ? .avg : .token
-    return try undetermined(
+    return undetermined(
       guess, assumed: "\(guess.rawValue) (\(fcNorm ? "fc_norm present" : cls ? "class token present" : "no class token"))",
       "the pooling is not in the tensors: " + (cls ? "with a class token, token, avg, max and avgmax" : "avg, max and avgmax")
         + " pooling all fit", option: "globalPool")
@@ -208,7 +208,7 @@ extension VisionTransformer.Resolver {
       return stated ?? Configured(false, .inferred(why))
     }
     if let stated { return stated }
-    return try undetermined(
+    return undetermined(
       false, assumed: "false (timm's default)",
       "whether \(pool.rawValue) pooling also reads the \(prefixTokens) prefix tokens is not in the tensors",
       option: "poolIncludePrefix")
@@ -222,7 +222,7 @@ extension VisionTransformer.Resolver {
     guard let pos = weights.shape("pos_embed") else {
       let none = Configured(false, .inferred("no pos_embed"))
       if let stated { return (false, stated, none) }
-      let size = try undetermined(
+      let size = undetermined(
         [224, 224], assumed: "224×224 (timm's default)",
         "the checkpoint has no pos_embed, so the image size is not in the tensors", option: "imageSize")
       return (false, size, none)
@@ -274,7 +274,7 @@ extension VisionTransformer.Resolver {
         return (true, Configured([pick.side * patch[0], pick.side * patch[1]], stated.source), stated)
       }
       let (g, _) = readings[0]
-      let size = try undetermined(
+      let size = undetermined(
         [g * patch[0], g * patch[1]], assumed: "\(g)×\(g) patches plus the prefix positions (timm no_embed_class=False)",
         "\(what) fits both a \(readings[0].side)² grid plus \(prefix) prefix positions and a \(readings[1].side)² "
           + "grid without them (no_embed_class)", option: "imageSize", tensor: "pos_embed")

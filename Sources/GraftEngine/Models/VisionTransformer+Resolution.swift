@@ -6,6 +6,12 @@ extension VisionTransformer {
     let weights: WeightLoader
     let options: Options
     let hints: ArchitectureHints
+    /// The values nothing determined, gathered so that one error can name all of their options.
+    let missing = Missing()
+
+    final class Missing {
+      var reasons: [(message: String, option: String, tensor: String?)] = []
+    }
 
     /// The option when set, else the metadata's value of timm argument `key`.
     func chosen<T: Sendable & Equatable>(
@@ -15,16 +21,30 @@ extension VisionTransformer {
       return try hints.lookup(key, option: name, expected: expected, parse)
     }
 
-    /// Nothing determined the value: with `assumeDefaults` the guess, reported as assumed; otherwise an error that
-    /// names the option.
+    /// Nothing determined the value: the guess, reported as assumed; without `assumeDefaults` the value is also
+    /// recorded, and ``finish()`` refuses the build naming every such option.
     func undetermined<T: Sendable & Equatable>(
       _ guess: T, assumed why: String, _ message: String, option: String, tensor: String? = nil
-    ) throws(GraftError) -> Configured<T> {
-      if options.assumeDefaults { return Configured(guess, .assumed(why)) }
+    ) -> Configured<T> {
+      if !options.assumeDefaults {
+        missing.reasons.append((message + "; pass \(option) (assumeDefaults would take \(why))", option, tensor))
+      }
+      return Configured(guess, .assumed(why))
+    }
+
+    /// Refuses the build when values were undetermined and `assumeDefaults` is off; the error's option lists every
+    /// option that resolves one, comma-separated.
+    func finish() throws(GraftError) {
+      guard let first = missing.reasons.first else { return }
+      let count = missing.reasons.count
       throw GraftError(
-        .invalidModel, message + "; pass \(option) (or assumeDefaults to take \(why))",
-        tensor: tensor.map(weights.fullName)
-      ).resolved(by: option)
+        .invalidModel,
+        count == 1
+          ? first.message
+          : "\(count) values are undetermined: "
+            + missing.reasons.enumerated().map { "(\($0.offset + 1)) \($0.element.message)" }.joined(separator: " "),
+        tensor: first.tensor.map(weights.fullName)
+      ).resolved(by: missing.reasons.map(\.option).joined(separator: ","))
     }
 
     /// Refuses a value the tensors determine when a direct or named metadata source says otherwise.
@@ -83,7 +103,7 @@ extension VisionTransformer {
       let has = weights.contains(name)
       return Configured(has, .inferred(has ? name : "no \(name)"))
     }
-    return Configuration(
+    let configuration = Configuration(
       embedDim: Configured(d, fromPatch), depth: Configured(depth, .inferred("blocks.0…\(depth - 1)")),
       heads: try r.heads(width: d), mlpKind: mlp.kind, mlpHidden: mlp.hidden,
       patchSize: Configured([patch[2], patch[3]], fromPatch), imageSize: positions.imageSize,
@@ -102,6 +122,8 @@ extension VisionTransformer {
       activation: try r.activation(mlpKind: mlp.kind), qkNorm: present("blocks.0.attn.q_norm.weight"),
       scaleAttnNorm: present("blocks.0.attn.norm.weight"), scaleMlpNorm: present("blocks.0.mlp.norm.weight"),
       layerScale: present("blocks.0.ls1.gamma"), numClasses: classes.configured)
+    try r.finish()
+    return configuration
   }
 
   /// Counts `blocks.N`, refusing gaps.
