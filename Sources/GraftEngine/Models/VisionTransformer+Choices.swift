@@ -218,7 +218,7 @@ extension VisionTransformer.Resolver {
   func positions(
     width d: Int, patch: [Int], prefix: Int
   ) throws(GraftError) -> (present: Bool, imageSize: Configured<[Int]>, noEmbedClass: Configured<Bool>) {
-    let stated = try chosen(options.imageSize, "img_size", option: "imageSize", expected: "a size", H.size)
+    let stated = try chosen(options.imageSize.map(Self.square), "img_size", option: "imageSize", expected: "a size", H.size)
     guard let pos = weights.shape("pos_embed") else {
       let none = Configured(false, .inferred("no pos_embed"))
       if let stated { return (false, stated, none) }
@@ -284,7 +284,7 @@ extension VisionTransformer.Resolver {
 
   /// The size the model runs at: the resampling target when given.
   func inputSize(_ imageSize: Configured<[Int]>, patch: [Int]) throws(GraftError) -> Configured<[Int]> {
-    guard let target = options.resamplePositionEmbedding else { return imageSize }
+    guard let target = options.resamplePositionEmbedding.map(Self.square) else { return imageSize }
     _ = try Self.grid(target, patch: patch, source: .given, option: "resamplePositionEmbedding")
     return Configured(target, .given)
   }
@@ -295,11 +295,16 @@ extension VisionTransformer.Resolver {
   ) throws(GraftError) -> [Int] {
     guard size.count == 2, size[0] > 0, size[1] > 0, size[0] % patch[0] == 0, size[1] % patch[1] == 0 else {
       throw GraftError(
-        .invalidModel, "the image size \(size) (\(source.description)) is not a positive multiple of the patch \(patch)"
+        .invalidModel,
+        "the image size \(size) (\(source.description)) is not [height, width] in positive multiples of the patch "
+          + "\(patch)"
       ).resolved(by: option)
     }
     return [size[0] / patch[0], size[1] / patch[1]]
   }
+
+  /// `[side]` as `[side, side]`; other sizes as given.
+  static func square(_ size: [Int]) -> [Int] { size.count == 1 ? [size[0], size[0]] : size }
 
   static func squareRoot(_ n: Int) -> Int? {
     guard n > 0 else { return nil }

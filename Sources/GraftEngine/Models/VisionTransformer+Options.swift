@@ -53,10 +53,10 @@ extension VisionTransformer {
     public var mlpKind: MLPKind?
     /// The number of prefix tokens (class, distillation, register), checked against the tensors.
     public var numPrefixTokens: Int?
-    /// The checkpoint's image size `[height, width]` (timm `img_size`): needed for non-square grids and checkpoints
-    /// without `pos_embed`.
+    /// The checkpoint's image size `[height, width]` or `[side]` (timm `img_size`): needed for non-square grids and
+    /// checkpoints without `pos_embed`.
     public var imageSize: [Int]?
-    /// Run at this image size `[height, width]`, resampling the position embeddings bicubically (timm
+    /// Run at this image size `[height, width]` or `[side]`, resampling the position embeddings bicubically (timm
     /// `resample_abs_pos_embed`, prefix tokens kept).
     public var resamplePositionEmbedding: [Int]?
     /// Whether the resampling is antialiased (timm's default is `true`).

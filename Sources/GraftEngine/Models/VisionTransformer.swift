@@ -102,6 +102,17 @@ public struct VisionTransformer: ForwardModel {
     configuration = config
   }
 
+  /// Resolves the configuration without building the model (no weights decoded, unused tensors not checked): what a
+  /// report prints before the engine runs.
+  ///
+  /// - Throws: as ``init(_:options:)`` for everything but missing, misshapen, non-finite or unused tensors.
+  public static func configuration(of table: TensorTable, options: Options = Options()) throws(GraftError)
+    -> Configuration
+  {
+    let weights = WeightLoader(table: table, prefix: try detectPrefix(table))
+    return try resolveConfiguration(weights, metadata: table.metadata, options: options)
+  }
+
   /// The position embeddings, resampled from the checkpoint's grid to the input's when they differ.
   static func loadPositions(
     _ weights: WeightLoader, _ c: Configuration, antialias: Bool

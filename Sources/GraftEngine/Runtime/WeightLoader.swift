@@ -54,6 +54,14 @@ public struct WeightLoader: Sendable {
     return values
   }
 
+  /// Records every tensor under `prefix` (model-relative) as consumed without decoding it: for layers whose tensors
+  /// reach the model another way (a DenoiseRep wrapper's schedule and time MLP, folded into its step).
+  public func markConsumed(under prefix: String) {
+    guard let usage else { return }
+    let full = fullName(prefix)
+    for name in table.names where name.hasPrefix(full) { usage.record(name) }
+  }
+
   /// The values of an optional tensor: `nil` when absent, otherwise as ``floats(_:shape:)``.
   public func optionalFloats(_ name: String, shape expected: [Int]) throws(GraftError) -> [Float]? {
     contains(name) ? try floats(name, shape: expected) : nil
