@@ -13,7 +13,9 @@ struct ViTCommandTests {
   func runFlags() throws {
     let refused = try GraftExecutable.run(["run", bare])
     #expect(refused.status == 2)
-    for flag in ["--global-pool", "--heads", "--act", "--norm-eps"] { #expect(refused.stderr.contains(flag), "\(flag)") }
+    for flag in ["--global-pool", "--heads", "--act", "--norm-eps"] {
+      #expect(refused.stderr.contains(flag), "\(flag)")
+    }
     let ran = try GraftExecutable.run([
       "run", bare, "--global-pool", "max", "--heads", "2", "--act", "gelu", "--norm-eps", "1e-6",
       "--pool-include-prefix", "false",
@@ -45,7 +47,8 @@ struct ViTCommandTests {
     let name = "vit_base_patch16_clip_224"
     try FileSystem.writeAll(
       try FileSystem.readAll(TestPaths.fixture("vit_sweep/\(name).safetensors")), to: dir + "/model.safetensors")
-    let config = #"{"architecture": "vit_base_patch16_clip_224.openai", "num_classes": 5, "#
+    let config =
+      #"{"architecture": "vit_base_patch16_clip_224.openai", "num_classes": 5, "#
       + #""model_args": {"embed_dim": 16, "depth": 2, "num_heads": 2, "num_classes": 5, "img_size": 32}}"#
     try FileSystem.writeAll(Array(config.utf8), to: dir + "/config.json")
     let r = try GraftExecutable.run(["run", dir + "/model.safetensors", "--json"])

@@ -118,7 +118,8 @@ public enum MoEWorkflow {
     var common = options.common
     var configuration: ModelConfiguration?
     if common.verify {
-      (configuration, common.model) = try ModelConfiguration.resolve(dense, checkpoint: common.input, options: common.model)
+      (configuration, common.model) = try ModelConfiguration.resolve(
+        dense, checkpoint: common.input, options: common.model)
     }
     let (moe, manifest) = try MoEUpcycle.upcycle(dense, options: options.upcycle)
     let o = options.upcycle

@@ -30,7 +30,9 @@ public struct ModelConfiguration: Sendable {
     _ options: VisionTransformer.Options, beside checkpoint: String
   ) throws(GraftError) -> (options: VisionTransformer.Options, metadataPath: String?) {
     guard options.architectureMetadata == nil,
-      let path = metadataCandidates(beside: checkpoint).first(where: { FileSystem.exists($0) && !FileSystem.isDirectory($0) })
+      let path = metadataCandidates(beside: checkpoint).first(where: {
+        FileSystem.exists($0) && !FileSystem.isDirectory($0)
+      })
     else { return (options, nil) }
     let size = try FileSystem.size(of: path)
     guard size <= maxMetadataBytes else {
@@ -61,7 +63,10 @@ public struct ModelConfiguration: Sendable {
   ) throws(GraftError) -> (configuration: ModelConfiguration, options: VisionTransformer.Options) {
     let (o, path) = try Self.options(options, beside: checkpoint)
     do {
-      return (ModelConfiguration(metadataPath: path, configuration: try VisionTransformer.configuration(of: table, options: o)), o)
+      return (
+        ModelConfiguration(
+          metadataPath: path, configuration: try VisionTransformer.configuration(of: table, options: o)), o
+      )
     } catch {
       throw error.inFile(checkpoint)
     }

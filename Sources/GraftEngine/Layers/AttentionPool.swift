@@ -80,7 +80,9 @@ public struct AttentionPool: Sendable {
     }
   }
 
-  private static func positionTable(_ weights: WeightLoader, _ prefix: String, _ width: Int) throws(GraftError)
+  private static func positionTable(
+    _ weights: WeightLoader, _ prefix: String, _ width: Int
+  ) throws(GraftError)
     -> [Float]
   {
     let shape = try weights.requireShape(prefix + "pos_embed", expecting: "[tokens, \(width)]")
@@ -127,7 +129,9 @@ public struct AttentionPool: Sendable {
             scores[t] = dot
           }
           scores.withUnsafeMutableBufferPointer { sb in
-            if let sp = sb.baseAddress { RowKernels.softmaxInPlace(sp, rows: 1, width: tokens, stride: tokens, scale: scale) }
+            if let sp = sb.baseAddress {
+              RowKernels.softmaxInPlace(sp, rows: 1, width: tokens, stride: tokens, scale: scale)
+            }
           }
           for c in 0..<hd {
             var acc: Float = 0

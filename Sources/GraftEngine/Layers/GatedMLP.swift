@@ -129,7 +129,8 @@ public struct GatedMLPBuilder: FeedForwardBuilder {
     let h = shape[0] / 2
     let w = try weights.floats(prefix + "weight", shape: shape)
     let b = try weights.optionalFloats(prefix + "bias", shape: [2 * h])
-    let first = Linear(weight: Array(w[0..<(h * width)]), bias: b.map { Array($0[0..<h]) }, outFeatures: h, inFeatures: width)
+    let first = Linear(
+      weight: Array(w[0..<(h * width)]), bias: b.map { Array($0[0..<h]) }, outFeatures: h, inFeatures: width)
     let second = Linear(
       weight: Array(w[(h * width)...]), bias: b.map { Array($0[h...]) }, outFeatures: h, inFeatures: width)
     return (first, second)

@@ -17,6 +17,9 @@ public enum NormKind: String, Sendable, CaseIterable {
   }
 }
 
+/// Layer normalisation over the last dimension, as `nn.LayerNorm`: a ``Norm`` of kind ``NormKind/layerNorm``.
+public typealias LayerNorm = Norm
+
 /// A normalisation layer over the last dimension: LayerNorm or RMSNorm, with the checkpoint's epsilon.
 public struct Norm: Sendable {
   /// The kind.
@@ -35,6 +38,16 @@ public struct Norm: Sendable {
     self.gamma = gamma
     self.beta = beta
     self.eps = eps
+  }
+
+  /// Creates a LayerNorm from its parameters.
+  public init(width: Int, gamma: [Float]?, beta: [Float]?, eps: Float) {
+    self.init(kind: .layerNorm, width: width, gamma: gamma, beta: beta, eps: eps)
+  }
+
+  /// Loads a LayerNorm's `<prefix>weight` and `<prefix>bias` (optional) of shape `[width]`.
+  public init(_ weights: WeightLoader, prefix: String, width: Int, eps: Float) throws(GraftError) {
+    try self.init(weights, prefix: prefix, width: width, kind: .layerNorm, eps: eps)
   }
 
   /// Loads `<prefix>weight` (and, for LayerNorm, `<prefix>bias` when present), both of shape `[width]`.
@@ -122,4 +135,11 @@ enum NormKernels {
       }
     }
   }
+}
+
+/// Calls `body` with the array's base address, or `nil` for a missing or empty array.
+@inline(__always)
+func withOptionalPointer<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+  guard let values else { return body(nil) }
+  return values.withUnsafeBufferPointer { body($0.baseAddress) }
 }

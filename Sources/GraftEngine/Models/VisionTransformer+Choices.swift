@@ -22,7 +22,8 @@ extension VisionTransformer.Resolver {
       }
       result = stated
     } else if let t = fromTensors {
-      result = Configured(t.heads, .inferred("blocks.0.attn.q_norm.weight [\(t.headDim)]: width \(d) / head dim \(t.headDim)"))
+      result = Configured(
+        t.heads, .inferred("blocks.0.attn.q_norm.weight [\(t.headDim)]: width \(d) / head dim \(t.headDim)"))
     } else {
       let divisors = (1...max(1, d)).filter { d % $0 == 0 }
       let guess = divisors.min { (a: Int, b: Int) -> Bool in abs(a * 64 - d) < abs(b * 64 - d) } ?? 1
@@ -47,7 +48,8 @@ extension VisionTransformer.Resolver {
   /// fit.
   func normKind() throws(GraftError) -> Configured<NormKind> {
     let stated = try chosen(
-      options.normKind, "norm_layer", option: "normKind", expected: "layernorm or rmsnorm", { H.string($0).flatMap(NormKind.init(parsing:)) })
+      options.normKind, "norm_layer", option: "normKind", expected: "layernorm or rmsnorm",
+      { H.string($0).flatMap(NormKind.init(parsing:)) })
     if weights.contains("blocks.0.norm1.bias") {
       if let stated, stated.value == .rmsNorm {
         throw GraftError(
@@ -88,7 +90,8 @@ extension VisionTransformer.Resolver {
     if weights.contains("blocks.0.mlp.w12.weight") {
       if let stated, stated.value != .silu {
         throw GraftError(
-          .invalidModel, "the activation is \(stated.value.rawValue) (\(stated.source.description)), but mlp.w12 "
+          .invalidModel,
+          "the activation is \(stated.value.rawValue) (\(stated.source.description)), but mlp.w12 "
             + "(DINOv2 SwiGLUFFN) applies silu", tensor: weights.fullName("blocks.0.mlp.w12.weight")
         ).resolved(by: "activation")
       }
@@ -107,10 +110,12 @@ extension VisionTransformer.Resolver {
     let stated = try chosen(
       options.mlpKind, "mlp_layer", option: "mlpKind", expected: "mlp, swiglu, swiglu_packed or glu",
       { H.string($0).flatMap(MLPKind.init(parsing:)) })
-    func fixed(_ kind: MLPKind, _ why: String, hidden: Int) throws(GraftError) -> (Configured<String>, Configured<Int>) {
+    func fixed(_ kind: MLPKind, _ why: String, hidden: Int) throws(GraftError) -> (Configured<String>, Configured<Int>)
+    {
       if let stated, stated.value != kind {
         throw GraftError(
-          .invalidModel, "the MLP is \(stated.value.rawValue) (\(stated.source.description)), but the tensors are "
+          .invalidModel,
+          "the MLP is \(stated.value.rawValue) (\(stated.source.description)), but the tensors are "
             + "\(kind.rawValue): \(why)", tensor: weights.fullName(p + "fc1.weight")
         ).resolved(by: "mlpKind")
       }
@@ -171,7 +176,8 @@ extension VisionTransformer.Resolver {
     if let (pool, why) = fixed {
       if let stated, stated.value != pool {
         throw GraftError(
-          .invalidModel, "the pooling is \(stated.value.rawValue) (\(stated.source.description)), but the tensors fix "
+          .invalidModel,
+          "the pooling is \(stated.value.rawValue) (\(stated.source.description)), but the tensors fix "
             + "\(pool.rawValue): \(why)"
         ).resolved(by: "globalPool")
       }
@@ -180,7 +186,8 @@ extension VisionTransformer.Resolver {
     if let stated {
       if stated.value == .map {
         throw GraftError(
-          .invalidModel, "map pooling (\(stated.source.description)) needs attn_pool.* tensors; the checkpoint has none",
+          .invalidModel,
+          "map pooling (\(stated.source.description)) needs attn_pool.* tensors; the checkpoint has none",
           tensor: weights.fullName("attn_pool.latent")
         ).resolved(by: "globalPool")
       }
@@ -194,8 +201,10 @@ extension VisionTransformer.Resolver {
     }
     let guess: VisionTransformer.GlobalPool = fcNorm || !cls ? .avg : .token
     return undetermined(
-      guess, assumed: "\(guess.rawValue) (\(fcNorm ? "fc_norm present" : cls ? "class token present" : "no class token"))",
-      "the pooling is not in the tensors: " + (cls ? "with a class token, token, avg, max and avgmax" : "avg, max and avgmax")
+      guess,
+      assumed: "\(guess.rawValue) (\(fcNorm ? "fc_norm present" : cls ? "class token present" : "no class token"))",
+      "the pooling is not in the tensors: "
+        + (cls ? "with a class token, token, avg, max and avgmax" : "avg, max and avgmax")
         + " pooling all fit", option: "globalPool")
   }
 
@@ -218,7 +227,8 @@ extension VisionTransformer.Resolver {
   func positions(
     width d: Int, patch: [Int], prefix: Int
   ) throws(GraftError) -> (present: Bool, imageSize: Configured<[Int]>, noEmbedClass: Configured<Bool>) {
-    let stated = try chosen(options.imageSize.map(Self.square), "img_size", option: "imageSize", expected: "a size", H.size)
+    let stated = try chosen(
+      options.imageSize.map(Self.square), "img_size", option: "imageSize", expected: "a size", H.size)
     guard let pos = weights.shape("pos_embed") else {
       let none = Configured(false, .inferred("no pos_embed"))
       if let stated { return (false, stated, none) }
@@ -275,7 +285,8 @@ extension VisionTransformer.Resolver {
       }
       let (g, _) = readings[0]
       let size = undetermined(
-        [g * patch[0], g * patch[1]], assumed: "\(g)×\(g) patches plus the prefix positions (timm no_embed_class=False)",
+        [g * patch[0], g * patch[1]],
+        assumed: "\(g)×\(g) patches plus the prefix positions (timm no_embed_class=False)",
         "\(what) fits both a \(readings[0].side)² grid plus \(prefix) prefix positions and a \(readings[1].side)² "
           + "grid without them (no_embed_class)", option: "imageSize", tensor: "pos_embed")
       return (true, size, Configured(false, size.source))

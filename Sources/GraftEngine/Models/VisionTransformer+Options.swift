@@ -26,8 +26,9 @@ extension VisionTransformer {
         throw GraftError(.unsupported, "global_pool='prr' (timm AttentionPoolPrr) is not supported")
       }
       throw GraftError(
-        .invalidModel, "global_pool '\(text)' is not one of token, avg, max, avgmax, map or none").resolved(
-          by: "globalPool")
+        .invalidModel, "global_pool '\(text)' is not one of token, avg, max, avgmax, map or none"
+      ).resolved(
+        by: "globalPool")
     }
   }
 

@@ -11,7 +11,9 @@ extension VisionTransformer {
     func refuse(_ feature: String, _ tensor: String?) -> GraftError {
       GraftError(.unsupported, feature, tensor: tensor.map(weights.fullName))
     }
-    let names = weights.table.names.filter { $0.hasPrefix(weights.prefix) }.map { String($0.dropFirst(weights.prefix.count)) }
+    let names = weights.table.names.filter { $0.hasPrefix(weights.prefix) }.map {
+      String($0.dropFirst(weights.prefix.count))
+    }
     let eva = ["blocks.0.attn.q_bias", "blocks.0.attn.v_bias", "blocks.0.attn.q_proj.weight"]
     if let t = eva.first(where: weights.contains) {
       throw refuse(
@@ -41,15 +43,18 @@ extension VisionTransformer {
         throw refuse("\(feature) (\(v.source.description) is \(v.value)) are not supported", nil)
       }
     }
-    if let v = try hints.lookup("use_rot_pos_emb", option: "use_rot_pos_emb", expected: "a boolean", ArchitectureHints.bool),
+    if let v = try hints.lookup(
+      "use_rot_pos_emb", option: "use_rot_pos_emb", expected: "a boolean", ArchitectureHints.bool),
       v.value
     {
       throw refuse(ropeRefusal + " (\(v.source.description))", nil)
     }
-    if let v = try hints.lookup("dynamic_img_pad", option: "dynamic_img_pad", expected: "a boolean", ArchitectureHints.bool),
+    if let v = try hints.lookup(
+      "dynamic_img_pad", option: "dynamic_img_pad", expected: "a boolean", ArchitectureHints.bool),
       v.value
     {
-      throw refuse("padding inputs to a patch multiple (timm dynamic_img_pad, \(v.source.description)) is not supported", nil)
+      throw refuse(
+        "padding inputs to a patch multiple (timm dynamic_img_pad, \(v.source.description)) is not supported", nil)
     }
   }
 }

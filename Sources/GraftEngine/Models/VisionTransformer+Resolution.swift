@@ -104,7 +104,8 @@ extension VisionTransformer {
       return Configured(has, .inferred(has ? name : "no \(name)"))
     }
     let configuration = Configuration(
-      embedDim: Configured(d, fromPatch), depth: Configured(depth, .inferred(depth == 1 ? "blocks.0" : "blocks.0 … blocks.\(depth - 1)")),
+      embedDim: Configured(d, fromPatch),
+      depth: Configured(depth, .inferred(depth == 1 ? "blocks.0" : "blocks.0 … blocks.\(depth - 1)")),
       heads: try r.heads(width: d), mlpKind: mlp.kind, mlpHidden: mlp.hidden,
       patchSize: Configured([patch[2], patch[3]], fromPatch), imageSize: positions.imageSize,
       inputSize: try r.inputSize(positions.imageSize, patch: [patch[2], patch[3]]),

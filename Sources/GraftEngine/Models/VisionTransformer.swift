@@ -106,7 +106,9 @@ public struct VisionTransformer: ForwardModel {
   /// report prints before the engine runs.
   ///
   /// - Throws: as ``init(_:options:)`` for everything but missing, misshapen, non-finite or unused tensors.
-  public static func configuration(of table: TensorTable, options: Options = Options()) throws(GraftError)
+  public static func configuration(
+    of table: TensorTable, options: Options = Options()
+  ) throws(GraftError)
     -> Configuration
   {
     let weights = WeightLoader(table: table, prefix: try detectPrefix(table))
