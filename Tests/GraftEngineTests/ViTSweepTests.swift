@@ -136,7 +136,7 @@ struct ViTSweepTests {
     let config = model.configuration
     #expect(config.heads.value == 2 && config.heads.source == .metadata("checkpoint args model_kwargs num_heads"))
     #expect(config.globalPool.source == .metadata("checkpoint args gp"))
-    #expect(config.activation.source.detail.hasPrefix("timm default of act_layer (complete arguments in timm vit_tiny"))
+    #expect(config.activation.source.detail.hasPrefix("timm default (complete arguments: timm vit_tiny_patch16_224"))
   }
 
   @Test("the configuration renders each value with its source, as lines and JSON")

@@ -48,16 +48,16 @@ extension VisionTransformer {
         if key.hasPrefix("checkpoint.args.") {
           absorb(String(key.dropFirst(16)), value, source: "checkpoint args", arguments: true)
         } else if key == "checkpoint.arch" {
-          absorb("architecture", value, source: "checkpoint", arguments: false)
+          absorb("arch", value, source: "checkpoint", arguments: false)
         } else {
-          absorb(key, value, source: "checkpoint metadata", arguments: false)
+          absorb(key, value, source: "", arguments: false)
         }
       }
       if let object = options.architectureMetadata {
         let source = options.architectureMetadataSource
         if object["model_type"]?.stringValue == "vit" {
           // Hugging Face `ViTForImageClassification` classifies the class token.
-          add("global_pool", "token", source: "\(source) model_type=vit")
+          add("global_pool", "token", source: Self.join(source, "model_type=vit"))
         }
         for (key, value) in object { absorb(key, value, source: source, arguments: false) }
       }
@@ -67,23 +67,23 @@ extension VisionTransformer {
       switch key {
       case "timm_args":
         guard let object = Self.object(value) else { return }
-        for (k, v) in object { absorb(k, v, source: "\(source) timm_args", arguments: true) }
-        if defaultsSource == nil { defaultsSource = "\(source) timm_args" }
+        for (k, v) in object { absorb(k, v, source: Self.join(source, "timm_args"), arguments: true) }
+        if defaultsSource == nil { defaultsSource = Self.join(source, "timm_args") }
       case "model_args", "model_kwargs", "args":
         guard let object = Self.object(value) else { return }
-        for (k, v) in object { absorb(k, v, source: "\(source) \(key)", arguments: true) }
+        for (k, v) in object { absorb(k, v, source: Self.join(source, key), arguments: true) }
       case "pretrained_cfg", "default_cfg":
         guard let object = value.objectValue else { return }
         for k in ["input_size", "num_classes", "architecture"] {
-          if let v = object[k] { absorb(k, v, source: "\(source) \(key)", arguments: false) }
+          if let v = object[k] { absorb(k, v, source: Self.join(source, key), arguments: false) }
         }
       case "architecture", "arch":
-        addArchitecture(value, source: "\(source) \(key)")
+        addArchitecture(value, source: Self.join(source, key))
       case "model" where arguments:
-        addArchitecture(value, source: "\(source) model")
+        addArchitecture(value, source: Self.join(source, "model"))
       default:
         guard let canonical = Self.aliases[key], value != .null else { return }
-        add(canonical, value, source: "\(source) \(key)")
+        add(canonical, value, source: Self.join(source, key))
       }
     }
 
@@ -102,6 +102,9 @@ extension VisionTransformer {
       if defaultsSource == nil { defaultsSource = "timm \(name) (\(source))" }
     }
 
+    /// `source key`, or `key` for the checkpoint's own metadata (whose source is empty).
+    private static func join(_ source: String, _ key: String) -> String { source.isEmpty ? key : source + " " + key }
+
     private static func object(_ value: JSONValue) -> JSONObject? {
       if let o = value.objectValue { return o }
       guard let text = value.stringValue, let parsed = try? JSONParser.parse(text) else { return nil }
@@ -119,7 +122,7 @@ extension VisionTransformer {
         for hint in tier {
           guard let v = parse(hint.value) else {
             throw GraftError(
-              .invalidModel, "\(hint.source) is \(hint.value.serialized()); expected \(expected)"
+              .invalidModel, "metadata \(hint.source) is \(hint.value.serialized()); expected \(expected)"
             ).resolved(by: option)
           }
           if let (first, firstHint) = found, first != v {
@@ -134,7 +137,7 @@ extension VisionTransformer {
         if let (v, hint) = found { return Configured(v, .metadata(hint.source)) }
       }
       if let defaultsSource, let d = Self.timmDefaults[key], let v = parse(d) {
-        return Configured(v, .metadata("timm default of \(key) (complete arguments in \(defaultsSource))"))
+        return Configured(v, .metadata("timm default (complete arguments: \(defaultsSource))"))
       }
       return nil
     }

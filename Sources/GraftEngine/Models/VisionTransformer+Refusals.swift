@@ -43,6 +43,11 @@ extension VisionTransformer {
         throw refuse("\(feature) (\(v.source.description) is \(v.value)) are not supported", nil)
       }
     }
+    if let v = try hints.lookup("global_pool", option: "globalPool", expected: "a name", ArchitectureHints.string),
+      v.value.lowercased() == "prr"
+    {
+      throw refuse("global_pool='prr' (timm AttentionPoolPrr) is not supported (\(v.source.description))", nil)
+    }
     if let v = try hints.lookup(
       "use_rot_pos_emb", option: "use_rot_pos_emb", expected: "a boolean", ArchitectureHints.bool),
       v.value
