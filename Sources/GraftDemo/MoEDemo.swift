@@ -40,6 +40,8 @@ public enum MoEDemo {
     add("head.weight", [5, d], scale: 1 / Float(d).squareRoot())
     add("head.bias", [5], scale: 0.1)
     t.metadata["num_heads"] = .string("2")
+    // timm's constructor arguments (the rest are timm's defaults: token pooling, GELU, LayerNorm eps 1e-6).
+    t.metadata["timm_args"] = .string(#"{"img_size": 16, "patch_size": 8, "num_heads": 2, "num_classes": 5}"#)
     return t
   }
 
