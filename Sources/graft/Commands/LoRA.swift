@@ -31,7 +31,7 @@ struct LoRACommand: ParsableCommand {
         o.read = reading.readOptions
         o.merge.adapterName = adapterName
         o.verify = !engine.noVerify
-        o.model = engine.model
+        o.model = engine.vit.model
         try outputOptions.finish(try LoRAWorkflow.merge(o))
       }
     }
