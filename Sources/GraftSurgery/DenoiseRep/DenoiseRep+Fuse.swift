@@ -223,8 +223,8 @@ extension DenoiseRep {
   ///
   /// Each layer draws independently, so reordering the table or fusing a subset does not change any layer's z.
   public static func noiseVector(layer: String, seed: UInt64, count: Int) -> [Double] {
-    var rng = DenoiseRepNoise(seed: seed, layer: layer)
-    return rng.normals(count)
+    var rng = SplitMix64(seed: seed, layer: layer)
+    return rng.polarNormals(count)
   }
 
   /// A layer name from the user with any trailing dot removed.

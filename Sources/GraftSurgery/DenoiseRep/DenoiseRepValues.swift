@@ -134,42 +134,12 @@ enum DenoiseRepValues {
   }
 }
 
-/// A seeded source of standard normal values for the `compat` mode's z.
-struct DenoiseRepNoise {
-  private var state: UInt64
-
-  /// Creates a generator for one layer: the seed mixed with the layer's name, so each layer draws its own z and
-  /// reordering the table does not change any layer's draw.
+extension SplitMix64 {
+  /// The generator of the `compat` mode's z for one layer: the seed mixed with the layer's name, so each layer
+  /// draws its own z and reordering the table does not change any layer's draw.
   init(seed: UInt64, layer: String) {
     var h = XXHash64(seed: seed)
     h.update(Array(layer.utf8))
-    state = h.finalize()
-  }
-
-  private mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  /// A uniform value in (0, 1).
-  private mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
-
-  /// `count` independent N(0, 1) values (Marsaglia's polar method).
-  mutating func normals(_ count: Int) -> [Double] {
-    var out: [Double] = []
-    out.reserveCapacity(count + 1)
-    while out.count < count {
-      let u = 2 * uniform() - 1
-      let v = 2 * uniform() - 1
-      let s = u * u + v * v
-      if s >= 1 || s == 0 { continue }
-      let f = (-2 * DenoiseRepMath.log(s) / s).squareRoot()
-      out.append(u * f)
-      out.append(v * f)
-    }
-    return Array(out.prefix(count))
+    self.init(seed: h.finalize())
   }
 }

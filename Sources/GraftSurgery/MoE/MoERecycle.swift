@@ -164,7 +164,7 @@ public enum MoERecycle {
       case .jetpack:
         tensors = jetpackTensors(mlp, sets: sets, channels: channels, group: "experts.\(ratioKey(ratio)).")
       case .generic:
-        var random = MoERandom(seed: options.seed, layer: b, stream: 0x524F_5554)
+        var random = SplitMix64(seed: options.seed, layer: b, stream: 0x524F_5554)
         let router = options.router.make(experts: expertCount, width: dS, sets: sets, w1: w1, random: &random)
         tensors.append(("router.weight", try MoEValues.tensor(router, shape: [expertCount, dS], dtype: block.dtype)))
         let stacked = jetpackTensors(mlp, sets: sets, channels: channels, group: "")
@@ -186,7 +186,7 @@ public enum MoERecycle {
         let kU = max(1, Int(Double(k) * options.universalFactor))
         let inner = MoEIndexSets.linspace(k, kU)
         for u in core..<(core + universal) { sets[u] = inner.map { sets[u][$0] } }
-        var random = MoERandom(seed: options.seed, layer: b, stream: 0x5048_4921)
+        var random = SplitMix64(seed: options.seed, layer: b, stream: 0x5048_4921)
         let phi = MoERouterInit.orthogonal(rows: core + universal, columns: dS, random: &random)
         tensors.append(("phi", try MoEValues.tensor(phi, shape: [core + universal, 1, dS], dtype: block.dtype)))
         tensors.append(("scales.0", try MoEValues.tensor([0.5], shape: [], dtype: block.dtype)))

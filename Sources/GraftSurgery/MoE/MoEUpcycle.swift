@@ -112,7 +112,7 @@ public enum MoEUpcycle {
           strategy: options.partition, units: units, sizes: sizes, w1: w1, width: d, scores: scores, graph: graph,
           hidden: h, seed: options.seed, layer: b)
       }
-      var random = MoERandom(seed: options.seed, layer: b, stream: 0x524F_5554)
+      var random = SplitMix64(seed: options.seed, layer: b, stream: 0x524F_5554)
       let routerValues = options.router.make(experts: e, width: d, sets: sets, w1: w1, random: &random)
       var tensors: [(String, Tensor)] = []
       switch options.layout {
