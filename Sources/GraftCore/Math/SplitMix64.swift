@@ -81,8 +81,10 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     return Array(out.prefix(count))
   }
 
-  /// An approximately standard normal float: the Irwin–Hall sum of four ``nextSignedUnitFloat()`` draws scaled to
-  /// unit variance. Cheap and bounded (|x| < 3.47); for sample data, not for anything that needs the exact law.
+  /// An approximately standard normal float (Irwin–Hall).
+  ///
+  /// The sum of four ``nextSignedUnitFloat()`` draws scaled to unit variance: cheap and bounded (|x| < 3.47), for
+  /// sample data, not for anything that needs the exact law.
   @inlinable public mutating func approximateNormalFloat() -> Float {
     var s: Float = 0
     for _ in 0..<4 { s += nextSignedUnitFloat() }
