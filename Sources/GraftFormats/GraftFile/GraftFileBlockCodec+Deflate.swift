@@ -2,7 +2,7 @@ import CZlib
 import GraftCore
 
 /// The byte shuffle and zlib streams of deflated `.graft` blocks (`Formats/graft.md` §8).
-enum NativeBlockCodec {
+enum GraftFileBlockCodec {
   /// Writes byte `j` of element `i` of `source` to `destination[j * n + i]`, grouping equal-significance bytes.
   ///
   /// Exponent and sign bytes of floats vary little between neighbours, so grouping them gives deflate long runs;
@@ -40,7 +40,7 @@ enum NativeBlockCodec {
 /// A zlib deflate stream reused across blocks (`deflateReset` between them).
 ///
 /// A class because zlib keeps a pointer back to the `z_stream`, which therefore must not move.
-final class NativeDeflater {
+final class GraftFileDeflater {
   private let stream: UnsafeMutablePointer<z_stream>
   /// The compression level, 0 to 9.
   let level: Int
@@ -90,7 +90,7 @@ final class NativeDeflater {
 }
 
 /// A zlib inflate stream reused across blocks (`inflateReset` between them).
-final class NativeInflater {
+final class GraftFileInflater {
   private let stream: UnsafeMutablePointer<z_stream>
 
   /// Creates a stream.
