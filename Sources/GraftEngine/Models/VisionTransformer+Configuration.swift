@@ -200,7 +200,7 @@ extension VisionTransformer {
     }
     guard heads > 0, d % heads == 0 else {
       throw GraftError(
-        .invalidModel, "\(heads) heads do not divide the width \(d); pass the number of heads (--heads)",
+        .invalidModel, "\(heads) heads do not divide the width \(d); give the number of attention heads",
         tensor: weights.fullName("blocks.0.attn.qkv.weight"))
     }
     let fc1 = weights.shape("blocks.0.mlp.fc1.weight")

@@ -126,7 +126,7 @@ extension DenoiseRep {
       throw GraftError(
         .invalidArgument,
         "the checkpoint looks already fused (\(evidence)); fusing again applies a second denoising step. Use "
-          + "'graft denoiserep strip' for fused checkpoints, or --assume-unfused if the marker is wrong")
+          + "DenoiseRep.strip for fused checkpoints, or assumeUnfused if the marker is wrong")
     }
     let byPrefix = Set(layers.map(\.prefix))
     for (name, _) in options.tMap where !byPrefix.contains(normalized(name)) {
@@ -142,7 +142,7 @@ extension DenoiseRep {
         .invalidArgument,
         "is a DenoiseConv2d; the public conv fusion is not an equivalence (it convolves the kernel as if it were an "
           + "image, adds the dm bias to every tap, drops c3 and scales the conv bias by c2·c3 ≈ 0.012: 13.4 % "
-          + "relative error measured against denoise-then-conv). Refusing; --compat-conv reproduces the public "
+          + "relative error measured against denoise-then-conv). Refusing; compatConv reproduces the public "
           + "code's result anyway", tensor: layer.prefix)
     }
 
@@ -179,7 +179,7 @@ extension DenoiseRep {
           layer: layer, constants: constants, tFromMap: userMap[layer.prefix] != nil, dtype: result.weight.dtype,
           biasAdded: false, timeTermMax: nil, noiseTermMax: nil, seed: nil)
         warnings.append(
-          "'\(layer.prefix)' was fused with the public DenoiseConv2d formula (--compat-conv): the result is NOT "
+          "'\(layer.prefix)' was fused with the public DenoiseConv2d formula (compatConv): the result is NOT "
             + "equivalent to denoise-then-conv (≈ 13 % relative error; the bias is scaled by c2·c3 ≈ 0.012)")
       }
       fused.append(record)

@@ -54,7 +54,7 @@ extension DenoiseRep {
     guard t >= 0 && t < steps else {
       throw GraftError(
         .invalidArgument,
-        "T = \(t) is outside the schedule's \(steps) steps (valid: 0…\(steps - 1)); check --t-map",
+        "T = \(t) is outside the schedule's \(steps) steps (valid: 0…\(steps - 1)); check the T map",
         tensor: layer.prefix)
     }
     func value(_ buffer: String) throws(GraftError) -> Double {

@@ -74,7 +74,7 @@ public enum MoERecycle {
     }
     let ratio = options.ratio ?? (teacherModel.map { Double(model.width) / Double($0.width) } ?? 0.25)
     guard ratio > 0, ratio <= 1 else {
-      throw GraftError(.invalidArgument, "--ratio must be in (0, 1]; got \(ratio)")
+      throw GraftError(.invalidArgument, "the ratio of hidden units per expert must be in (0, 1]; got \(ratio)")
     }
     let expertCount = options.layout == .dualPath ? options.coreExperts + options.universalExperts : options.experts
     guard expertCount >= 1, options.coreExperts >= 0, options.universalExperts >= 0 else {
@@ -83,12 +83,13 @@ public enum MoERecycle {
     if options.layout == .dualPath {
       guard options.coreExperts >= 1, options.universalFactor > 0, options.universalFactor <= 1 else {
         throw GraftError(
-          .invalidArgument, "dual-path needs --core-experts ≥ 1 and --univ-factor in (0, 1]")
+          .invalidArgument, "the dual-path layout needs at least 1 core expert and a universal factor in (0, 1]")
       }
     }
     if options.layout == .generic {
       guard options.topK >= 1, options.topK <= expertCount else {
-        throw GraftError(.invalidArgument, "--top-k must be in 1...\(expertCount); got \(options.topK)")
+        throw GraftError(
+          .invalidArgument, "top-k must be in 1...\(expertCount) (the number of experts); got \(options.topK)")
       }
     }
     var replacements: [Int: [(String, Tensor)]] = [:]
@@ -101,7 +102,7 @@ public enum MoERecycle {
       let k = Int(Double(h) * ratio)
       guard k >= 1 else {
         throw GraftError(
-          .invalidArgument, "--ratio \(ratio) of \(h) hidden units leaves experts empty",
+          .invalidArgument, "a ratio of \(ratio) of \(h) hidden units leaves experts empty",
           tensor: block.prefix + "fc1.weight")
       }
       guard expertCount <= h else {

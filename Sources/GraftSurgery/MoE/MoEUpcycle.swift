@@ -50,18 +50,20 @@ public enum MoEUpcycle {
     let model = try MoEDenseModel(table)
     let layers = try options.layers.resolve(depth: model.depth)
     let e = options.experts
-    guard e >= 1 else { throw GraftError(.invalidArgument, "--experts must be at least 1 (got \(e))") }
+    guard e >= 1 else { throw GraftError(.invalidArgument, "experts must be at least 1 (got \(e))") }
     guard options.topK >= 1, options.topK <= e else {
-      throw GraftError(.invalidArgument, "--top-k must be in 1...\(e) (the number of experts); got \(options.topK)")
+      throw GraftError(.invalidArgument, "top-k must be in 1...\(e) (the number of experts); got \(options.topK)")
     }
     guard options.layout != .dualPath else {
       throw GraftError(
         .invalidArgument,
-        "the dual-path layout holds recycled core/universal experts; use 'graft moe recycle --layout dual-path'")
+        "the dual-path layout holds recycled core/universal experts: build it with MoERecycle")
     }
-    guard options.sharedHidden >= 0 else { throw GraftError(.invalidArgument, "--shared-hidden must not be negative") }
+    guard options.sharedHidden >= 0 else {
+      throw GraftError(.invalidArgument, "the shared expert's hidden size must not be negative")
+    }
     if options.method == .copies && options.sharedHidden > 0 {
-      throw GraftError(.invalidArgument, "a shared expert needs --method partition (a shared copy would give 2f)")
+      throw GraftError(.invalidArgument, "a shared expert needs the partition method (a shared copy would give 2f)")
     }
     if options.layout == .jetpack && options.sharedHidden > 0 {
       throw GraftError(.invalidArgument, "the Jetpack layout has no shared expert")
