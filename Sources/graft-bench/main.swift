@@ -6,10 +6,13 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 switch arguments.first {
 case "engine":
   runEngineBenchmarks(arguments: Array(arguments.dropFirst()))
+case "cast":
+  runCastBenchmarks(arguments: Array(arguments.dropFirst()))
 default:
   print(
     """
     usage: graft-bench engine sgemm|vit [--runs N] [--threads T]
+           graft-bench cast [--runs N]
       build with: swift build -c release -Xcc -march=x86-64-v3 --product graft-bench
       engine features: \(EngineBuildInfo.features)
     conversion benchmarks: scripts/bench/convert.py GRAFT_BINARY (see BENCHMARKS.md)
