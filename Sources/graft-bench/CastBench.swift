@@ -18,11 +18,13 @@ func runCastBenchmarks(arguments: [String]) {
   print("|---|---|---|---|---|")
   let pairs: [(DType, DType)] = [
     (.float32, .bfloat16), (.float32, .float16), (.bfloat16, .float32), (.float16, .float32),
-    (.float64, .float32), (.float32, .float64),
+    (.float64, .float32), (.float32, .float64), (.float32, .float8E4M3), (.float32, .float8E5M2),
   ]
   for (from, to) in pairs {
     for (label, values) in [("normal", floats), ("NaN per block", withNaNs)] {
-      if label != "normal" && (from == .bfloat16 || from == .float16 || to == .float64) { continue }
+      if label != "normal" && (from == .bfloat16 || from == .float16 || to == .float64 || to.byteWidth == 1) {
+        continue
+      }
       guard let source = try? encode(values, as: from), let width = to.byteWidth else { continue }
       let target = UnsafeMutableRawBufferPointer.allocate(byteCount: count * width, alignment: 64)
       defer { target.deallocate() }

@@ -43,12 +43,46 @@ extension Cast {
       return (maxAbsBits, maxRelBits)
     }
 
-    // MARK: F32 → BF16
+    // MARK: F32 → BF16 and F32 → F16
 
     static func float32ToBFloat16(
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
     ) {
       var tally = CastTally(target: .bfloat16, relativeInFloat: true)
+      float32ToHalfWidth(
+        src, dst, count: count, tally: &tally,
+        narrow: { bits, _ in
+          let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
+          return (UInt16(truncatingIfNeeded: rounded), (rounded & 0x7FFF) &<< 16)
+        },
+        exact: { s, d, i, tally in bfloat16Lane(s, d, i, saturate: saturate, tally: &tally) })
+      tally.flush(into: &report)
+    }
+
+    static func float32ToFloat16(
+      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
+    ) {
+      var tally = CastTally(target: .float16, relativeInFloat: true)
+      float32ToHalfWidth(
+        src, dst, count: count, tally: &tally,
+        narrow: { bits, magnitude in
+          // Converting the magnitude and restoring the sign keeps one conversion each way per element (F16C on
+          // x86-64-v3).
+          let h = Float16(Float(bitPattern: magnitude)).bitPattern
+          return (h | UInt16(truncatingIfNeeded: (bits &>> 16) & 0x8000), Float(Float16(bitPattern: h)).bitPattern)
+        },
+        exact: { s, d, i, tally in halfLane(s, d, i, saturate: saturate, tally: &tally) })
+      tally.flush(into: &report)
+    }
+
+    /// F32 → a 16-bit float: `narrow` maps float32 bits (and their magnitude) to the stored bits and the stored
+    /// magnitude widened back to float32 bits.
+    @inline(__always)
+    static func float32ToHalfWidth(
+      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, tally: inout CastTally,
+      narrow: (_ bits: UInt32, _ magnitude: UInt32) -> (stored: UInt16, widened: UInt32),
+      exact: (_ s: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally) -> Void
+    ) {
       let maxima = forEachBlock(
         src, dst, count: count, widths: (4, 2), flag: UInt32(0x8000_0000), tally: &tally,
         fast: { s, d, n in
@@ -57,14 +91,12 @@ extension Cast {
           var blockRel: UInt32 = 0
           for i in 0..<n {
             let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
-            let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
-            d.storeBytes(of: UInt16(truncatingIfNeeded: rounded), toByteOffset: i &* 2, as: UInt16.self)
             let magnitude = bits & 0x7FFF_FFFF
-            let resultMagnitude = (rounded & 0x7FFF) &<< 16
+            let (stored, widened) = narrow(bits, magnitude)
+            d.storeBytes(of: stored, toByteOffset: i &* 2, as: UInt16.self)
             // Bit 31 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
-            flags |=
-              (magnitude &+ 0x80_0000) | (resultMagnitude &+ 0x80_0000) | ((resultMagnitude &- 1) & (0 &- magnitude))
-            let error = Float(bitPattern: resultMagnitude) - Float(bitPattern: magnitude)
+            flags |= (magnitude &+ 0x80_0000) | (widened &+ 0x80_0000) | ((widened &- 1) & (0 &- magnitude))
+            let error = Float(bitPattern: widened) - Float(bitPattern: magnitude)
             let absBits = error.bitPattern & 0x7FFF_FFFF
             blockAbs = Swift.max(blockAbs, absBits)
             let relative = Float(bitPattern: absBits) / Float(bitPattern: Swift.max(magnitude, 1))
@@ -72,9 +104,8 @@ extension Cast {
           }
           return (flags, blockAbs, blockRel)
         },
-        exact: { s, d, i, tally in bfloat16Lane(s, d, i, saturate: saturate, tally: &tally) })
+        exact: exact)
       tally.record(maxAbs: Double(Float(bitPattern: maxima.abs)), maxRel: Double(Float(bitPattern: maxima.rel)))
-      tally.flush(into: &report)
     }
 
     @inline(__always)
@@ -85,43 +116,6 @@ extension Cast {
       let b = ElementCodec.bfloat16Bits(x, nan: 0xFFFF, saturate: saturate)
       dst.storeBytes(of: b, toByteOffset: 2 * i, as: UInt16.self)
       tally.add(source: Double(x), rounded: Double(x), result: Double(Float(bitPattern: UInt32(b) &<< 16)))
-    }
-
-    // MARK: F32 → F16
-
-    static func float32ToFloat16(
-      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
-    ) {
-      var tally = CastTally(target: .float16, relativeInFloat: true)
-      let maxima = forEachBlock(
-        src, dst, count: count, widths: (4, 2), flag: UInt32(0x8000_0000), tally: &tally,
-        fast: { s, d, n in
-          var flags: UInt32 = 0
-          var blockAbs: UInt32 = 0
-          var blockRel: UInt32 = 0
-          for i in 0..<n {
-            let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
-            let magnitude = bits & 0x7FFF_FFFF
-            let x = Float(bitPattern: magnitude)
-            // Converting the magnitude and restoring the sign keeps one conversion per element (F16C on x86-64-v3).
-            let h = Float16(x).bitPattern
-            let halfMagnitude = UInt32(h)
-            d.storeBytes(
-              of: h | UInt16(truncatingIfNeeded: (bits &>> 16) & 0x8000), toByteOffset: i &* 2, as: UInt16.self)
-            // Bit 31 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
-            flags |=
-              (magnitude &+ 0x80_0000) | ((halfMagnitude &+ 0x400) &<< 16) | ((halfMagnitude &- 1) & (0 &- magnitude))
-            let error = Float(Float16(bitPattern: h)) - x
-            let absBits = error.bitPattern & 0x7FFF_FFFF
-            blockAbs = Swift.max(blockAbs, absBits)
-            let relative = Float(bitPattern: absBits) / Float(bitPattern: Swift.max(magnitude, 1))
-            blockRel = Swift.max(blockRel, relative.bitPattern)
-          }
-          return (flags, blockAbs, blockRel)
-        },
-        exact: { s, d, i, tally in halfLane(s, d, i, saturate: saturate, tally: &tally) })
-      tally.record(maxAbs: Double(Float(bitPattern: maxima.abs)), maxRel: Double(Float(bitPattern: maxima.rel)))
-      tally.flush(into: &report)
     }
 
     @inline(__always)

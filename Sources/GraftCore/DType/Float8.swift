@@ -43,8 +43,7 @@
   @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE4M3FNUZ(value.bitPattern) }
   /// Rounds to nearest even, clamping overflow and infinities to ±240; NaN stays NaN.
   @inlinable public init(saturating value: Float) {
-    bitPattern = Float8Codec.encodeE4M3FNUZ(value.bitPattern)
-    if bitPattern == 0x80 && !value.isNaN { bitPattern = value.sign == .minus ? 0xFF : 0x7F }
+    bitPattern = Float8Codec.saturateFNUZ(Float8Codec.encodeE4M3FNUZ(value.bitPattern), value)
   }
   /// The largest finite value, 240.
   public static let greatestFiniteMagnitude = Float8E4M3FNUZ(bitPattern: 0x7F)
@@ -60,8 +59,7 @@
   @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE5M2FNUZ(value.bitPattern) }
   /// Rounds to nearest even, clamping overflow and infinities to ±57344; NaN stays NaN.
   @inlinable public init(saturating value: Float) {
-    bitPattern = Float8Codec.encodeE5M2FNUZ(value.bitPattern)
-    if bitPattern == 0x80 && !value.isNaN { bitPattern = value.sign == .minus ? 0xFF : 0x7F }
+    bitPattern = Float8Codec.saturateFNUZ(Float8Codec.encodeE5M2FNUZ(value.bitPattern), value)
   }
   /// The largest finite value, 57344.
   public static let greatestFiniteMagnitude = Float8E5M2FNUZ(bitPattern: 0x7F)
@@ -109,18 +107,12 @@ extension Float {
   @inlinable @inline(__always)
   static func encodeE4M3FN(_ input: UInt32) -> UInt8 {
     let sign = input & 0x8000_0000
-    var f = input ^ sign
+    let f = input ^ sign
     var result: UInt8
     if f >= 1087 << 20 {
       result = f > 0x7F80_0000 ? 0x7F : 0x7E
-    } else if f < 121 << 23 {
-      let denormMask: UInt32 = 141 << 23
-      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
-      result = UInt8(truncatingIfNeeded: f &- denormMask)
     } else {
-      let mantissaOdd = (f >> 20) & 1
-      f = f &+ (UInt32(bitPattern: (7 - 127) << 23) &+ 0x7FFFF) &+ mantissaOdd
-      result = UInt8(truncatingIfNeeded: f >> 20)
+      result = roundMagnitude(f, mantissaBits: 3, bias: 7)
       if result == 0x7F { result = 0x7E }
     }
     return result | UInt8(truncatingIfNeeded: sign >> 24)
@@ -129,58 +121,52 @@ extension Float {
   @inlinable @inline(__always)
   static func encodeE5M2(_ input: UInt32) -> UInt8 {
     let sign = input & 0x8000_0000
-    var f = input ^ sign
-    var result: UInt8
-    if f >= 143 << 23 {
-      result = f > 0x7F80_0000 ? 0x7F : 0x7C
-    } else if f < 113 << 23 {
-      let denormMask: UInt32 = 134 << 23
-      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
-      result = UInt8(truncatingIfNeeded: f &- denormMask)
-    } else {
-      let mantissaOdd = (f >> 21) & 1
-      f = f &+ (UInt32(bitPattern: (15 - 127) << 23) &+ 0xFFFFF) &+ mantissaOdd
-      result = UInt8(truncatingIfNeeded: f >> 21)
-    }
+    let f = input ^ sign
+    let result = f >= 143 << 23 ? (f > 0x7F80_0000 ? 0x7F : 0x7C) : roundMagnitude(f, mantissaBits: 2, bias: 15)
     return result | UInt8(truncatingIfNeeded: sign >> 24)
   }
 
   @inlinable @inline(__always)
   static func encodeE4M3FNUZ(_ input: UInt32) -> UInt8 {
     let sign = input & 0x8000_0000
-    var f = input ^ sign
-    var result: UInt8
+    let f = input ^ sign
     if f >= 0x87 << 23 { return 0x80 }
-    if f < 0x78 << 23 {
-      let denormMask: UInt32 = 0x8C << 23
-      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
-      result = UInt8(truncatingIfNeeded: f &- denormMask)
-      if result == 0 { return 0 }
-    } else {
-      let mantissaOdd = (f >> 20) & 1
-      f = f &+ (UInt32(bitPattern: (8 - 127) << 23) &+ 0x7FFFF) &+ mantissaOdd
-      result = UInt8(truncatingIfNeeded: f >> 20)
-    }
-    return result | UInt8(truncatingIfNeeded: sign >> 24)
+    let result = roundMagnitude(f, mantissaBits: 3, bias: 8)
+    // No negative zero: 0x80 is the NaN.
+    return result == 0 ? 0 : result | UInt8(truncatingIfNeeded: sign >> 24)
   }
 
   @inlinable @inline(__always)
   static func encodeE5M2FNUZ(_ input: UInt32) -> UInt8 {
     let sign = input & 0x8000_0000
-    var f = input ^ sign
-    var result: UInt8
+    let f = input ^ sign
     if f >= 0x8F << 23 { return 0x80 }
-    if f < 0x70 << 23 {
-      let denormMask: UInt32 = 0x85 << 23
-      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
-      result = UInt8(truncatingIfNeeded: f &- denormMask)
-      if result == 0 { return 0 }
-    } else {
-      let mantissaOdd = (f >> 21) & 1
-      f = f &+ (UInt32(bitPattern: (16 - 127) << 23) &+ 0xFFFFF) &+ mantissaOdd
-      result = UInt8(truncatingIfNeeded: f >> 21)
+    let result = roundMagnitude(f, mantissaBits: 2, bias: 16)
+    return result == 0 ? 0 : result | UInt8(truncatingIfNeeded: sign >> 24)
+  }
+
+  /// c10's rounding of a float32 magnitude `f` (below the overflow threshold) to an fp8 magnitude with
+  /// `mantissaBits` and `bias`, to nearest even.
+  ///
+  /// Subnormal results come from one float addition of a magic number whose exponent puts the fp8 subnormal step at
+  /// the float's last place (c10's `denorm_mask`: `127 − bias + 24 − mantissaBits`); normal ones from rebiasing the
+  /// exponent and rounding the dropped mantissa bits half to even with an integer add.
+  @inlinable @inline(__always)
+  static func roundMagnitude(_ f: UInt32, mantissaBits: UInt32, bias: UInt32) -> UInt8 {
+    let shift = 23 - mantissaBits
+    if f < (128 - bias) << 23 {
+      let denormMask = (151 - bias - mantissaBits) << 23
+      return UInt8(truncatingIfNeeded: (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern &- denormMask)
     }
-    return result | UInt8(truncatingIfNeeded: sign >> 24)
+    let mantissaOdd = (f >> shift) & 1
+    let rebiased = f &+ ((bias &- 127) << 23) &+ ((1 << (shift - 1)) - 1) &+ mantissaOdd
+    return UInt8(truncatingIfNeeded: rebiased >> shift)
+  }
+
+  /// Saturation for the fnuz formats, whose overflow and infinities encode as NaN (`0x80`): clamp to ±max instead.
+  @inlinable @inline(__always)
+  static func saturateFNUZ(_ bits: UInt8, _ value: Float) -> UInt8 {
+    bits == 0x80 && !value.isNaN ? (value.sign == .minus ? 0xFF : 0x7F) : bits
   }
 
   @inlinable @inline(__always)
