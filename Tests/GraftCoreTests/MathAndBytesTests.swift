@@ -48,3 +48,30 @@ struct SplitMix64Tests {
     #expect(rng.below(0) == 0)
   }
 }
+
+@Suite("Strided-copy helpers")
+struct StridedCopyHelperTests {
+  @Test("RowMajorIndex walks a shape in C order from any element and gives offsets under strides")
+  func rowMajorIndex() {
+    var index = RowMajorIndex(shape: [2, 3])
+    var seen: [[Int]] = []
+    for _ in 0..<7 {
+      seen.append(index.coordinates)
+      index.advance()
+    }
+    #expect(seen == [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2], [0, 0]])
+    let fromFour = RowMajorIndex(shape: [2, 3], element: 4)
+    #expect(fromFour.coordinates == [1, 1])
+    // Transposed strides of a [3, 2] source read as [2, 3]: element (1, 1) is source element 1·1 + 1·2 = 3.
+    #expect(fromFour.offset(strides: [1, 2]) == 3)
+  }
+
+  @Test("reverseBytes swaps each whole element and leaves a trailing partial one")
+  func reverseBytes() {
+    var bytes: [UInt8] = [1, 2, 3, 4, 5, 6, 7]
+    bytes.withUnsafeMutableBytes { $0.reverseBytes(ofElementsOfWidth: 2) }
+    #expect(bytes == [2, 1, 4, 3, 6, 5, 7])
+    bytes.withUnsafeMutableBytes { $0.reverseBytes(ofElementsOfWidth: 1) }
+    #expect(bytes == [2, 1, 4, 3, 6, 5, 7])
+  }
+}
