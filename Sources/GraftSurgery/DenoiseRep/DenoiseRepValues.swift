@@ -19,76 +19,34 @@ enum DenoiseRepValues {
 
   /// The tensor's values widened to `Float` (F64 rounds; callers use ``doubles(_:name:)`` for F64 weights).
   static func floats(_ tensor: Tensor, name: String) throws(GraftError) -> [Float] {
-    try checkDType(tensor, name: name)
-    let count = tensor.elementCount
-    let dtype = tensor.dtype
-    return try read(tensor, name: name) { raw in
-      [Float](unsafeUninitializedCapacity: count) { out, initialized in
-        if dtype == .float32 {
-          for i in 0..<count {
-            out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
-          }
-        } else {
-          for i in 0..<count { out[i] = element(raw, i, dtype).floatValue }
-        }
-        initialized = count
-      }
-    }
+    try values(tensor, name: name, as: .float32)
   }
 
   /// The tensor's values widened to `Double` (exact for every supported dtype).
   static func doubles(_ tensor: Tensor, name: String) throws(GraftError) -> [Double] {
+    try values(tensor, name: name, as: .float64)
+  }
+
+  /// The tensor's values as `T` (`target` is its dtype), through GraftCore's cast kernels.
+  private static func values<T: BinaryFloatingPoint>(
+    _ tensor: Tensor, name: String, as target: DType
+  ) throws(GraftError) -> [T] {
     try checkDType(tensor, name: name)
     let count = tensor.elementCount
-    let dtype = tensor.dtype
-    return try read(tensor, name: name) { raw in
-      [Double](unsafeUninitializedCapacity: count) { out, initialized in
-        if dtype == .float32 {
-          for i in 0..<count {
-            out[i] = Double(
-              Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))))
-          }
-          initialized = count
-          return
+    var result: Result<Void, GraftError> = .success(())
+    let values = try read(tensor, name: name) { raw in
+      [T](unsafeUninitializedCapacity: count) { out, initialized in
+        var report = CastReport()
+        result = Result { () throws(GraftError) in
+          try Cast.convert(
+            raw, from: tensor.dtype, into: UnsafeMutableRawBufferPointer(out), to: target, count: count,
+            options: CastOptions(), report: &report)
         }
-        for i in 0..<count { out[i] = element(raw, i, dtype).doubleValue }
         initialized = count
       }
     }
-  }
-
-  private enum Element {
-    case single(Float)
-    case double(Double)
-    var floatValue: Float {
-      switch self {
-      case .single(let f): return f
-      case .double(let d): return Float(d)
-      }
-    }
-    var doubleValue: Double {
-      switch self {
-      case .single(let f): return Double(f)
-      case .double(let d): return d
-      }
-    }
-  }
-
-  @inline(__always)
-  private static func element(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: DType) -> Element {
-    switch dtype {
-    case .float64:
-      return .double(
-        Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))))
-    case .float16:
-      return .single(
-        Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))))
-    case .bfloat16:
-      let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
-      return .single(Float(bitPattern: UInt32(bits) << 16))
-    default:
-      return .single(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))))
-    }
+    do { try result.get() } catch { throw error.forTensor(name) }
+    return values
   }
 
   private static func read<R>(
