@@ -35,6 +35,20 @@ struct HDF5LibraryTests {
         try HDF5Library.readRows(scalarDataset, type: scalarType, dims: [], rows: 0..<1, into: four)
       }
       #expect(scalarError?.message == "the read selects 1 elements of 8 bytes, more than the 4-byte buffer holds")
+
+      // Writes check the same way: H5Dwrite would read past the end of a short buffer.
+      let folder = try TestPaths.scratchFolder("hdf5-library-write")
+      let out = try HDF5Library.createFile(folder + "/rows.h5")
+      let f32 = try HDF5Library.makeType(for: .float32)
+      let written = try HDF5Library.createDataset(out, "/x", type: f32, dims: [4, 3], chunk: nil)
+      let writeError = expectGraftError {
+        try HDF5Library.writeRows(
+          written, type: f32, dims: [4, 3], rows: 0..<2, from: UnsafeRawBufferPointer(rebasing: exact[0..<20]))
+      }
+      #expect(writeError?.message == "the write selects 6 elements of 4 bytes, more than the 20-byte buffer holds")
+      try HDF5Library.writeRows(
+        written, type: f32, dims: [4, 3], rows: 0..<2, from: UnsafeRawBufferPointer(rebasing: exact[0..<24]))
+      try HDF5Library.closeFile(out)
     }
 
     @Test("every libhdf5 call waits for the one lock, whatever the thread")

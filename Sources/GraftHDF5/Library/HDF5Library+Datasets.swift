@@ -93,27 +93,49 @@
       _ dataset: borrowing HDF5Handle, type: borrowing HDF5Handle, dims: [Int], rows: Range<Int>,
       into buffer: UnsafeMutableRawBufferPointer
     ) throws(GraftError) {
+      let (datasetID, typeID) = (dataset.id, type.id)
+      try transferRows(dataset, type: type, dims: dims, rows: rows, bufferCount: buffer.count, "read") { memory, file in
+        guard let base = buffer.baseAddress else { return 0 }
+        return H5Dread(datasetID, typeID, memory, file, graft_h5p_default(), base)
+      }
+    }
+
+    /// Writes rows `rows` of the leading dimension (everything for scalars) from `bytes`, memory type == file type.
+    static func writeRows(
+      _ dataset: borrowing HDF5Handle, type: borrowing HDF5Handle, dims: [Int], rows: Range<Int>,
+      from bytes: UnsafeRawBufferPointer
+    ) throws(GraftError) {
+      let (datasetID, typeID) = (dataset.id, type.id)
+      try transferRows(dataset, type: type, dims: dims, rows: rows, bufferCount: bytes.count, "write") { memory, file in
+        guard let base = bytes.baseAddress else { return 0 }
+        return H5Dwrite(datasetID, typeID, memory, file, graft_h5p_default(), base)
+      }
+    }
+
+    /// Selects the rows (all of a scalar), checks that the buffer holds the selection, then runs `call` (H5Dread or
+    /// H5Dwrite) with the memory and file dataspaces.
+    private static func transferRows(
+      _ dataset: borrowing HDF5Handle, type: borrowing HDF5Handle, dims: [Int], rows: Range<Int>, bufferCount: Int,
+      _ direction: String, _ call: (_ memory: hid_t, _ file: hid_t) -> herr_t
+    ) throws(GraftError) {
       serial.lock()
       defer { serial.unlock() }
+      let operation = direction == "read" ? "H5Dread" : "H5Dwrite"
       if dims.isEmpty {
         let space = try datasetSpace(dataset)
-        try checkFits(space, type: type, count: buffer.count)
-        guard let base = buffer.baseAddress else { return }
-        try check(
-          H5Dread(dataset.id, type.id, graft_h5s_all(), graft_h5s_all(), graft_h5p_default(), base), "H5Dread")
+        try checkFits(space, type: type, count: bufferCount, direction)
+        try check(call(graft_h5s_all(), graft_h5s_all()), operation)
         return
       }
       let selected = try selection(dataset: dataset, dims: dims, rows: rows)
-      try checkFits(selected.file, type: type, count: buffer.count)
-      guard let base = buffer.baseAddress else { return }
-      try check(
-        H5Dread(dataset.id, type.id, selected.memory.id, selected.file.id, graft_h5p_default(), base), "H5Dread")
+      try checkFits(selected.file, type: type, count: bufferCount, direction)
+      try check(call(selected.memory.id, selected.file.id), operation)
     }
 
-    /// Refuses a read that selects more bytes than the buffer holds: H5Dread writes `points × element size` bytes
-    /// and cannot know the buffer's size.
+    /// Refuses a transfer that selects more bytes than the buffer holds: libhdf5 reads or writes `points × element
+    /// size` bytes and cannot know the buffer's size.
     static func checkFits(
-      _ space: borrowing HDF5Handle, type: borrowing HDF5Handle, count: Int
+      _ space: borrowing HDF5Handle, type: borrowing HDF5Handle, count: Int, _ direction: String
     ) throws(GraftError) {
       serial.lock()
       defer { serial.unlock() }
@@ -126,26 +148,8 @@
       else {
         throw GraftError(
           .invalidArgument,
-          "the read selects \(points) elements of \(size) bytes, more than the \(count)-byte buffer holds")
+          "the \(direction) selects \(points) elements of \(size) bytes, more than the \(count)-byte buffer holds")
       }
-    }
-
-    /// Writes rows `rows` of the leading dimension (everything for scalars) from `bytes`, memory type == file type.
-    static func writeRows(
-      _ dataset: borrowing HDF5Handle, type: borrowing HDF5Handle, dims: [Int], rows: Range<Int>,
-      from bytes: UnsafeRawBufferPointer
-    ) throws(GraftError) {
-      serial.lock()
-      defer { serial.unlock() }
-      guard let base = bytes.baseAddress else { return }
-      if dims.isEmpty {
-        try check(
-          H5Dwrite(dataset.id, type.id, graft_h5s_all(), graft_h5s_all(), graft_h5p_default(), base), "H5Dwrite")
-        return
-      }
-      let selected = try selection(dataset: dataset, dims: dims, rows: rows)
-      try check(
-        H5Dwrite(dataset.id, type.id, selected.memory.id, selected.file.id, graft_h5p_default(), base), "H5Dwrite")
     }
 
     /// A file selection and the matching one-dimensional memory space.
