@@ -27,26 +27,11 @@ enum ElementCodec {
       for i in 0..<count {
         dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) &<< 16)
       }
-    case .float8E4M3:
-      for i in 0..<count {
-        dst[i] = Float(bitPattern: Float8Codec.decodeE4M3FN(src.load(fromByteOffset: i, as: UInt8.self)))
-      }
-    case .float8E5M2:
-      for i in 0..<count {
-        dst[i] = Float(bitPattern: Float8Codec.decodeE5M2(src.load(fromByteOffset: i, as: UInt8.self)))
-      }
-    case .float8E4M3FNUZ:
-      for i in 0..<count {
-        dst[i] = Float(bitPattern: Float8Codec.decodeFNUZ(src.load(fromByteOffset: i, as: UInt8.self), exponentBits: 4))
-      }
-    case .float8E5M2FNUZ:
-      for i in 0..<count {
-        dst[i] = Float(bitPattern: Float8Codec.decodeFNUZ(src.load(fromByteOffset: i, as: UInt8.self), exponentBits: 5))
-      }
-    case .float8E8M0:
-      for i in 0..<count {
-        dst[i] = Float(bitPattern: Float8Codec.decodeE8M0(src.load(fromByteOffset: i, as: UInt8.self)))
-      }
+    case .float8E4M3: decodeFloat8(Float8E4M3FN.self, src, count: count, into: dst)
+    case .float8E5M2: decodeFloat8(Float8E5M2.self, src, count: count, into: dst)
+    case .float8E4M3FNUZ: decodeFloat8(Float8E4M3FNUZ.self, src, count: count, into: dst)
+    case .float8E5M2FNUZ: decodeFloat8(Float8E5M2FNUZ.self, src, count: count, into: dst)
+    case .float8E8M0: decodeFloat8(Float8E8M0FNU.self, src, count: count, into: dst)
     case .float4E2M1:
       for i in 0..<count {
         let byte = src.load(fromByteOffset: i >> 1, as: UInt8.self)
@@ -107,6 +92,23 @@ enum ElementCodec {
     }
   }
 
+  @inline(__always)
+  static func decodeFloat8<T: Float8Storage>(
+    _: T.Type, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<count { dst[i] = Float(T(bitPattern: src.load(fromByteOffset: i, as: UInt8.self))) }
+  }
+
+  @inline(__always)
+  static func encodeFloat8<T: Float8Storage>(
+    _: T.Type, _ src: UnsafePointer<Float>, count: Int, saturate: Bool, into dst: UnsafeMutableRawPointer
+  ) {
+    for i in 0..<count {
+      let v = saturate ? T(saturating: src[i]) : T(src[i])
+      dst.storeBytes(of: v.bitPattern, toByteOffset: i, as: UInt8.self)
+    }
+  }
+
   /// Encodes `count` floats into `dtype` (F32, F16, BF16, fp8 or F4) with torch's rounding and NaN rules.
   ///
   /// `bfloat16NaN` is the bits a NaN becomes in BF16: `0xFFFF` for torch's vectorised F32/F64 path, `0x7FC0` for
@@ -127,28 +129,11 @@ enum ElementCodec {
         let bits = bfloat16Bits(src[i], nan: bfloat16NaN, saturate: saturate)
         dst.storeBytes(of: bits, toByteOffset: 2 * i, as: UInt16.self)
       }
-    case .float8E4M3:
-      for i in 0..<count { dst.storeBytes(of: Float8E4M3FN(src[i]).bitPattern, toByteOffset: i, as: UInt8.self) }
-    case .float8E5M2:
-      for i in 0..<count {
-        let v = saturate ? Float8E5M2(saturating: src[i]) : Float8E5M2(src[i])
-        dst.storeBytes(of: v.bitPattern, toByteOffset: i, as: UInt8.self)
-      }
-    case .float8E4M3FNUZ:
-      for i in 0..<count {
-        let v = saturate ? Float8E4M3FNUZ(saturating: src[i]) : Float8E4M3FNUZ(src[i])
-        dst.storeBytes(of: v.bitPattern, toByteOffset: i, as: UInt8.self)
-      }
-    case .float8E5M2FNUZ:
-      for i in 0..<count {
-        let v = saturate ? Float8E5M2FNUZ(saturating: src[i]) : Float8E5M2FNUZ(src[i])
-        dst.storeBytes(of: v.bitPattern, toByteOffset: i, as: UInt8.self)
-      }
-    case .float8E8M0:
-      for i in 0..<count {
-        let v = saturate ? Float8E8M0FNU(saturating: src[i]) : Float8E8M0FNU(src[i])
-        dst.storeBytes(of: v.bitPattern, toByteOffset: i, as: UInt8.self)
-      }
+    case .float8E4M3: encodeFloat8(Float8E4M3FN.self, src, count: count, saturate: saturate, into: dst)
+    case .float8E5M2: encodeFloat8(Float8E5M2.self, src, count: count, saturate: saturate, into: dst)
+    case .float8E4M3FNUZ: encodeFloat8(Float8E4M3FNUZ.self, src, count: count, saturate: saturate, into: dst)
+    case .float8E5M2FNUZ: encodeFloat8(Float8E5M2FNUZ.self, src, count: count, saturate: saturate, into: dst)
+    case .float8E8M0: encodeFloat8(Float8E8M0FNU.self, src, count: count, saturate: saturate, into: dst)
     case .float4E2M1:
       var i = 0
       while i + 1 < count {
@@ -196,9 +181,8 @@ enum ElementCodec {
   /// F32 → BF16, round to nearest even, with the caller's NaN bits.
   @inline(__always)
   static func bfloat16Bits(_ x: Float, nan: UInt16, saturate: Bool) -> UInt16 {
-    if x.isNaN { return nan }
-    let bits = x.bitPattern
-    let b = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16)
+    let b = BFloat16.roundedBits(x, nan: nan)
+    if x.isNaN { return b }
     if saturate && b & 0x7FFF == 0x7F80 && x.isFinite { return (b & 0x8000) | 0x7F7F }
     return b
   }

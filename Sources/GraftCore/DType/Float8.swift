@@ -2,8 +2,29 @@
 // bulk (AVX-512) and scalar paths agree bit for bit; decoders reproduce the exact `Float` bits torch's CPU copy kernel
 // produces, NaN payloads included, so that a chained cast (fp8 → f32 → f16) lands on the same bits as torch.
 
+/// What the fp8 storage types share: eight raw bits, PyTorch's rounding from `Float` and exact widening back.
+public protocol Float8Storage: Hashable, Sendable, BitwiseCopyable {
+  /// The raw bits.
+  var bitPattern: UInt8 { get }
+  /// Creates a value from raw bits.
+  init(bitPattern: UInt8)
+  /// Rounds to nearest even with PyTorch's overflow and NaN rules.
+  init(_ value: Float)
+  /// Rounds to nearest even, clamping what would overflow to the largest finite value (NaN stays NaN).
+  init(saturating value: Float)
+  /// The value widened exactly to `Float` bits, NaNs as torch's CPU copy kernel makes them.
+  var floatBits: UInt32 { get }
+  /// The largest finite value.
+  static var greatestFiniteMagnitude: Self { get }
+}
+
+extension Float {
+  /// Widens an fp8 value exactly (NaN bits as torch produces them: see each type's ``Float8Storage/floatBits``).
+  @inlinable public init<T: Float8Storage>(_ value: T) { self.init(bitPattern: value.floatBits) }
+}
+
 /// FP8 E4M3 "fn" (finite, no infinities; NaN = `S.1111.111`), PyTorch `float8_e4m3fn`, safetensors `F8_E4M3`.
-@frozen public struct Float8E4M3FN: Hashable, Sendable, BitwiseCopyable {
+@frozen public struct Float8E4M3FN: Float8Storage {
   /// The raw bits.
   public var bitPattern: UInt8
   /// Creates a value from raw bits.
@@ -12,12 +33,16 @@
   ///
   /// PyTorch 2.15 saturates here; older releases (and the reference notes) produced NaN `0x7F` for |x| ≥ 480.
   @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE4M3FN(value.bitPattern) }
+  /// The same as ``init(_:)``, which already saturates.
+  @inlinable public init(saturating value: Float) { self.init(value) }
+  /// Exact; NaN becomes `0x7FF00000|sign` (torch's bits).
+  @inlinable public var floatBits: UInt32 { Float8Codec.decodeE4M3FN(bitPattern) }
   /// The largest finite value, 448.
   public static let greatestFiniteMagnitude = Float8E4M3FN(bitPattern: 0x7E)
 }
 
 /// FP8 E5M2 (IEEE-like with infinities), PyTorch `float8_e5m2`, safetensors `F8_E5M2`.
-@frozen public struct Float8E5M2: Hashable, Sendable, BitwiseCopyable {
+@frozen public struct Float8E5M2: Float8Storage {
   /// The raw bits.
   public var bitPattern: UInt8
   /// Creates a value from raw bits.
@@ -29,12 +54,14 @@
     bitPattern = Float8Codec.encodeE5M2(value.bitPattern)
     if bitPattern & 0x7F == 0x7C && value.isFinite { bitPattern -= 1 }
   }
+  /// Exact; NaNs are quieted, as torch's F16C-based path does.
+  @inlinable public var floatBits: UInt32 { Float8Codec.decodeE5M2(bitPattern) }
   /// The largest finite value, 57344.
   public static let greatestFiniteMagnitude = Float8E5M2(bitPattern: 0x7B)
 }
 
 /// FP8 E4M3 "fnuz" (no negative zero, no infinities, NaN = `0x80`), PyTorch `float8_e4m3fnuz`.
-@frozen public struct Float8E4M3FNUZ: Hashable, Sendable, BitwiseCopyable {
+@frozen public struct Float8E4M3FNUZ: Float8Storage {
   /// The raw bits.
   public var bitPattern: UInt8
   /// Creates a value from raw bits.
@@ -45,12 +72,14 @@
   @inlinable public init(saturating value: Float) {
     bitPattern = Float8Codec.saturateFNUZ(Float8Codec.encodeE4M3FNUZ(value.bitPattern), value)
   }
+  /// Exact; NaN becomes `0x7F800001`, torch's (signalling) bits.
+  @inlinable public var floatBits: UInt32 { Float8Codec.decodeFNUZ(bitPattern, exponentBits: 4) }
   /// The largest finite value, 240.
   public static let greatestFiniteMagnitude = Float8E4M3FNUZ(bitPattern: 0x7F)
 }
 
 /// FP8 E5M2 "fnuz" (no negative zero, no infinities, NaN = `0x80`), PyTorch `float8_e5m2fnuz`.
-@frozen public struct Float8E5M2FNUZ: Hashable, Sendable, BitwiseCopyable {
+@frozen public struct Float8E5M2FNUZ: Float8Storage {
   /// The raw bits.
   public var bitPattern: UInt8
   /// Creates a value from raw bits.
@@ -61,12 +90,14 @@
   @inlinable public init(saturating value: Float) {
     bitPattern = Float8Codec.saturateFNUZ(Float8Codec.encodeE5M2FNUZ(value.bitPattern), value)
   }
+  /// Exact; NaN becomes `0x7F800001`, torch's (signalling) bits.
+  @inlinable public var floatBits: UInt32 { Float8Codec.decodeFNUZ(bitPattern, exponentBits: 5) }
   /// The largest finite value, 57344.
   public static let greatestFiniteMagnitude = Float8E5M2FNUZ(bitPattern: 0x7F)
 }
 
 /// FP8 E8M0 "fnu" (an unsigned power of two, 2⁻¹²⁷…2¹²⁷; NaN = `0xFF`), PyTorch `float8_e8m0fnu`, MX block scales.
-@frozen public struct Float8E8M0FNU: Hashable, Sendable, BitwiseCopyable {
+@frozen public struct Float8E8M0FNU: Float8Storage {
   /// The raw bits: the biased exponent.
   public var bitPattern: UInt8
   /// Creates a value from raw bits.
@@ -79,25 +110,10 @@
     bitPattern = Float8Codec.encodeE8M0(value.bitPattern)
     if bitPattern == 0xFF && !value.isNaN { bitPattern = 0xFE }
   }
+  /// Exact; `0x00` is 2⁻¹²⁷ and NaN becomes `0x7F800001`, as in torch.
+  @inlinable public var floatBits: UInt32 { Float8Codec.decodeE8M0(bitPattern) }
   /// The largest finite value, 2¹²⁷.
   public static let greatestFiniteMagnitude = Float8E8M0FNU(bitPattern: 0xFE)
-}
-
-extension Float {
-  /// Widens an E4M3FN value exactly; NaN becomes `0x7FF00000|sign` (torch's bits).
-  @inlinable public init(_ value: Float8E4M3FN) { self.init(bitPattern: Float8Codec.decodeE4M3FN(value.bitPattern)) }
-  /// Widens an E5M2 value exactly; NaNs are quieted, as torch's F16C-based path does.
-  @inlinable public init(_ value: Float8E5M2) { self.init(bitPattern: Float8Codec.decodeE5M2(value.bitPattern)) }
-  /// Widens an E4M3FNUZ value exactly; NaN becomes `0x7F800001`, torch's (signalling) bits.
-  @inlinable public init(_ value: Float8E4M3FNUZ) {
-    self.init(bitPattern: Float8Codec.decodeFNUZ(value.bitPattern, exponentBits: 4))
-  }
-  /// Widens an E5M2FNUZ value exactly; NaN becomes `0x7F800001`, torch's (signalling) bits.
-  @inlinable public init(_ value: Float8E5M2FNUZ) {
-    self.init(bitPattern: Float8Codec.decodeFNUZ(value.bitPattern, exponentBits: 5))
-  }
-  /// Widens an E8M0 value exactly; `0x00` is 2⁻¹²⁷ and NaN becomes `0x7F800001`, as in torch.
-  @inlinable public init(_ value: Float8E8M0FNU) { self.init(bitPattern: Float8Codec.decodeE8M0(value.bitPattern)) }
 }
 
 /// Bit-level fp8 encoders and decoders shared by the storage types and the cast kernels.
