@@ -30,14 +30,10 @@
     static func attributeName(_ object: borrowing HDF5Handle, at index: Int) throws(GraftError) -> String {
       serial.lock()
       defer { serial.unlock() }
-      let length = H5Aget_name_by_idx(
-        object.id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), nil, 0, graft_h5p_default())
-      guard length >= 0 else { throw failure("H5Aget_name_by_idx") }
-      var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-      let written = H5Aget_name_by_idx(
-        object.id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), &buffer, buffer.count, graft_h5p_default())
-      guard written >= 0 else { throw failure("H5Aget_name_by_idx") }
-      return String(decoding: buffer.prefix(Int(written)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      let id = object.id
+      return try name("H5Aget_name_by_idx") { buffer, size in
+        H5Aget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), buffer, size, graft_h5p_default())
+      }
     }
 
     /// Whether an object has an attribute.

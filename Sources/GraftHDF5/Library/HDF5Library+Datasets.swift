@@ -92,43 +92,52 @@
     static func readRows(
       _ dataset: borrowing HDF5Handle, type: borrowing HDF5Handle, dims: [Int], rows: Range<Int>,
       into buffer: UnsafeMutableRawBufferPointer
-    ) throws(GraftError) {
-      let (datasetID, typeID) = (dataset.id, type.id)
-      try transferRows(dataset, type: type, dims: dims, rows: rows, bufferCount: buffer.count, "read") { memory, file in
-        guard let base = buffer.baseAddress else { return 0 }
-        return H5Dread(datasetID, typeID, memory, file, graft_h5p_default(), base)
-      }
-    }
+    ) throws(GraftError) { try transferRows(dataset, type: type, dims: dims, rows: rows, .read(buffer)) }
 
     /// Writes rows `rows` of the leading dimension (everything for scalars) from `bytes`, memory type == file type.
     static func writeRows(
       _ dataset: borrowing HDF5Handle, type: borrowing HDF5Handle, dims: [Int], rows: Range<Int>,
       from bytes: UnsafeRawBufferPointer
-    ) throws(GraftError) {
-      let (datasetID, typeID) = (dataset.id, type.id)
-      try transferRows(dataset, type: type, dims: dims, rows: rows, bufferCount: bytes.count, "write") { memory, file in
-        guard let base = bytes.baseAddress else { return 0 }
-        return H5Dwrite(datasetID, typeID, memory, file, graft_h5p_default(), base)
-      }
+    ) throws(GraftError) { try transferRows(dataset, type: type, dims: dims, rows: rows, .write(bytes)) }
+
+    /// The direction and buffer of a row transfer.
+    enum RowTransfer {
+      case read(UnsafeMutableRawBufferPointer)
+      case write(UnsafeRawBufferPointer)
     }
 
-    /// Selects the rows (all of a scalar), checks that the buffer holds the selection, then runs `call` (H5Dread or
-    /// H5Dwrite) with the memory and file dataspaces.
+    /// Selects the rows (all of a scalar), checks that the buffer holds the selection, then calls H5Dread or
+    /// H5Dwrite with the memory and file dataspaces.
     private static func transferRows(
-      _ dataset: borrowing HDF5Handle, type: borrowing HDF5Handle, dims: [Int], rows: Range<Int>, bufferCount: Int,
-      _ direction: String, _ call: (_ memory: hid_t, _ file: hid_t) -> herr_t
+      _ dataset: borrowing HDF5Handle, type: borrowing HDF5Handle, dims: [Int], rows: Range<Int>,
+      _ transfer: RowTransfer
     ) throws(GraftError) {
       serial.lock()
       defer { serial.unlock() }
-      let operation = direction == "read" ? "H5Dread" : "H5Dwrite"
+      let (datasetID, typeID) = (dataset.id, type.id)
+      let (direction, operation, count) =
+        switch transfer {
+        case .read(let buffer): ("read", "H5Dread", buffer.count)
+        case .write(let buffer): ("write", "H5Dwrite", buffer.count)
+        }
+      func call(_ memory: hid_t, _ file: hid_t) -> herr_t {
+        switch transfer {
+        case .read(let buffer):
+          guard let base = buffer.baseAddress else { return 0 }
+          return H5Dread(datasetID, typeID, memory, file, graft_h5p_default(), base)
+        case .write(let buffer):
+          guard let base = buffer.baseAddress else { return 0 }
+          return H5Dwrite(datasetID, typeID, memory, file, graft_h5p_default(), base)
+        }
+      }
       if dims.isEmpty {
         let space = try datasetSpace(dataset)
-        try checkFits(space, type: type, count: bufferCount, direction)
+        try checkFits(space, type: type, count: count, direction)
         try check(call(graft_h5s_all(), graft_h5s_all()), operation)
         return
       }
       let selected = try selection(dataset: dataset, dims: dims, rows: rows)
-      try checkFits(selected.file, type: type, count: bufferCount, direction)
+      try checkFits(selected.file, type: type, count: count, direction)
       try check(call(selected.memory.id, selected.file.id), operation)
     }
 

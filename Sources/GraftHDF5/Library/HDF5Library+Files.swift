@@ -102,13 +102,25 @@
       serial.lock()
       defer { serial.unlock() }
       let order = byCreationOrder ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME
-      let length = H5Lget_name_by_idx(group.id, ".", order, H5_ITER_INC, hsize_t(index), nil, 0, graft_h5p_default())
-      guard length >= 0 else { throw failure("H5Lget_name_by_idx") }
-      var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-      let written = H5Lget_name_by_idx(
-        group.id, ".", order, H5_ITER_INC, hsize_t(index), &buffer, buffer.count, graft_h5p_default())
-      guard written >= 0 else { throw failure("H5Lget_name_by_idx") }
-      return String(decoding: buffer.prefix(Int(written)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      let id = group.id
+      return try name("H5Lget_name_by_idx") { buffer, size in
+        H5Lget_name_by_idx(id, ".", order, H5_ITER_INC, hsize_t(index), buffer, size, graft_h5p_default())
+      }
+    }
+
+    /// A name from one of libhdf5's `get_name` calls, which return the length when given no buffer: asked twice,
+    /// for the length and then for the bytes.
+    static func name(
+      _ operation: String, _ call: (_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int) -> Int
+    ) throws(GraftError) -> String {
+      serial.lock()
+      defer { serial.unlock() }
+      let length = call(nil, 0)
+      guard length >= 0 else { throw failure(operation) }
+      var buffer = [CChar](repeating: 0, count: length + 1)
+      let written = buffer.withUnsafeMutableBufferPointer { call($0.baseAddress, $0.count) }
+      guard written >= 0 else { throw failure(operation) }
+      return String(decoding: buffer.prefix(written).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// How a link is stored.

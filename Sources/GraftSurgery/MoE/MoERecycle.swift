@@ -86,12 +86,7 @@ public enum MoERecycle {
           .invalidArgument, "the dual-path layout needs at least 1 core expert and a universal factor in (0, 1]")
       }
     }
-    if options.layout == .generic {
-      guard options.topK >= 1, options.topK <= expertCount else {
-        throw GraftError(
-          .invalidArgument, "top-k must be in 1...\(expertCount) (the number of experts); got \(options.topK)")
-      }
-    }
+    if options.layout == .generic { try MoEAssembly.checkTopK(options.topK, experts: expertCount) }
     var replacements: [Int: [(String, Tensor)]] = [:]
     var manifestLayers: [MoEManifest.Layer] = []
     for b in layers {

@@ -51,9 +51,7 @@ public enum MoEUpcycle {
     let layers = try options.layers.resolve(depth: model.depth)
     let e = options.experts
     guard e >= 1 else { throw GraftError(.invalidArgument, "experts must be at least 1 (got \(e))") }
-    guard options.topK >= 1, options.topK <= e else {
-      throw GraftError(.invalidArgument, "top-k must be in 1...\(e) (the number of experts); got \(options.topK)")
-    }
+    try MoEAssembly.checkTopK(options.topK, experts: e)
     guard options.layout != .dualPath else {
       throw GraftError(
         .invalidArgument,
