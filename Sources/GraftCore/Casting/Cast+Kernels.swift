@@ -134,17 +134,9 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, report: inout CastReport
     ) {
       var tally = CastTally(target: .float32)
-      _ = forEachBlock(
-        src, dst, count: count, widths: (2, 4), flag: UInt32(0x8000), tally: &tally,
-        fast: { s, d, n in
-          var flags: UInt32 = 0
-          for i in 0..<n {
-            let b = UInt32(s.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
-            d.storeBytes(of: b &<< 16, toByteOffset: i &* 4, as: UInt32.self)
-            flags |= (b & 0x7F80) &+ 0x80
-          }
-          return (flags, 0, 0)
-        },
+      widen(
+        src, dst, count: count, flag: 0x8000, tally: &tally,
+        convert: { (b: UInt16) in (UInt32(b) &<< 16, (UInt32(b) & 0x7F80) &+ 0x80) },
         exact: { s, _, i, tally in
           countLane(Float(bitPattern: UInt32(s.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) &<< 16), &tally)
         })
@@ -155,17 +147,9 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, report: inout CastReport
     ) {
       var tally = CastTally(target: .float32)
-      _ = forEachBlock(
-        src, dst, count: count, widths: (2, 4), flag: UInt32(0x8000), tally: &tally,
-        fast: { s, d, n in
-          var flags: UInt32 = 0
-          for i in 0..<n {
-            let h = s.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)
-            d.storeBytes(of: Float(Float16(bitPattern: h)), toByteOffset: i &* 4, as: Float.self)
-            flags |= (UInt32(h) & 0x7C00) &+ 0x400
-          }
-          return (flags, 0, 0)
-        },
+      widen(
+        src, dst, count: count, flag: 0x8000, tally: &tally,
+        convert: { (h: UInt16) in (Float(Float16(bitPattern: h)), (UInt32(h) & 0x7C00) &+ 0x400) },
         exact: { s, d, i, tally in
           // Redo the block exactly: NaNs get torch's quiet bits whatever the platform's conversion does.
           let x = ElementCodec.float(fromHalfBits: s.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
@@ -173,6 +157,29 @@ extension Cast {
           countLane(x, &tally)
         })
       tally.flush(into: &report)
+    }
+
+    /// An exact widening: `convert` maps source bits to the target value and flag bits (`flag` set for a NaN or an
+    /// infinity, whose blocks `exact` redoes and tallies).
+    @inline(__always)
+    static func widen<Source: FixedWidthInteger, Target>(
+      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, flag: UInt32, tally: inout CastTally,
+      convert: (Source) -> (value: Target, flags: UInt32),
+      exact: (_ s: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally) -> Void
+    ) {
+      let (sourceWidth, targetWidth) = (MemoryLayout<Source>.size, MemoryLayout<Target>.size)
+      _ = forEachBlock(
+        src, dst, count: count, widths: (sourceWidth, targetWidth), flag: flag, tally: &tally,
+        fast: { s, d, n in
+          var flags: UInt32 = 0
+          for i in 0..<n {
+            let (value, f) = convert(s.loadUnaligned(fromByteOffset: i &* sourceWidth, as: Source.self))
+            d.storeBytes(of: value, toByteOffset: i &* targetWidth, as: Target.self)
+            flags |= f
+          }
+          return (flags, 0, 0)
+        },
+        exact: exact)
     }
 
     @inline(__always)
@@ -234,17 +241,9 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, report: inout CastReport
     ) {
       var tally = CastTally(target: .float64)
-      _ = forEachBlock(
-        src, dst, count: count, widths: (4, 8), flag: UInt32(0x8000_0000), tally: &tally,
-        fast: { s, d, n in
-          var flags: UInt32 = 0
-          for i in 0..<n {
-            let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
-            d.storeBytes(of: Double(Float(bitPattern: bits)), toByteOffset: i &* 8, as: Double.self)
-            flags |= (bits & 0x7FFF_FFFF) &+ 0x80_0000
-          }
-          return (flags, 0, 0)
-        },
+      widen(
+        src, dst, count: count, flag: 0x8000_0000, tally: &tally,
+        convert: { (bits: UInt32) in (Double(Float(bitPattern: bits)), (bits & 0x7FFF_FFFF) &+ 0x80_0000) },
         exact: { s, d, i, tally in
           let x = ElementCodec.double(
             widening: Float(bitPattern: s.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
