@@ -39,22 +39,14 @@ enum ElementCodec {
       }
     case .bool:
       for i in 0..<count { dst[i] = src.load(fromByteOffset: i, as: UInt8.self) != 0 ? 1 : 0 }
-    case .int8:
-      for i in 0..<count { dst[i] = Float(src.load(fromByteOffset: i, as: Int8.self)) }
-    case .uint8:
-      for i in 0..<count { dst[i] = Float(src.load(fromByteOffset: i, as: UInt8.self)) }
-    case .int16:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)) }
-    case .uint16:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-    case .int32:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
-    case .uint32:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
-    case .int64:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-    case .uint64:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }
+    case .int8: decodeIntegers(Int8.self, src, count: count, into: dst)
+    case .uint8: decodeIntegers(UInt8.self, src, count: count, into: dst)
+    case .int16: decodeIntegers(Int16.self, src, count: count, into: dst)
+    case .uint16: decodeIntegers(UInt16.self, src, count: count, into: dst)
+    case .int32: decodeIntegers(Int32.self, src, count: count, into: dst)
+    case .uint32: decodeIntegers(UInt32.self, src, count: count, into: dst)
+    case .int64: decodeIntegers(Int64.self, src, count: count, into: dst)
+    case .uint64: decodeIntegers(UInt64.self, src, count: count, into: dst)
     case .float6E2M3, .float6E3M2, .complex64, .complex128:
       preconditionFailure("decodeFloat(\(dtype)) is filtered out by Cast.isSupported")
     }
@@ -68,28 +60,29 @@ enum ElementCodec {
     switch dtype {
     case .float64:
       for i in 0..<count { dst[i] = Double(bitPattern: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }
-    case .int64:
-      for i in 0..<count { dst[i] = Double(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-    case .uint64:
-      for i in 0..<count { dst[i] = Double(src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }
-    case .int32:
-      for i in 0..<count { dst[i] = Double(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
-    case .uint32:
-      for i in 0..<count { dst[i] = Double(src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+    case .int64: decodeIntegers(Int64.self, src, count: count, into: dst)
+    case .uint64: decodeIntegers(UInt64.self, src, count: count, into: dst)
+    case .int32: decodeIntegers(Int32.self, src, count: count, into: dst)
+    case .uint32: decodeIntegers(UInt32.self, src, count: count, into: dst)
     default:
       // Every other type is exact in Float; widen through a small stack buffer.
-      var done = 0
-      withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { buffer in
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: Cast.genericChunk) { buffer in
         guard let floats = buffer.baseAddress else { return }
-        while done < count {
-          let n = Swift.min(256, count - done)
+        Cast.forEachChunk(count: count) { done, n in
           let offset = dtype == .float4E2M1 ? done / 2 : done * (dtype.byteWidth ?? 1)
           decodeFloat(src + offset, dtype, count: n, into: floats)
           for i in 0..<n { dst[done + i] = double(widening: floats[i]) }
-          done += n
         }
       }
     }
+  }
+
+  /// Integers of type `I` converted to `F`, rounding to nearest even where `F` cannot hold them.
+  @inline(__always)
+  static func decodeIntegers<I: FixedWidthInteger, F: BinaryFloatingPoint>(
+    _: I.Type, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<F>
+  ) {
+    for i in 0..<count { dst[i] = F(src.loadUnaligned(fromByteOffset: i &* MemoryLayout<I>.size, as: I.self)) }
   }
 
   @inline(__always)
