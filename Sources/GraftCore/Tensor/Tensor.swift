@@ -110,5 +110,21 @@ public struct Tensor: Sendable {
   /// writer streams the tensor is not mistaken for the writer's.
   private static func readingInput(_ read: () throws -> Void) throws {
     do { try read() } catch let error as GraftError { throw error.side == nil ? error.on(.input) : error }
+  /// Streams the bytes into an output file: ``forEachChunk(chunkSize:_:)`` through `write`, advancing `progress`
+  /// by each chunk, with errors naming `file` and the tensor `name` (a failure to produce the bytes becomes an `io`
+  /// error).
+  public func write(
+    named name: String, file: String, progress: ProgressCounter?, _ write: (UnsafeRawBufferPointer) throws -> Void
+  ) throws(GraftError) {
+    do {
+      try forEachChunk { chunk in
+        try write(chunk)
+        progress?.advance(by: chunk.count)
+      }
+    } catch let error as GraftError {
+      throw error.inFile(file).forTensor(name)
+    } catch {
+      throw GraftError(.io, "cannot read the tensor's bytes", file: file, tensor: name, cause: error).on(.input)
+    }
   }
 }

@@ -174,14 +174,7 @@ extension SafeTensors {
         progress?.advance(by: mapped.byteCount)
         continue
       }
-      do {
-        try p.tensor.forEachChunk { chunk in
-          try out.write(chunk)
-          progress?.advance(by: chunk.count)
-        }
-      } catch let error as GraftError {
-        throw error.inFile(path).forTensor(p.name)
-      }
+      try p.tensor.write(named: p.name, file: path, progress: progress) { try out.write($0) }
     }
     let total = out.position
     try out.commit()

@@ -8,7 +8,7 @@ import Testing
 /// `GRAFT_REGENERATE_FIXTURES=1` rewrites them (and their `.expected.json` descriptions) from the tables below;
 /// otherwise a fresh write must reproduce each file byte for byte, and reading it must give the description.
 @Suite("Native .graft fixtures")
-struct NativeFixtureTests {
+struct GraftFileFixtureTests {
   /// The worked example of `Formats/graft.md` §13.
   static func tiny() throws -> (TensorTable, GraftFile.WriteOptions) {
     var table = TensorTable()
@@ -28,9 +28,9 @@ struct NativeFixtureTests {
   static func compressed() throws -> (TensorTable, GraftFile.WriteOptions) {
     var table = TensorTable()
     try table.append("smooth", Tensor(float32: (0..<4096).map { Float($0 % 64) * 0.5 }, shape: [64, 64]))
-    try table.append("noise", NativeFixtures.tensor(.uint8, [100], seed: 42))
-    try table.append("mx", NativeFixtures.tensor(.float4E2M1, [8], seed: 43))
-    try table.append("c", NativeFixtures.tensor(.complex128, [2], seed: 44))
+    try table.append("noise", GraftFileFixtures.tensor(.uint8, [100], seed: 42))
+    try table.append("mx", GraftFileFixtures.tensor(.float4E2M1, [8], seed: 43))
+    try table.append("c", GraftFileFixtures.tensor(.complex128, [2], seed: 44))
     try table.appendAlias("smooth.tied", of: "smooth")
     table.metadata = JSONObject([("note", "deflate example")])
     var options = GraftFile.WriteOptions()

@@ -29,7 +29,7 @@ extension GraftFile {
     progress?.expect(table.storedByteCount)
 
     var out = try AtomicOutputFile(destination: path, inputs: inputs)
-    var preamble = [UInt8](repeating: 0, count: NativeLayout.preambleSize)
+    var preamble = [UInt8](repeating: 0, count: GraftFileLayout.preambleSize)
     preamble.replaceSubrange(0..<magic.count, with: magic)
     preamble[8] = UInt8(majorVersion & 0xFF)
     preamble[9] = UInt8(majorVersion >> 8)
@@ -37,13 +37,13 @@ extension GraftFile {
     preamble[11] = UInt8(minorVersion >> 8)
     try out.write(preamble)
 
-    let buffers = NativeWriteBuffers()
-    var deflater: NativeDeflater? = nil
-    if case .deflate(let level) = options.compression { deflater = try NativeDeflater(level: level, file: path) }
-    var records: [String: NativeWrittenTensor] = [:]
+    let buffers = GraftFileWriteBuffers()
+    var deflater: GraftFileDeflater? = nil
+    if case .deflate(let level) = options.compression { deflater = try GraftFileDeflater(level: level, file: path) }
+    var records: [String: GraftFileWrittenTensor] = [:]
     var storedCount = 0
     for entry in table.entries where entry.aliasOf == nil {
-      let record: NativeWrittenTensor
+      let record: GraftFileWrittenTensor
       if let deflater, entry.tensor.byteCount > 0 {
         record = try streamDeflated(
           entry, deflater: deflater, buffers: buffers, out: &out, path: path, progress: progress)
@@ -52,7 +52,7 @@ extension GraftFile {
       }
       records[entry.name] = record
       storedCount += 1
-      let padding = (NativeLayout.alignment - out.position % NativeLayout.alignment) % NativeLayout.alignment
+      let padding = (GraftFileLayout.alignment - out.position % GraftFileLayout.alignment) % GraftFileLayout.alignment
       if padding > 0 { try out.write(UnsafeRawBufferPointer(rebasing: buffers.zeros[0..<padding])) }
     }
 
@@ -66,25 +66,25 @@ extension GraftFile {
     }
     let index = indexJSON(table, records: records, lineage: lineage, contentDigest: contentDigest)
       .serializedBytes(.compact)
-    guard index.count <= NativeLayout.maximumIndexLength else {
+    guard index.count <= GraftFileLayout.maximumIndexLength else {
       throw GraftError(
         .limitExceeded,
-        "the index would be \(index.count) bytes, more than the \(NativeLayout.maximumIndexLength)-byte cap readers "
+        "the index would be \(index.count) bytes, more than the \(GraftFileLayout.maximumIndexLength)-byte cap readers "
           + "accept; move large metadata out of the checkpoint", file: path)
     }
     let indexOffset = out.position
     try out.write(index)
     var trailer: [UInt8] = []
-    trailer.reserveCapacity(NativeLayout.trailerSize)
+    trailer.reserveCapacity(GraftFileLayout.trailerSize)
     appendLittleEndian(UInt64(indexOffset), to: &trailer)
     appendLittleEndian(UInt64(index.count), to: &trailer)
     let checksum = preamble.withUnsafeBytes { p in
       index.withUnsafeBytes { i in
-        trailer.withUnsafeBytes { t in NativeHeader.headerChecksum(preamble: p, index: i, trailer: t) }
+        trailer.withUnsafeBytes { t in GraftFileHeader.headerChecksum(preamble: p, index: i, trailer: t) }
       }
     }
     appendLittleEndian(checksum, to: &trailer)
-    trailer.append(contentsOf: NativeLayout.endMagic)
+    trailer.append(contentsOf: GraftFileLayout.endMagic)
     try out.write(trailer)
     let total = out.position
     try out.commit()
@@ -106,9 +106,9 @@ extension GraftFile {
           .invalidArgument, "shape \(t.shape) of \(t.dtype) needs \(expected) bytes but the tensor has \(t.byteCount)",
           file: path, tensor: entry.name)
       }
-      guard t.shape.count <= NativeLayout.maximumRank else {
+      guard t.shape.count <= GraftFileLayout.maximumRank else {
         throw GraftError(
-          .invalidArgument, "\(t.shape.count) dimensions exceed the cap of \(NativeLayout.maximumRank)", file: path,
+          .invalidArgument, "\(t.shape.count) dimensions exceed the cap of \(GraftFileLayout.maximumRank)", file: path,
           tensor: entry.name)
       }
       guard let targetName = entry.aliasOf else { continue }
@@ -155,9 +155,9 @@ extension GraftFile {
   }
 
   private static func streamRaw(
-    _ entry: TensorTable.Entry, buffers: NativeWriteBuffers, out: inout AtomicOutputFile, path: String,
+    _ entry: TensorTable.Entry, buffers: GraftFileWriteBuffers, out: inout AtomicOutputFile, path: String,
     progress: ProgressCounter?
-  ) throws(GraftError) -> NativeWrittenTensor {
+  ) throws(GraftError) -> GraftFileWrittenTensor {
     let source = entry.tensor.bytes
     let total = source.byteCount
     let offset = out.position
@@ -165,7 +165,7 @@ extension GraftFile {
     var start = 0
     let direct = source.contiguousBytes
     while start < total {
-      let end = min(total, start + NativeLayout.chunkSize)
+      let end = min(total, start + GraftFileLayout.chunkSize)
       let view: UnsafeRawBufferPointer
       if let direct {
         view = UnsafeRawBufferPointer(rebasing: direct[start..<end])
@@ -181,18 +181,20 @@ extension GraftFile {
       start = end
     }
     let checksum = hash.finalize()
-    return NativeWrittenTensor(offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
+    return GraftFileWrittenTensor(
+      offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
   }
 
   private static func streamDeflated(
-    _ entry: TensorTable.Entry, deflater: NativeDeflater, buffers: NativeWriteBuffers, out: inout AtomicOutputFile,
+    _ entry: TensorTable.Entry, deflater: GraftFileDeflater, buffers: GraftFileWriteBuffers,
+    out: inout AtomicOutputFile,
     path: String,
     progress: ProgressCounter?
-  ) throws(GraftError) -> NativeWrittenTensor {
+  ) throws(GraftError) -> GraftFileWrittenTensor {
     let source = entry.tensor.bytes
     let total = source.byteCount
     let width = entry.tensor.dtype.byteWidth ?? 1
-    let blockSize = NativeLayout.defaultBlockSize
+    let blockSize = GraftFileLayout.defaultBlockSize
     let offset = out.position
     var rawHash = XXHash64()
     var storedHash = XXHash64()
@@ -215,7 +217,7 @@ extension GraftFile {
       var input = raw
       if width > 1 {
         let shuffled = UnsafeMutableRawBufferPointer(rebasing: buffers.shuffled[0..<count])
-        NativeBlockCodec.shuffle(raw, width: width, into: shuffled)
+        GraftFileBlockCodec.shuffle(raw, width: width, into: shuffled)
         input = UnsafeRawBufferPointer(shuffled)
       }
       let compressed: Int?
@@ -240,7 +242,7 @@ extension GraftFile {
     let checksum = storedHash.finalize()
     // A tensor none of whose blocks shrank is byte-for-byte an uncompressed one: record it as such so readers map it.
     if allRaw {
-      return NativeWrittenTensor(
+      return GraftFileWrittenTensor(
         offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
     }
     let level = deflater.level
@@ -250,24 +252,24 @@ extension GraftFile {
       starts.append(sum)
       sum += length
     }
-    let layout = NativeDeflateLayout(
+    let layout = GraftFileDeflateLayout(
       level: level, shuffle: width, blockSize: blockSize, blockLengths: lengths, blockStarts: starts)
-    return NativeWrittenTensor(
+    return GraftFileWrittenTensor(
       offset: offset, storedLength: sum, checksum: checksum, digest: rawHash.finalize(), deflate: layout)
   }
 
   // MARK: - Index
 
   /// ``TensorTable/contentDigest()`` computed from the per-tensor digests taken while streaming, without a re-read.
-  static func combinedDigest(_ table: TensorTable, records: [String: NativeWrittenTensor]) -> String {
-    NativeLayout.contentDigest(
+  static func combinedDigest(_ table: TensorTable, records: [String: GraftFileWrittenTensor]) -> String {
+    GraftFileLayout.contentDigest(
       of: table.entries.map { e in
         (e.name, e.tensor.dtype, e.tensor.shape, e.aliasOf, records[e.aliasOf ?? e.name]?.digest ?? 0)
       })
   }
 
   private static func indexJSON(
-    _ table: TensorTable, records: [String: NativeWrittenTensor], lineage: [LineageRecord], contentDigest: String
+    _ table: TensorTable, records: [String: GraftFileWrittenTensor], lineage: [LineageRecord], contentDigest: String
   ) -> JSONValue {
     var tensors: [JSONValue] = []
     tensors.reserveCapacity(table.count)
@@ -311,23 +313,23 @@ extension GraftFile {
 }
 
 /// Where and how one tensor was written.
-struct NativeWrittenTensor {
+struct GraftFileWrittenTensor {
   var offset: Int
   var storedLength: Int
   var checksum: UInt64
   var digest: UInt64
-  var deflate: NativeDeflateLayout?
+  var deflate: GraftFileDeflateLayout?
 }
 
 /// Scratch buffers of a write, allocated on first use so that an uncompressed write of mapped tensors allocates
 /// nothing but the output buffer.
-final class NativeWriteBuffers {
+final class GraftFileWriteBuffers {
   private var storage: [Int: UnsafeMutableRawBufferPointer] = [:]
   /// 64 zero bytes for alignment padding.
   let zeros: UnsafeMutableRawBufferPointer
 
   init() {
-    zeros = .allocate(byteCount: NativeLayout.alignment, alignment: 64)
+    zeros = .allocate(byteCount: GraftFileLayout.alignment, alignment: 64)
     zeros.initializeMemory(as: UInt8.self, repeating: 0)
   }
 
@@ -344,11 +346,11 @@ final class NativeWriteBuffers {
   }
 
   /// Staging for one chunk of a producer's bytes.
-  var chunk: UnsafeMutableRawBufferPointer { buffer(0, size: NativeLayout.chunkSize) }
+  var chunk: UnsafeMutableRawBufferPointer { buffer(0, size: GraftFileLayout.chunkSize) }
   /// Staging for one block of a producer's bytes.
-  var block: UnsafeMutableRawBufferPointer { buffer(1, size: NativeLayout.defaultBlockSize) }
+  var block: UnsafeMutableRawBufferPointer { buffer(1, size: GraftFileLayout.defaultBlockSize) }
   /// One shuffled block.
-  var shuffled: UnsafeMutableRawBufferPointer { buffer(2, size: NativeLayout.defaultBlockSize) }
+  var shuffled: UnsafeMutableRawBufferPointer { buffer(2, size: GraftFileLayout.defaultBlockSize) }
   /// One deflated block.
-  var deflated: UnsafeMutableRawBufferPointer { buffer(3, size: NativeLayout.defaultBlockSize) }
+  var deflated: UnsafeMutableRawBufferPointer { buffer(3, size: GraftFileLayout.defaultBlockSize) }
 }

@@ -5,14 +5,14 @@ import Testing
 @testable import GraftFormats
 
 @Suite("Native .graft robustness")
-struct NativeRobustnessTests {
+struct GraftFileRobustnessTests {
   /// A small file with a stored tensor, a deflated one, an alias, metadata and lineage.
   static func smallFile(compressed: Bool = true) throws -> [UInt8] {
     var table = TensorTable()
-    try table.append("w", NativeFixtures.tensor(.float16, [2, 3], seed: 1))
+    try table.append("w", GraftFileFixtures.tensor(.float16, [2, 3], seed: 1))
     try table.append("z", Tensor(dtype: .float32, shape: [64], copying: [UInt8](repeating: 0, count: 256)))
     try table.appendAlias("tied", of: "w")
-    try table.append("s", NativeFixtures.tensor(.uint8, [], seed: 2))
+    try table.append("s", GraftFileFixtures.tensor(.uint8, [], seed: 2))
     table.metadata = JSONObject([("k", [1, "v"])])
     table.lineage = [LineageRecord(operation: "op", tool: "t")]
     var options = GraftFile.WriteOptions()
@@ -25,13 +25,13 @@ struct NativeRobustnessTests {
   @Test("verify detects every single-bit flip of a small file, and every problem is located")
   func everyBitFlip() throws {
     let original = try Self.smallFile()
-    #expect(NativeFixtures.verify(original).isValid)
+    #expect(GraftFileFixtures.verify(original).isValid)
     #expect(try GraftFile.info(path: writeScratch(original)).tensors.contains { $0.compression != .none })
     var undetected: [Int] = []
     for bit in 0..<(original.count * 8) {
       var bytes = original
       bytes[bit / 8] ^= UInt8(1) << UInt8(bit % 8)
-      let report = NativeFixtures.verify(bytes)
+      let report = GraftFileFixtures.verify(bytes)
       if report.isValid { undetected.append(bit) }
       for problem in report.problems {
         #expect(problem.file == "mem.graft" && problem.byteOffset != nil, "bit \(bit): \(problem)")
@@ -68,10 +68,10 @@ struct NativeRobustnessTests {
     let original = try Self.smallFile()
     for length in 0..<original.count {
       let prefix = Array(original[0..<length])
-      let error = NativeFixtures.parseError(prefix)
+      let error = GraftFileFixtures.parseError(prefix)
       #expect(error != nil, "a \(length)-byte prefix parsed")
       #expect(error?.byteOffset != nil)
-      #expect(!NativeFixtures.verify(prefix).isValid)
+      #expect(!GraftFileFixtures.verify(prefix).isValid)
     }
     let folder = try TestPaths.scratchFolder("robust")
     for length in stride(from: 0, to: original.count, by: 37) {
@@ -87,12 +87,12 @@ struct NativeRobustnessTests {
     let original = try Self.smallFile()
     var bad = original
     bad[0] = UInt8(ascii: "X")
-    #expect(NativeFixtures.parseError(bad)?.code == .unrecognizedFormat)
-    #expect(NativeFixtures.parseError(bad)?.byteOffset == 0)
+    #expect(GraftFileFixtures.parseError(bad)?.code == .unrecognizedFormat)
+    #expect(GraftFileFixtures.parseError(bad)?.byteOffset == 0)
 
     var newer = original
     newer[8] = 2
-    let error = try #require(NativeFixtures.parseError(newer))
+    let error = try #require(GraftFileFixtures.parseError(newer))
     #expect(error.code == .unsupported)
     #expect(error.message.contains("newer"))
     #expect(error.byteOffset == 8)
@@ -100,13 +100,13 @@ struct NativeRobustnessTests {
     // A later minor version may add fields; this reader ignores them.
     var minor = original
     minor[10] = 7
-    minor = NativeFixtures.reindex(minor) { index in
+    minor = GraftFileFixtures.reindex(minor) { index in
       var s = index.replacingFirst("{\"tensors\":", with: "{\"future\":{\"x\":[1,2]},\"tensors\":")
       s = s.replacingFirst("\"dtype\":\"F16\"", with: "\"hint\":\"new\",\"dtype\":\"F16\"")
       return s
     }
-    #expect(NativeFixtures.parseError(minor) == nil)
-    #expect(NativeFixtures.verify(minor).isValid)
+    #expect(GraftFileFixtures.parseError(minor) == nil)
+    #expect(GraftFileFixtures.verify(minor).isValid)
     #expect(try GraftFile.info(path: writeScratch(minor)).minorVersion == 7)
   }
 
@@ -121,12 +121,12 @@ struct NativeRobustnessTests {
       _ code: GraftError.Code, tensor: String?, _ transform: (String) -> String,
       sourceLocation: SourceLocation = #_sourceLocation
     ) {
-      let forged = NativeFixtures.reindex(original, transform)
-      let error = NativeFixtures.parseError(forged)
+      let forged = GraftFileFixtures.reindex(original, transform)
+      let error = GraftFileFixtures.parseError(forged)
       #expect(error?.code == code, "\(String(describing: error))", sourceLocation: sourceLocation)
       #expect(error?.tensor == tensor, sourceLocation: sourceLocation)
       #expect(error?.file == "mem.graft" && error?.byteOffset != nil, sourceLocation: sourceLocation)
-      #expect(!NativeFixtures.verify(forged).isValid, sourceLocation: sourceLocation)
+      #expect(!GraftFileFixtures.verify(forged).isValid, sourceLocation: sourceLocation)
     }
     expectError(.invalidOffset, tensor: "w") { $0.replacingFirst("\"offset\":\(w.offset)", with: "\"offset\":65") }
     expectError(.invalidOffset, tensor: "z") { $0.replacingFirst("\"offset\":\(z.offset)", with: "\"offset\":64") }
@@ -173,18 +173,18 @@ struct NativeRobustnessTests {
     #expect(z.compression == .deflate(level: 9))
     let blocks = "\"blocks\":[\(z.storedBytes)]"
     // A ratio beyond deflate's 1032:1 is a bomb, refused before any decompression.
-    let bomb = NativeFixtures.reindex(original) {
+    let bomb = GraftFileFixtures.reindex(original) {
       $0.replacingFirst("\"shape\":[64]", with: "\"shape\":[262144]").replacingFirst(
         blocks, with: "\"blocks\":[\(z.storedBytes)]")
     }
-    #expect(NativeFixtures.parseError(bomb)?.tensor == "z")
-    let wrongCount = NativeFixtures.reindex(original) {
+    #expect(GraftFileFixtures.parseError(bomb)?.tensor == "z")
+    let wrongCount = GraftFileFixtures.reindex(original) {
       $0.replacingFirst(blocks, with: "\"blocks\":[\(z.storedBytes),1]")
     }
-    #expect(NativeFixtures.parseError(wrongCount)?.code == .invalidHeader)
+    #expect(GraftFileFixtures.parseError(wrongCount)?.code == .invalidHeader)
     // A stream that inflates to more than declared: claim fewer elements but keep the stream.
-    let longer = NativeFixtures.reindex(original) { $0.replacingFirst("\"shape\":[64]", with: "\"shape\":[63]") }
-    let report = NativeFixtures.verify(longer)
+    let longer = GraftFileFixtures.reindex(original) { $0.replacingFirst("\"shape\":[64]", with: "\"shape\":[63]") }
+    let report = GraftFileFixtures.verify(longer)
     #expect(report.problems.first?.tensor == "z")
     #expect(report.problems.first?.code == .invalidTensorInfo)
     #expect(report.problems.first?.byteOffset == z.offset)
@@ -196,7 +196,7 @@ struct NativeRobustnessTests {
     struct Boom: Error {}
     for compression in [GraftFile.Compression.none, .deflate(level: 1)] {
       var table = TensorTable()
-      try table.append("ok", NativeFixtures.tensor(.float32, [1000], seed: 1))
+      try table.append("ok", GraftFileFixtures.tensor(.float32, [1000], seed: 1))
       let failing = ProducedBytes(byteCount: 16 << 20) { range, buffer in
         if range.lowerBound >= 4 << 20 { throw Boom() }
         buffer.initializeMemory(as: UInt8.self, repeating: 1)

@@ -12,12 +12,13 @@ extension GraftFile {
   /// - Throws: ``GraftError`` only when the file cannot be opened.
   public static func verify(path: String, progress: ProgressCounter? = nil) throws(GraftError) -> VerifyReport {
     let region = try MappedRegion(path: path)
-    return NativeVerifier.verify(region.bytes, file: path, discard: { region.discardConsumed($0) }, progress: progress)
+    return GraftFileVerifier.verify(
+      region.bytes, file: path, discard: { region.discardConsumed($0) }, progress: progress)
   }
 }
 
 /// The checks behind ``GraftFile/verify(path:progress:)``, over bytes so that tests can mutate a file in memory.
-enum NativeVerifier {
+enum GraftFileVerifier {
   /// XXH64 of `bytes[range]` in chunks, dropping each chunk's pages after hashing when `discard` is given.
   static func hash(
     _ bytes: UnsafeRawBufferPointer, range: Range<Int>, discard: ((Range<Int>) -> Void)?,
@@ -26,7 +27,7 @@ enum NativeVerifier {
     var h = XXHash64()
     var start = range.lowerBound
     while start < range.upperBound {
-      let end = min(range.upperBound, start + NativeLayout.chunkSize)
+      let end = min(range.upperBound, start + GraftFileLayout.chunkSize)
       h.update(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
       discard?(start..<end)
       progress?.advance(by: end - start)
@@ -38,8 +39,8 @@ enum NativeVerifier {
   static func verify(
     _ bytes: UnsafeRawBufferPointer, file: String, discard: ((Range<Int>) -> Void)?, progress: ProgressCounter?
   ) -> GraftFile.VerifyReport {
-    let header: NativeHeader
-    do { header = try NativeHeader.parse(bytes, file: file) } catch {
+    let header: GraftFileHeader
+    do { header = try GraftFileHeader.parse(bytes, file: file) } catch {
       return GraftFile.VerifyReport(tensorsChecked: 0, bytesChecked: 0, problems: [error])
     }
     var problems: [GraftError] = []
@@ -61,7 +62,7 @@ enum NativeVerifier {
               + "\(XXHash64.format(t.checksum))", file: file, tensor: entry.name, byteOffset: t.offset))
       }
       let end = t.offset + t.storedLength
-      let paddedEnd = NativeLayout.aligned(end) ?? end
+      let paddedEnd = GraftFileLayout.aligned(end) ?? end
       if let k = (end..<paddedEnd).first(where: { bytes[$0] != 0 }) {
         problems.append(
           GraftError(
@@ -85,7 +86,7 @@ enum NativeVerifier {
         problems.append(error)
       }
     }
-    let recomputed = NativeLayout.contentDigest(
+    let recomputed = GraftFileLayout.contentDigest(
       of: header.entries.map { e in
         let target = e.aliasTarget.map { header.entries[$0].name }
         return (e.name, e.stored.dtype, e.stored.shape, target, digests[target ?? e.name] ?? 0)
@@ -102,9 +103,10 @@ enum NativeVerifier {
 
   /// XXH64 of a deflated tensor's uncompressed bytes, decoded one chunk at a time.
   private static func deflatedDigest(
-    _ bytes: UnsafeRawBufferPointer, _ t: NativeStoredTensor, layout: NativeDeflateLayout, file: String, name: String
+    _ bytes: UnsafeRawBufferPointer, _ t: GraftFileStoredTensor, layout: GraftFileDeflateLayout, file: String,
+    name: String
   ) throws(GraftError) -> UInt64 {
-    let chunk = max(layout.blockSize, NativeLayout.chunkSize / layout.blockSize * layout.blockSize)
+    let chunk = max(layout.blockSize, GraftFileLayout.chunkSize / layout.blockSize * layout.blockSize)
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: min(chunk, t.byteCount), alignment: 64)
     defer { buffer.deallocate() }
     var h = XXHash64()
@@ -112,7 +114,7 @@ enum NativeVerifier {
     while start < t.byteCount {
       let end = min(t.byteCount, start + chunk)
       let view = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(end - start)])
-      try NativeDeflatedTensor.copy(
+      try GraftFileDeflatedTensor.copy(
         t, layout: layout, fileBytes: bytes, range: start..<end, into: view, file: file, name: name)
       h.update(UnsafeRawBufferPointer(view))
       start = end

@@ -33,14 +33,14 @@ final class ChunkLimitedSource: TensorByteSource {
 }
 
 @Suite("Native .graft streaming")
-struct NativeStreamingTests {
+struct GraftFileStreamingTests {
   @Test("a 64 MiB produced tensor streams in chunks of at most 8 MiB, never in place", arguments: [false, true])
   func boundedChunks(compressed: Bool) throws {
     let size = compressed ? 16 << 20 : 64 << 20
     let source = ChunkLimitedSource(byteCount: size)
     var table = TensorTable()
     try table.append("big", Tensor(dtype: .float32, shape: [size / 4], bytes: source))
-    try table.append("small", NativeFixtures.tensor(.int16, [7], seed: 3))
+    try table.append("small", GraftFileFixtures.tensor(.int16, [7], seed: 3))
     var options = GraftFile.WriteOptions()
     if compressed { options.compression = .deflate(level: 1) }
     let progress = ProgressCounter()
@@ -60,8 +60,8 @@ struct NativeStreamingTests {
   func mappedInput() throws {
     let folder = try TestPaths.scratchFolder("stream")
     var table = TensorTable()
-    try table.append("a", NativeFixtures.tensor(.float32, [300_000], seed: 1))
-    try table.append("b", NativeFixtures.tensor(.bfloat16, [9, 9], seed: 2))
+    try table.append("a", GraftFileFixtures.tensor(.float32, [300_000], seed: 1))
+    try table.append("b", GraftFileFixtures.tensor(.bfloat16, [9, 9], seed: 2))
     try GraftFile.write(table, to: folder + "/one.graft")
     let mapped = try GraftFile.read(path: folder + "/one.graft")
     try GraftFile.write(mapped, to: folder + "/two.graft", inputs: [folder + "/one.graft"])

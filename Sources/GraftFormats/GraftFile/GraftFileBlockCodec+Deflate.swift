@@ -2,36 +2,37 @@ import CZlib
 import GraftCore
 
 /// The byte shuffle and zlib streams of deflated `.graft` blocks (`Formats/graft.md` §8).
-enum NativeBlockCodec {
+enum GraftFileBlockCodec {
   /// Writes byte `j` of element `i` of `source` to `destination[j * n + i]`, grouping equal-significance bytes.
   ///
   /// Exponent and sign bytes of floats vary little between neighbours, so grouping them gives deflate long runs;
   /// this is what makes weights compress at all.
   static func shuffle(_ source: UnsafeRawBufferPointer, width: Int, into destination: UnsafeMutableRawBufferPointer) {
-    precondition(source.count == destination.count && source.count % width == 0)
-    guard let s = source.baseAddress, let d = destination.baseAddress else { return }
-    let n = source.count / width
-    for j in 0..<width {
-      let row = d + j * n
-      var p = s + j
-      for i in 0..<n {
-        row.storeBytes(of: p.load(as: UInt8.self), toByteOffset: i, as: UInt8.self)
-        p += width
-      }
-    }
+    regroup(source, width: width, into: destination, shuffling: true)
   }
 
   /// Inverts ``shuffle(_:width:into:)``.
   static func unshuffle(_ source: UnsafeRawBufferPointer, width: Int, into destination: UnsafeMutableRawBufferPointer) {
+    regroup(source, width: width, into: destination, shuffling: false)
+  }
+
+  /// Both directions in one loop.
+  ///
+  /// Byte `j` of element `i` is at `i * width + j` interleaved and at `j * n + i` grouped. The outer loop runs over
+  /// the (few) byte positions, so the long inner loop walks the grouped side contiguously either way.
+  @inline(__always)
+  private static func regroup(
+    _ source: UnsafeRawBufferPointer, width: Int, into destination: UnsafeMutableRawBufferPointer, shuffling: Bool
+  ) {
     precondition(source.count == destination.count && source.count % width == 0)
     guard let s = source.baseAddress, let d = destination.baseAddress else { return }
     let n = source.count / width
     for j in 0..<width {
-      let row = s + j * n
-      var p = d + j
       for i in 0..<n {
-        p.storeBytes(of: row.load(fromByteOffset: i, as: UInt8.self), as: UInt8.self)
-        p += width
+        let interleaved = i &* width &+ j
+        let grouped = j &* n &+ i
+        let (from, to) = shuffling ? (interleaved, grouped) : (grouped, interleaved)
+        d.storeBytes(of: s.load(fromByteOffset: from, as: UInt8.self), toByteOffset: to, as: UInt8.self)
       }
     }
   }
@@ -40,7 +41,7 @@ enum NativeBlockCodec {
 /// A zlib deflate stream reused across blocks (`deflateReset` between them).
 ///
 /// A class because zlib keeps a pointer back to the `z_stream`, which therefore must not move.
-final class NativeDeflater {
+final class GraftFileDeflater {
   private let stream: UnsafeMutablePointer<z_stream>
   /// The compression level, 0 to 9.
   let level: Int
@@ -90,7 +91,7 @@ final class NativeDeflater {
 }
 
 /// A zlib inflate stream reused across blocks (`inflateReset` between them).
-final class NativeInflater {
+final class GraftFileInflater {
   private let stream: UnsafeMutablePointer<z_stream>
 
   /// Creates a stream.

@@ -4,7 +4,7 @@ import TestSupport
 @testable import GraftFormats
 
 /// Tables, tensors and byte surgery shared by the `.graft` tests.
-enum NativeFixtures {
+enum GraftFileFixtures {
   /// Random bytes for a tensor of `dtype` and `shape`.
   static func tensor(_ dtype: DType, _ shape: [Int], seed: UInt64) -> Tensor {
     let count = dtype.byteCount(elements: Checked.product(shape) ?? 0) ?? 0
@@ -65,7 +65,7 @@ enum NativeFixtures {
     }
     let checksum = Array(out[0..<64]).withUnsafeBytes { p in
       newIndex.withUnsafeBytes { i in
-        trailer.withUnsafeBytes { t in NativeHeader.headerChecksum(preamble: p, index: i, trailer: t) }
+        trailer.withUnsafeBytes { t in GraftFileHeader.headerChecksum(preamble: p, index: i, trailer: t) }
       }
     }
     for k in 0..<8 { trailer.append(UInt8(truncatingIfNeeded: checksum >> (8 * UInt64(k)))) }
@@ -79,14 +79,14 @@ enum NativeFixtures {
 
   /// Runs verify over bytes in memory (the same code path as ``GraftFile/verify(path:progress:)``).
   static func verify(_ bytes: [UInt8], file: String = "mem.graft") -> GraftFile.VerifyReport {
-    bytes.withUnsafeBytes { NativeVerifier.verify($0, file: file, discard: nil, progress: nil) }
+    bytes.withUnsafeBytes { GraftFileVerifier.verify($0, file: file, discard: nil, progress: nil) }
   }
 
   /// Parses the header of bytes in memory, returning the error if any.
   static func parseError(_ bytes: [UInt8], file: String = "mem.graft") -> GraftError? {
     bytes.withUnsafeBytes { raw -> GraftError? in
       do {
-        _ = try NativeHeader.parse(raw, file: file)
+        _ = try GraftFileHeader.parse(raw, file: file)
         return nil
       } catch let error as GraftError {
         return error

@@ -6,9 +6,9 @@ import Testing
 /// Throughput of `.graft` writing, reading and verifying on a ~512 MB table, against a plain copy.
 ///
 /// Runs only with `GRAFT_NATIVE_BENCH=1`, in release: `GRAFT_NATIVE_BENCH=1 swift test -c release -Xcc
-/// -march=x86-64-v3 --filter NativeBenchmark`. Prints MB/s; asserts only that the outputs are correct.
+/// -march=x86-64-v3 --filter GraftFileBenchmark`. Prints MB/s; asserts only that the outputs are correct.
 @Suite("Native .graft benchmark")
-struct NativeBenchmarkTests {
+struct GraftFileBenchmarkTests {
   static let enabled = FileSystem.environment("GRAFT_NATIVE_BENCH") == "1"
 
   static func seconds(_ body: () throws -> Void) rethrows -> Double {
@@ -47,7 +47,7 @@ struct NativeBenchmarkTests {
       try table.append("layer.\(k).weight", Tensor(dtype: .float32, shape: [tensorSize / 4], bytes: bytes))
     }
     // Warm the page cache so both sides read from memory.
-    _ = NativeBenchmarkTests.seconds { _ = XXHash64.hash(region.bytes) }
+    _ = GraftFileBenchmarkTests.seconds { _ = XXHash64.hash(region.bytes) }
 
     // Alternate the baseline and the writer and keep the best of three: the machine is shared.
     let path = folder + "/model.graft"

@@ -11,7 +11,7 @@ extension GraftFile {
   /// - Throws: ``GraftError`` with the file, the tensor and the byte offset of the first problem found.
   public static func read(path: String, options: ReadOptions = .init()) throws(GraftError) -> TensorTable {
     let region = try MappedRegion(path: path)
-    let header = try NativeHeader.parse(region.bytes, file: path)
+    let header = try GraftFileHeader.parse(region.bytes, file: path)
     var table = TensorTable()
     var hasAliases = false
     for entry in header.entries where entry.aliasTarget == nil {
@@ -42,7 +42,7 @@ extension GraftFile {
   /// Reads and validates the header only; tensor bytes are not checked (see ``verify(path:progress:)``).
   public static func info(path: String) throws(GraftError) -> FileInfo {
     let region = try MappedRegion(path: path)
-    let header = try NativeHeader.parse(region.bytes, file: path)
+    let header = try GraftFileHeader.parse(region.bytes, file: path)
     let tensors = header.entries.map { entry in
       let s = entry.stored
       let compression: Compression = s.deflate.map { .deflate(level: $0.level) } ?? Compression.none
@@ -60,11 +60,11 @@ extension GraftFile {
   }
 
   private static func makeSource(
-    _ stored: NativeStoredTensor, name: String, region: MappedRegion, path: String, options: ReadOptions
+    _ stored: GraftFileStoredTensor, name: String, region: MappedRegion, path: String, options: ReadOptions
   ) -> any TensorByteSource {
     let gate =
       options.verifyTensorChecksumsOnRead
-      ? NativeChecksumGate(region: region, tensor: stored, file: path, name: name) : nil
+      ? GraftFileChecksumGate(region: region, tensor: stored, file: path, name: name) : nil
     guard let layout = stored.deflate else {
       guard let gate else { return MappedBytes(region: region, offset: stored.offset, count: stored.storedLength) }
       let offset = stored.offset
@@ -75,14 +75,14 @@ extension GraftFile {
     }
     return ProducedBytes(byteCount: stored.byteCount, storage: gate) { range, buffer in
       try gate?.check()
-      try NativeDeflatedTensor.copy(
+      try GraftFileDeflatedTensor.copy(
         stored, layout: layout, fileBytes: region.bytes, range: range, into: buffer, file: path, name: name)
     }
   }
 }
 
 /// Checks a tensor's stored checksum once, on the first read of any of its bytes, and remembers the outcome.
-final class NativeChecksumGate: Sendable {
+final class GraftFileChecksumGate: Sendable {
   private enum State: Sendable {
     case unchecked
     case passed
@@ -90,12 +90,12 @@ final class NativeChecksumGate: Sendable {
   }
 
   private let region: MappedRegion
-  private let tensor: NativeStoredTensor
+  private let tensor: GraftFileStoredTensor
   private let file: String
   private let name: String
   private let state = Mutex<State>(.unchecked)
 
-  init(region: MappedRegion, tensor: NativeStoredTensor, file: String, name: String) {
+  init(region: MappedRegion, tensor: GraftFileStoredTensor, file: String, name: String) {
     self.region = region
     self.tensor = tensor
     self.file = file
@@ -109,7 +109,7 @@ final class NativeChecksumGate: Sendable {
       case .passed: return
       case .failed(let error): throw error
       case .unchecked:
-        let actual = NativeVerifier.hash(region.bytes, range: tensor.storedRange, discard: nil)
+        let actual = GraftFileVerifier.hash(region.bytes, range: tensor.storedRange, discard: nil)
         if actual == tensor.checksum {
           s = .passed
           return
@@ -126,15 +126,16 @@ final class NativeChecksumGate: Sendable {
 }
 
 /// Random access into a deflated tensor: only the blocks a range touches are decompressed.
-enum NativeDeflatedTensor {
+enum GraftFileDeflatedTensor {
   /// Copies the uncompressed bytes in `range` into `buffer`.
   static func copy(
-    _ tensor: NativeStoredTensor, layout: NativeDeflateLayout, fileBytes: UnsafeRawBufferPointer, range: Range<Int>,
+    _ tensor: GraftFileStoredTensor, layout: GraftFileDeflateLayout, fileBytes: UnsafeRawBufferPointer,
+    range: Range<Int>,
     into buffer: UnsafeMutableRawBufferPointer, file: String, name: String
   ) throws(GraftError) {
     guard !range.isEmpty else { return }
     let blockSize = layout.blockSize
-    var inflater: NativeInflater? = nil
+    var inflater: GraftFileInflater? = nil
     var scratch: UnsafeMutableRawBufferPointer? = nil
     defer { scratch?.deallocate() }
     for k in (range.lowerBound / blockSize)...((range.upperBound - 1) / blockSize) {
@@ -152,11 +153,11 @@ enum NativeDeflatedTensor {
             rebasing: stored[(wanted.lowerBound - blockStart)..<(wanted.upperBound - blockStart)]))
         continue
       }
-      let decoder: NativeInflater
+      let decoder: GraftFileInflater
       if let inflater {
         decoder = inflater
       } else {
-        do { decoder = try NativeInflater() } catch {
+        do { decoder = try GraftFileInflater() } catch {
           throw GraftError(error.code, error.message, file: file, tensor: name)
         }
         inflater = decoder
@@ -178,11 +179,11 @@ enum NativeDeflatedTensor {
       var plain = UnsafeRawBufferPointer(inflated)
       if layout.shuffle > 1 {
         if whole {
-          NativeBlockCodec.unshuffle(plain, width: layout.shuffle, into: destination)
+          GraftFileBlockCodec.unshuffle(plain, width: layout.shuffle, into: destination)
           continue
         }
         let unshuffled = UnsafeMutableRawBufferPointer(rebasing: work[blockSize..<(blockSize + rawCount)])
-        NativeBlockCodec.unshuffle(plain, width: layout.shuffle, into: unshuffled)
+        GraftFileBlockCodec.unshuffle(plain, width: layout.shuffle, into: unshuffled)
         plain = UnsafeRawBufferPointer(unshuffled)
       }
       destination.copyMemory(
@@ -192,7 +193,7 @@ enum NativeDeflatedTensor {
   }
 
   private static func inflate(
-    _ decoder: NativeInflater, _ stored: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer,
+    _ decoder: GraftFileInflater, _ stored: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer,
     block: Int, at offset: Int, file: String, name: String
   ) throws(GraftError) {
     do { try decoder.decompress(stored, into: destination) } catch {

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 @Suite("safetensors → .graft → safetensors")
-struct NativeSafeTensorsRoundTripTests {
+struct GraftFileSafeTensorsRoundTripTests {
   static let fixtures = [
     "all_dtypes", "empty", "empty_with_format", "metadata_escapes", "metadata_many", "mixed_odd", "no_metadata",
     "tied", "zero_and_scalars",

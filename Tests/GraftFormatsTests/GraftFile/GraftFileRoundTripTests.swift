@@ -4,18 +4,18 @@ import TestSupport
 import Testing
 
 @Suite("Native .graft round trips")
-struct NativeRoundTripTests {
+struct GraftFileRoundTripTests {
   @Test("every dtype, scalars, zero-size tensors, aliases, metadata and lineage survive a round trip")
   func everythingRoundTrips() throws {
     let folder = try TestPaths.scratchFolder("native")
-    let table = try NativeFixtures.everything()
+    let table = try GraftFileFixtures.everything()
     let path = folder + "/all.graft"
     let summary = try GraftFile.write(table, to: path)
     #expect(summary.files == [path])
     #expect(summary.storedTensorCount == table.count - 1)
     #expect(try summary.bytesWritten == FileSystem.size(of: path))
     let back = try GraftFile.read(path: path)
-    #expect(try NativeFixtures.assertEqual(table, back))
+    #expect(try GraftFileFixtures.assertEqual(table, back))
     #expect(back.entry("lm_head.weight")?.aliasOf == "embed.weight")
     #expect(try back.contentDigest() == table.contentDigest())
     let report = try GraftFile.verify(path: path)
@@ -27,7 +27,7 @@ struct NativeRoundTripTests {
   func mappedAndAligned() throws {
     let folder = try TestPaths.scratchFolder("native")
     let path = folder + "/m.graft"
-    try GraftFile.write(try NativeFixtures.everything(), to: path)
+    try GraftFile.write(try GraftFileFixtures.everything(), to: path)
     let back = try GraftFile.read(path: path)
     for entry in back.storedEntries {
       let mapped = try #require(entry.tensor.bytes as? MappedBytes, "\(entry.name)")
@@ -48,9 +48,9 @@ struct NativeRoundTripTests {
   @Test("an alias listed before its target keeps its position")
   func aliasBeforeTarget() throws {
     var table = TensorTable()
-    try table.append("b", NativeFixtures.tensor(.float32, [2, 2], seed: 1))
+    try table.append("b", GraftFileFixtures.tensor(.float32, [2, 2], seed: 1))
     try table.appendAlias("a", of: "b")
-    try table.append("c", NativeFixtures.tensor(.uint8, [3], seed: 2))
+    try table.append("c", GraftFileFixtures.tensor(.uint8, [3], seed: 2))
     table.sort { $0.name < $1.name }
     let path = try TestPaths.scratchFolder("native") + "/alias.graft"
     try GraftFile.write(table, to: path)
@@ -58,13 +58,13 @@ struct NativeRoundTripTests {
     #expect(back.names == ["a", "b", "c"])
     #expect(back.entry("a")?.aliasOf == "b")
     #expect(back.storedEntries.count == 2)
-    #expect(try NativeFixtures.assertEqual(table, back))
+    #expect(try GraftFileFixtures.assertEqual(table, back))
   }
 
   @Test("structured metadata keeps key order, duplicate keys and value types exactly")
   func structuredMetadata() throws {
     var table = TensorTable()
-    try table.append("x", NativeFixtures.tensor(.bfloat16, [2], seed: 3))
+    try table.append("x", GraftFileFixtures.tensor(.bfloat16, [2], seed: 3))
     table.metadata = JSONObject([
       ("zeta", "string"), ("alpha", .object(JSONObject([("n", 1), ("n", 2)]))), ("one_float", 1.0), ("one_int", 1),
       ("huge", .uint(18_000_000_000_000_000_000)), ("tiny", 5e-324), ("list", [[], .object(JSONObject()), nil]),
@@ -89,7 +89,7 @@ struct NativeRoundTripTests {
 
   @Test("the appended lineage record's output is the content digest of the table read back")
   func lineageDigest() throws {
-    let table = try NativeFixtures.everything()
+    let table = try GraftFileFixtures.everything()
     var options = GraftFile.WriteOptions()
     options.appendLineage = LineageRecord(
       operation: "convert", tool: "graft test", parameters: ["level": 3], inputs: ["xxh64:1111111111111111"])
@@ -116,10 +116,10 @@ struct NativeRoundTripTests {
     try table.append("smooth", Tensor(float32: smooth, shape: [600, 1000]))
     try table.append(
       "zeros", Tensor(dtype: .bfloat16, shape: [3_000_000], copying: [UInt8](repeating: 0, count: 6_000_000)))
-    try table.append("random", NativeFixtures.tensor(.float32, [700_000], seed: 9))
-    try table.append("fp4", NativeFixtures.tensor(.float4E2M1, [10, 10], seed: 10))
+    try table.append("random", GraftFileFixtures.tensor(.float32, [700_000], seed: 9))
+    try table.append("fp4", GraftFileFixtures.tensor(.float4E2M1, [10, 10], seed: 10))
     try table.append("c128", Tensor(dtype: .complex128, shape: [1000], copying: [UInt8](repeating: 7, count: 16_000)))
-    try table.append("empty", NativeFixtures.tensor(.float16, [0, 4], seed: 11))
+    try table.append("empty", GraftFileFixtures.tensor(.float16, [0, 4], seed: 11))
     try table.appendAlias("tied", of: "smooth")
     var options = GraftFile.WriteOptions()
     options.compression = .deflate(level: 6)
@@ -139,7 +139,7 @@ struct NativeRoundTripTests {
     #expect(byName["c128"]?.compression == .deflate(level: 6))
 
     let back = try GraftFile.read(path: folder + "/c.graft")
-    #expect(try NativeFixtures.assertEqual(table, back))
+    #expect(try GraftFileFixtures.assertEqual(table, back))
     #expect(back["random"]?.bytes is MappedBytes)
     #expect(back["smooth"]?.bytes is ProducedBytes)
     #expect(try GraftFile.verify(path: folder + "/c.graft").isValid)
@@ -155,12 +155,12 @@ struct NativeRoundTripTests {
     }
     var verifying = GraftFile.ReadOptions()
     verifying.verifyTensorChecksumsOnRead = true
-    #expect(try NativeFixtures.assertEqual(table, GraftFile.read(path: folder + "/c.graft", options: verifying)))
+    #expect(try GraftFileFixtures.assertEqual(table, GraftFile.read(path: folder + "/c.graft", options: verifying)))
   }
 
   @Test("two writes of the same table are byte-identical, compressed or not")
   func determinism() throws {
-    let table = try NativeFixtures.everything()
+    let table = try GraftFileFixtures.everything()
     let folder = try TestPaths.scratchFolder("native")
     for (k, compression) in [GraftFile.Compression.none, .deflate(level: 1), .deflate(level: 9)].enumerated() {
       var options = GraftFile.WriteOptions()
@@ -178,8 +178,8 @@ struct NativeRoundTripTests {
   @Test("verifyTensorChecksumsOnRead refuses a corrupted tensor on first access, other tensors still read")
   func verifyOnRead() throws {
     var table = TensorTable()
-    try table.append("good", NativeFixtures.tensor(.float32, [16], seed: 1))
-    try table.append("bad", NativeFixtures.tensor(.float32, [16], seed: 2))
+    try table.append("good", GraftFileFixtures.tensor(.float32, [16], seed: 1))
+    try table.append("bad", GraftFileFixtures.tensor(.float32, [16], seed: 2))
     let folder = try TestPaths.scratchFolder("native")
     try GraftFile.write(table, to: folder + "/v.graft")
     var bytes = try FileSystem.readAll(folder + "/v.graft")
@@ -211,8 +211,8 @@ struct NativeRoundTripTests {
     #expect(try FileSystem.size(of: folder + "/empty.graft") > 96)
     #expect(try GraftFile.read(path: folder + "/empty.graft").isEmpty)
     #expect(try GraftFile.verify(path: folder + "/empty.graft").isValid)
-    try empty.append("none", NativeFixtures.tensor(.float32, [0], seed: 1))
-    try empty.append("none2", NativeFixtures.tensor(.complex128, [2, 0], seed: 1))
+    try empty.append("none", GraftFileFixtures.tensor(.float32, [0], seed: 1))
+    try empty.append("none2", GraftFileFixtures.tensor(.complex128, [2, 0], seed: 1))
     var options = GraftFile.WriteOptions()
     options.compression = .deflate(level: 6)
     try GraftFile.write(empty, to: folder + "/zero.graft", options: options)
@@ -227,7 +227,7 @@ struct NativeRoundTripTests {
   func refusesInput() throws {
     let folder = try TestPaths.scratchFolder("native")
     let path = folder + "/in.graft"
-    try GraftFile.write(try NativeFixtures.everything(), to: path)
+    try GraftFile.write(try GraftFileFixtures.everything(), to: path)
     let before = try FileSystem.readAll(path)
     let table = try GraftFile.read(path: path)
     let error = try #require(throws: GraftError.self) { try GraftFile.write(table, to: path, inputs: [path]) }
