@@ -110,6 +110,8 @@ public struct Tensor: Sendable {
   /// writer streams the tensor is not mistaken for the writer's.
   private static func readingInput(_ read: () throws -> Void) throws {
     do { try read() } catch let error as GraftError { throw error.side == nil ? error.on(.input) : error }
+  }
+
   /// Streams the bytes into an output file: ``forEachChunk(chunkSize:_:)`` through `write`, advancing `progress`
   /// by each chunk, with errors naming `file` and the tensor `name` (a failure to produce the bytes becomes an `io`
   /// error).
