@@ -9,13 +9,13 @@ public enum DenoiseRepDemo {
   )
     -> TensorTable
   {
-    var rng = DemoRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var t = TensorTable()
     let d = width
     let hidden = 2 * width
     func add(_ name: String, _ shape: [Int], scale: Float, offset: Float = 0) {
       let n = shape.reduce(1, *)
-      let values = (0..<n).map { _ in offset + scale * rng.normal() }
+      let values = (0..<n).map { _ in offset + scale * rng.approximateNormalFloat() }
       try? t.append(name, Tensor(float32: values, shape: shape))
     }
     add("base.cls_token", [1, 1, d], scale: 0.5)
@@ -128,23 +128,6 @@ public enum DenoiseRepDemo {
   }
 }
 
-/// A seeded generator of roughly normal values for the sample (sums of uniforms; the demo needs no exact law).
-struct DemoRandom {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-  mutating func normal() -> Float {
-    var s: Float = 0
-    for _ in 0..<4 { s += Float(next() >> 40) / Float(1 << 23) - 1 }
-    return s * 0.866_025_4
-  }
-}
 
 extension DenoiseRepCheck {
   /// The values of an F32/F16/BF16/F64 tensor as floats.

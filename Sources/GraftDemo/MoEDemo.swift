@@ -9,12 +9,12 @@ public enum MoEDemo {
   )
     -> TensorTable
   {
-    var rng = DemoRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var t = TensorTable()
     let d = width
     func add(_ name: String, _ shape: [Int], scale: Float, offset: Float = 0) {
       let n = shape.reduce(1, *)
-      try? t.append(name, Tensor(float32: (0..<n).map { _ in offset + scale * rng.normal() }, shape: shape))
+      try? t.append(name, Tensor(float32: (0..<n).map { _ in offset + scale * rng.approximateNormalFloat() }, shape: shape))
     }
     add("cls_token", [1, 1, d], scale: 0.5)
     add("pos_embed", [1, 5, d], scale: 0.5)
