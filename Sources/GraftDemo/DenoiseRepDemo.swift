@@ -128,7 +128,6 @@ public enum DenoiseRepDemo {
   }
 }
 
-
 extension DenoiseRepCheck {
   /// The values of an F32/F16/BF16/F64 tensor as floats.
   static func floats(_ tensor: Tensor) throws -> [Float] {

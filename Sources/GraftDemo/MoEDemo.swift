@@ -14,7 +14,8 @@ public enum MoEDemo {
     let d = width
     func add(_ name: String, _ shape: [Int], scale: Float, offset: Float = 0) {
       let n = shape.reduce(1, *)
-      try? t.append(name, Tensor(float32: (0..<n).map { _ in offset + scale * rng.approximateNormalFloat() }, shape: shape))
+      try? t.append(
+        name, Tensor(float32: (0..<n).map { _ in offset + scale * rng.approximateNormalFloat() }, shape: shape))
     }
     add("cls_token", [1, 1, d], scale: 0.5)
     add("pos_embed", [1, 5, d], scale: 0.5)
