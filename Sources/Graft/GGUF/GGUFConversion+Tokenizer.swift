@@ -56,8 +56,13 @@ extension GGUFConversion {
       spm.modelType = .bpe
       spm.byteFallback = types.contains(6)
       spm.unknownID = special("unknown_token_id") ?? spm.pieces.firstIndex { $0.type == .unknown } ?? 0
-      spm.bosID = special("bos_token_id") ?? -1
-      spm.eosID = special("eos_token_id") ?? -1
+      // llama.cpp's SentencePiece defaults when the keys are absent (`llama-vocab.cpp`): BOS 1, EOS 2.
+      for (key, fallback) in [("bos_token_id", 1), ("eos_token_id", 2)]
+      where special(key) == nil && fallback < tokens.count {
+        out.notes.append("tokenizer.ggml.\(key) absent: \(fallback), llama.cpp's SentencePiece default")
+      }
+      spm.bosID = special("bos_token_id") ?? (tokens.count > 1 ? 1 : -1)
+      spm.eosID = special("eos_token_id") ?? (tokens.count > 2 ? 2 : -1)
       spm.padID = special("padding_token_id") ?? -1
       spm.normalizerName = "identity"
       spm.addDummyPrefix = m["tokenizer.ggml.add_space_prefix"]?.boolValue ?? true
