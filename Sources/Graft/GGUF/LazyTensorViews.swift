@@ -22,6 +22,9 @@ enum LazyTensorViews {
         try bytes.copyBytes(in: start..<(start + length), into: destination)
         position += length
       }
+      // A writer streams forward: once the last bytes are produced, the source's pages will not be read again soon
+      // (dropping mapped pages only costs a re-read if they are).
+      if range.upperBound == total { bytes.discard(0..<bytes.byteCount) }
     }
     return Tensor(dtype: source.dtype, shape: shape, bytes: produced)
   }
