@@ -65,21 +65,15 @@ struct GGUFModelTests {
     }
   }
 
+  /// Runs `body`, which must throw a GraftError of `code` whose message holds every word (and names `option`).
   func expectError(
     _ code: GraftError.Code, mentions words: [String], option: String? = nil,
     sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void
   ) {
-    do {
-      try body()
-      Issue.record("no error", sourceLocation: sourceLocation)
-    } catch let error as GraftError {
-      #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-      let text = error.description
-      for w in words { #expect(text.contains(w), "'\(w)' not in: \(text)", sourceLocation: sourceLocation) }
-      if let option { #expect(error.option == option, sourceLocation: sourceLocation) }
-    } catch {
-      Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-    }
+    guard let error = #expect(throws: GraftError.self, sourceLocation: sourceLocation, performing: body) else { return }
+    let missing = words.filter { !error.description.contains($0) }
+    #expect(error.code == code && missing.isEmpty, "\(error); missing \(missing)", sourceLocation: sourceLocation)
+    if let option { #expect(error.option == option, sourceLocation: sourceLocation) }
   }
 
   @Test("bad input: unknown architectures, no tokenizer, settings llama.cpp cannot run, quantized without a dtype")

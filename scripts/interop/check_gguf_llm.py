@@ -24,6 +24,7 @@ Usage:
 Prints `N passed, M failed` and exits non-zero on any failure.
 """
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -71,17 +72,11 @@ def make_model(folder, cls, kw, seed, tokenizer):
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(cls(**kw), attn_implementation="eager",
                                              experts_implementation="eager").eval()
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("norm.weight") or name.endswith("layernorm.weight"):
-                p.copy_(1 + 0.3 * torch.randn(p.shape, generator=gen))
-            elif name.endswith("bias"):
-                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
-            elif "embed_tokens" in name:
-                p.copy_(torch.randn(p.shape, generator=gen))
-            else:
-                p.copy_(torch.randn(p.shape, generator=gen) / p.shape[-1] ** 0.5)
+    # The weight redraw of the LLM fixtures (scripts/fixtures/llm.py), so no tensor is trivially zero or one.
+    spec = importlib.util.spec_from_file_location("llm_fixtures", os.path.join(ROOT, "scripts", "fixtures", "llm.py"))
+    fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixtures)
+    fixtures.randomize(model, torch.Generator().manual_seed(seed))
     model.save_pretrained(folder)
     source = os.path.join(TOKENIZERS, f"tokenizer-{tokenizer}")
     for f in os.listdir(source):

@@ -73,9 +73,12 @@ public enum GGUFConversion {
     } catch { throw error.inFile(folder.path + "/config.json").on(.input) }
     if let fileType = target.fileType { keyValues.append(GGUFKeyValue("general.file_type", .uint32(fileType))) }
     keyValues.append(GGUFKeyValue("general.quantization_version", .uint32(GGUF.quantizationVersion)))
-    let vocabulary = try GGUFVocabulary.read(
-      folder: folder.path, config: folder.config, vocabularySize: configuration.vocabularySize, architecture: arch,
-      notes: &notes)
+    let vocabulary: GGUFVocabulary
+    do {
+      vocabulary = try GGUFVocabulary.read(
+        folder: folder.path, config: folder.config, vocabularySize: configuration.vocabularySize, architecture: arch,
+        notes: &notes)
+    } catch { throw error.side == nil ? error.on(.input) : error }
     keyValues += vocabulary.keyValues
 
     let plans = zip(tensors, choices).map { GGUF.TensorPlan(name: $0.name, tensor: $0.tensor, type: $1.type) }

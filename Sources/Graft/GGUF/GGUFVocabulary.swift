@@ -241,14 +241,7 @@ struct HuggingFaceTokenizerFiles {
   func json(_ name: String) throws(GraftError) -> JSONObject? {
     let p = path(name)
     guard FileSystem.exists(p) else { return nil }
-    let size = try FileSystem.size(of: p)
-    guard size <= GGUFVocabulary.maximumJSONBytes else {
-      throw GraftError(
-        .limitExceeded, "the file is \(size) bytes; the limit is \(GGUFVocabulary.maximumJSONBytes)", file: p,
-        byteOffset: 0
-      ).on(.input)
-    }
-    let bytes = try FileSystem.readAll(p)
+    let bytes = try FileSystem.readAll(p, limit: GGUFVocabulary.maximumJSONBytes, what: "the file")
     let value = try bytes.withUnsafeBytes { raw in
       Result { () throws(GraftError) in try JSONParser.parse(raw, file: p) }
     }
@@ -263,7 +256,8 @@ struct HuggingFaceTokenizerFiles {
   func text(_ name: String) throws(GraftError) -> String? {
     let p = path(name)
     guard FileSystem.exists(p) else { return nil }
-    guard let s = String(validating: try FileSystem.readAll(p), as: UTF8.self) else {
+    let bytes = try FileSystem.readAll(p, limit: GGUFVocabulary.maximumJSONBytes, what: "the file")
+    guard let s = String(validating: bytes, as: UTF8.self) else {
       throw GraftError(.invalidHeader, "the file is not UTF-8", file: p)
     }
     return s

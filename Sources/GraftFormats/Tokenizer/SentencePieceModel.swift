@@ -88,13 +88,7 @@ public struct SentencePieceModel: Sendable, Equatable {
   ///
   /// - Throws: `limitExceeded` for a file over ``maximumFileBytes``; any error of ``init(parsing:file:)``.
   public static func read(path: String) throws(GraftError) -> SentencePieceModel {
-    let size = try FileSystem.size(of: path)
-    guard size <= maximumFileBytes else {
-      throw GraftError(
-        .limitExceeded, "the SentencePiece model is \(size) bytes; the limit is \(maximumFileBytes)", file: path,
-        byteOffset: 0)
-    }
-    let bytes = try FileSystem.readAll(path)
+    let bytes = try FileSystem.readAll(path, limit: maximumFileBytes, what: "the SentencePiece model")
     return try bytes.withUnsafeBytes { raw in
       Result { () throws(GraftError) in try SentencePieceModel(parsing: raw, file: path) }
     }.get()
