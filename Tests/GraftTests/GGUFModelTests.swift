@@ -79,7 +79,7 @@ struct GGUFModelTests {
   @Test("bad input: unknown architectures, no tokenizer, settings llama.cpp cannot run, quantized without a dtype")
   func badInput() throws {
     let noTokenizer = try GGUFModels.folder("llama", tokenizer: nil)
-    expectError(.invalidArgument, mentions: ["tokenizer.model", "tokenizer.json", noTokenizer]) {
+    expectError(.invalidModel, mentions: ["tokenizer.model", "tokenizer.json", noTokenizer]) {
       _ = try GGUFConversion.fromHuggingFace(folder: noTokenizer, to: noTokenizer + "/x.gguf")
     }
     #expect(!FileSystem.exists(noTokenizer + "/x.gguf"))
@@ -149,6 +149,9 @@ struct GGUFModelTests {
     #expect(report.outputFormat == .gguf && report.summary.notes.first?.contains("GGUF llama") == true)
     let file = try GGUFFile.open(path: folder + "/m.gguf")
     #expect(file.value(forKey: "general.file_type") == .uint32(15))
+    #expect(LLMModelSource.isModel(folder + "/m.gguf") && !LLMModelSource.isModel(folder))
+    #expect(LLMModelSource.isFolder(folder) && !LLMModelSource.isFolder(folder + "/m.gguf"))
+    #expect(!LLMModelSource.isModel(TestPaths.fixture("gguf/types/F32.gguf")))
     // Rows of 32 are not whole 256-blocks: llama-quantize's fallbacks, each listed in the notes.
     #expect(file.tensorInfo(named: "blk.0.attn_q.weight")?.type == .q5_0)
     #expect(report.summary.notes.contains { $0.contains("Q5_0") && $0.contains("falls back") })

@@ -8,7 +8,8 @@ extension Conversion {
     input: String, output: String, detection: FormatDetector.Detection, format: CheckpointFormat?,
     options: ConversionOptions, start: UInt64
   ) throws -> ConversionReport? {
-    let toGGUF = format == .gguf && HuggingFaceFolder.isModelFolder(input)
+    // Folders of other models (no LLM model_type) keep the generic table conversion.
+    let toGGUF = format == .gguf && LLMModelSource.isFolder(input)
     let fromGGUF =
       detection.format == .gguf && options.format == nil && options.write.shardSize == nil
       && (CheckpointFormat.forOutputPath(output) == nil || output.hasSuffix("/"))

@@ -41,7 +41,7 @@ struct GGUFVocabulary {
   /// Reads the tokenizer of a model folder: `tokenizer.model` (SentencePiece) when present, else a byte-level BPE
   /// `tokenizer.json`, plus `tokenizer_config.json`, `added_tokens.json`, the chat template and config.json's ids.
   ///
-  /// - Throws: `invalidArgument` naming the files looked for when there is no tokenizer; `unsupported` for a
+  /// - Throws: `invalidModel` naming the files looked for when there is no tokenizer; `unsupported` for a
   ///   tokenizer.json that is not byte-level BPE or whose pre-tokenizer is unknown; `invalidModel` for token ids
   ///   beyond `vocab_size` or duplicate token strings (llama.cpp asserts unique tokens).
   static func read(
@@ -59,7 +59,7 @@ struct GGUFVocabulary {
       vocabulary = try bytePairs(tokenizer, files: files, size: vocabularySize, notes: &notes)
     } else {
       throw GraftError(
-        .invalidArgument,
+        .invalidModel,
         "the model folder has no tokenizer (looked for tokenizer.model and tokenizer.json); GGUF needs one, since "
           + "llama.cpp requires tokenizer.ggml.model and tokenizer.ggml.tokens", file: folder
       ).on(.input)

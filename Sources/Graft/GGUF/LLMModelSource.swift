@@ -30,6 +30,22 @@ public enum LLMModelSource {
     return (model.weights, model.configuration)
   }
 
+  /// Whether `path` is a GGUF file whose `general.architecture` Graft opens as a language model.
+  public static func isModel(_ path: String) -> Bool {
+    guard !FileSystem.isDirectory(path), let file = try? GGUFFile.open(path: path), let arch = file.architecture
+    else { return false }
+    return GGUFArchitecture(rawValue: arch) != nil
+  }
+
+  /// Whether `path` is a Hugging Face model folder whose config.json `model_type` is a family Graft converts to GGUF.
+  public static func isFolder(_ path: String) -> Bool {
+    guard HuggingFaceFolder.isModelFolder(path),
+      let config = try? HuggingFaceFolder.readJSONObject(path + "/config.json"),
+      let type = config["model_type"]?.stringValue
+    else { return false }
+    return LLMConfiguration.Family(rawValue: type) != nil
+  }
+
   /// Opens a GGUF file with everything known about the conversion (``Model``).
   public static func load(_ path: String) throws(GraftError) -> Model {
     let view = try GGUFConversion.huggingFaceView(path: path)
