@@ -124,6 +124,8 @@ public enum Checkpoint {
     public var nestUnder: String?
     /// For HDF5: the layout to write.
     public var hdf5Layout: HDF5Checkpoint.Layout = .plain
+    /// For GGUF: the stored type of each tensor (``GGUF/Target``); `nil` keeps each tensor's type.
+    public var ggufTarget: GGUF.Target?
     /// Paths being read by the operation; writing over one of them is refused.
     public var inputs: [String] = []
     /// Receives bytes written.
@@ -200,7 +202,9 @@ public enum Checkpoint {
       o.compress = options.compress
       return try HDF5Checkpoint.write(table, to: path, options: o, inputs: options.inputs, progress: options.progress)
     case .gguf:
-      return try GGUF.write(table, to: path, inputs: options.inputs, progress: options.progress)
+      var o = GGUF.TableWriteOptions()
+      o.target = options.ggufTarget ?? .keep
+      return try GGUF.write(table, to: path, options: o, inputs: options.inputs, progress: options.progress)
     }
   }
 }

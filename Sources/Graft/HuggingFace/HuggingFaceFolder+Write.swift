@@ -8,6 +8,8 @@ extension HuggingFaceFolder {
     public var generationConfig: JSONObject?
     /// A model folder whose `generation_config.json` and tokenizer files are copied.
     public var copyingFilesFrom: String?
+    /// Files to write into the folder as well (a tokenizer rebuilt from GGUF), by name.
+    public var extraFiles: [(name: String, bytes: [UInt8])] = []
     /// Paths being read by the operation; writing over one of them is refused.
     public var inputs: [String] = []
     /// Receives bytes written.
@@ -84,6 +86,11 @@ extension HuggingFaceFolder {
       if !skipped.isEmpty { summary.notes.append("not copied from \(source): " + skipped.joined(separator: ", ")) }
     }
     if let generation { try writeJSON(generation, "generation_config.json") }
+    for file in options.extraFiles {
+      try FileSystem.writeAll(file.bytes, to: folder + "/" + file.name, inputs: options.inputs)
+      summary.files.append(folder + "/" + file.name)
+      summary.bytesWritten += file.bytes.count
+    }
     if let source = options.copyingFilesFrom {
       for name in copied {
         summary.bytesWritten += try copyFile(source + "/" + name, to: folder + "/" + name, inputs: options.inputs)

@@ -10,12 +10,34 @@ public struct ConversionOptions: Sendable {
   public var selection = TensorSelection.everything
   /// Rename rules, applied in order after selection.
   public var renames: [RenameRule] = []
-  /// Cast every floating-point tensor to this dtype (integer and boolean tensors are kept as they are).
+  /// Cast every floating-point tensor to this dtype (integer and boolean tensors are kept as they are); quantized
+  /// tensors bound for a format that cannot store blocks are dequantized to it.
   public var dtype: DType?
+  /// For GGUF output, the stored type of each tensor (`Q8_0`, `Q4_K_M`, `F16`, …); set with ``setDType(named:)``.
+  public var ggufTarget: GGUF.Target?
   /// How to cast.
   public var cast = CastOptions()
   /// Creates default options.
   public init() {}
+
+  /// Sets ``dtype`` and ``ggufTarget`` from a name: a dtype (`F32`, `bf16`, `F8_E4M3`, …) or a GGUF type that only
+  /// GGUF output can store (`Q8_0`, `Q4_0`, `Q4_K_M`, …).
+  ///
+  /// - Throws: `invalidArgument` resolved by `dtype` for a name that is neither.
+  public mutating func setDType(named name: String) throws(GraftError) {
+    if let d = DType(parsing: name) {
+      dtype = d
+      ggufTarget = GGMLType(plain: d).map { .type($0) }
+    } else if let t = GGUF.Target(name: name), t != .keep {
+      dtype = nil
+      ggufTarget = t
+    } else {
+      throw GraftError(
+        .invalidArgument,
+        "'\(name)' is neither a dtype (F32, F16, BF16, F8_E4M3, …) nor a GGUF type (Q8_0, Q4_0, Q4_K_M, Q6_K, …)"
+      ).resolved(by: "dtype")
+    }
+  }
 }
 
 /// What a conversion did.
@@ -65,6 +87,14 @@ public enum Conversion {
         .invalidArgument, "the output is the input; Graft never overwrites an input in place", file: output)
     }
     let detection = try Checkpoint.detect(path: input)
+    let format =
+      options.format ?? (options.write.shardSize != nil ? .safetensorsSharded : nil)
+      ?? CheckpointFormat.forOutputPath(output)
+    if let report = try runModelConversion(
+      input: input, output: output, detection: detection, format: format, options: options, start: start)
+    {
+      return report
+    }
     var table = try Checkpoint.read(path: input, detection: detection, options: options.read)
     // The table as read, before selection, renaming and casting: its digest is the lineage input. Tensors are lazy,
     // so keeping it costs nothing until (and unless) the digest is needed.
@@ -77,8 +107,34 @@ public enum Conversion {
         by: "selection")
     }
 
+    guard let format else {
+      throw GraftError(
+        .invalidArgument,
+        "cannot tell the output format from the name; use an extension (.safetensors, .graft, .pth, .npz, .h5, .gguf) "
+          + "or name the format",
+        file: output
+      ).resolved(by: "format")
+    }
+    var notes: [String] = []
+    if format != .gguf {
+      if options.dtype == nil, let t = options.ggufTarget {
+        throw GraftError(
+          .invalidArgument, "\(t) is a GGUF type; \(format.displayName) stores F32, F16, BF16 and other dtypes",
+          file: output
+        ).resolved(by: "dtype")
+      }
+      let census = Dequantization.census(table)
+      if !census.isEmpty {
+        guard let dtype = options.dtype else {
+          throw Dequantization.refusal(census, writer: format.displayName, file: input)
+        }
+        if let note = try Dequantization.apply(&table, to: dtype, census: census) { notes.append(note) }
+      }
+    }
+
     var collectors: [(String, DType, CastReportCollector)] = []
-    if let target = options.dtype {
+    // GGUF output stores the asked type itself (with llama.cpp's F32 rule for norms and biases).
+    if let target = options.dtype, format != .gguf || options.ggufTarget == nil {
       for entry in table.storedEntries where entry.tensor.dtype.isFloatingPoint && entry.tensor.dtype != target {
         guard Cast.isSupported(from: entry.tensor.dtype, to: target) else {
           throw GraftError(.unsupportedDType, "cannot cast \(entry.tensor.dtype) to \(target)", tensor: entry.name)
@@ -90,18 +146,8 @@ public enum Conversion {
       }
     }
 
-    let format =
-      options.format ?? (options.write.shardSize != nil ? .safetensorsSharded : nil)
-      ?? CheckpointFormat.forOutputPath(output)
-    guard let format else {
-      throw GraftError(
-        .invalidArgument,
-        "cannot tell the output format from the name; use an extension (.safetensors, .graft, .pth, .npz, .h5) or name "
-          + "the format",
-        file: output
-      ).resolved(by: "format")
-    }
     var write = options.write
+    if format == .gguf { write.ggufTarget = options.ggufTarget }
     write.inputs = [input, detection.readerPath]
     // Converting safetensors to safetensors (directly or through .graft) keeps the metadata exactly as it was, so round
     // trips are byte-identical; other sources gain the `format: pt` key that transformers requires.
@@ -122,7 +168,8 @@ public enum Conversion {
             ? LineageRecord.sameAsOutput : try Checkpoint.inputDigest(of: original, detection: detection)
         ])
     }
-    let summary = try Checkpoint.write(table, to: output, format: format, options: write)
+    var summary = try Checkpoint.write(table, to: output, format: format, options: write)
+    summary.notes = notes + summary.notes
     let seconds = Double(FileSystem.monotonicNanoseconds() - start) / 1e9
     return ConversionReport(
       input: detection, outputFormat: format, tensorsIn: tensorsIn, tensorsOut: table.count, dropped: dropped,

@@ -285,6 +285,17 @@ public enum FileSystem {
     let region = try MappedRegion(path: path)
     return Array(region.bytes)
   }
+
+  /// Reads a whole file of at most `limit` bytes (an untrusted input's cap).
+  ///
+  /// - Throws: `limitExceeded` at byte offset 0 naming `what`, before anything is read, when the file is larger.
+  public static func readAll(_ path: String, limit: Int, what: String) throws(GraftError) -> [UInt8] {
+    let size = try size(of: path)
+    guard size <= limit else {
+      throw GraftError(.limitExceeded, "\(what) is \(size) bytes; the limit is \(limit)", file: path, byteOffset: 0)
+    }
+    return try readAll(path)
+  }
   /// Writes a whole (small) file atomically.
   public static func writeAll(_ bytes: [UInt8], to path: String, inputs: [String] = []) throws(GraftError) {
     var out = try AtomicOutputFile(destination: path, inputs: inputs)

@@ -20,7 +20,11 @@ struct Convert: ParsableCommand {
 
   @Argument(help: "The input checkpoint (file or sharded folder).") var input: String
   @Argument(help: "The output path. Its extension picks the format unless --to is given.") var output: String
-  @Option(help: "Cast floating-point tensors to this dtype (F32, F16, BF16, F8_E4M3, …).") var dtype: DType?
+  @Option(
+    help:
+      "Cast floating-point tensors to this dtype (F32, F16, BF16, F8_E4M3, …); GGUF output also takes Q8_0, Q4_0, Q4_K_M, …."
+  )
+  var dtype: String?
   @Flag(help: "When casting to fp8, saturate out-of-range values to the largest finite value instead of NaN/inf.")
   var saturate = false
   @Option(help: "Keep only tensors whose name matches this regular expression (repeatable).") var include: [String] = []
@@ -45,7 +49,7 @@ struct Convert: ParsableCommand {
       var options = ConversionOptions()
       options.read = reading.readOptions
       options.format = outputOptions.to
-      options.dtype = dtype
+      if let dtype { try options.setDType(named: dtype) }
       options.cast = CastOptions(saturate: saturate)
       options.selection = try TensorSelection(include: include, exclude: exclude)
       options.renames = try rename.map { rule throws(GraftError) in try RenameRule(rule) }
