@@ -20,6 +20,7 @@ struct Check: ParsableCommand {
       Examples:
         graft check vit.safetensors vit-bf16.safetensors --model vit --rtol 2e-2
         graft check before.pth after.graft --model vit --random 4 --seed 1 --json
+        graft check llama/ llama-moe/ --random 2 --tokens-per-sequence 32
       """)
 
   @Argument(help: "The checkpoint before the change.") var before: String
@@ -34,6 +35,7 @@ struct Check: ParsableCommand {
   @Flag(help: "Compare only the outputs, not every block's hidden state.") var outputsOnly = false
   @Flag(help: "Print the report as JSON instead of a table.") var json = false
   @OptionGroup var reading: ReadingOptions
+  @OptionGroup var llm: LLMCheckOptions
 
   func validate() throws {
     if random < 1 { throw ValidationError("--random needs a positive batch size") }
@@ -47,7 +49,8 @@ struct Check: ParsableCommand {
         architecture: model, model: VisionTransformer.Options(heads: heads), batch: random, seed: seed, atol: atol,
         rtol: rtol, compareHiddenStates: !outputsOnly)
       let report = try CheckWorkflow.compare(
-        before: before, after: after, read: reading.readOptions, input: input, options: options)
+        before: before, after: after, read: reading.readOptions, input: input ?? llm.tokensFile, options: options,
+        tokensPerSequence: llm.tokensPerSequence)
       print(json ? report.json.serialized(.pythonIndent2) : report.lines.joined(separator: "\n"))
       passed = report.passed
     }
