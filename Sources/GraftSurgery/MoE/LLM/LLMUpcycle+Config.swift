@@ -118,6 +118,11 @@ struct LLMDenseShape {
             + "applies one window to every layer")
       }
       slidingLayers = pattern
+      if target == .qwen2MoE && pattern.contains(true) && pattern.contains(false) {
+        notes.append(
+          "layer_types written for the dense window pattern: transformers 5 honours it; transformers 4's eager "
+            + "Qwen2-MoE masks every layer with the window")
+      }
       return
     }
     guard modelType == "mistral" || modelType == "llama" else { return }
