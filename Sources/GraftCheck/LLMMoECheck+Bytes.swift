@@ -39,7 +39,7 @@ extension LLMMoECheck {
   /// Non-expert tensors byte-identical, synthesised tensors zero, experts equal to their slice of the dense MLP.
   static func byteRows(
     dense: TensorTable, moe: TensorTable, configuration: LLMConfiguration, plan: LLMUpcycle.Plan
-  ) throws(GraftError) -> [CheckReport.Row] {
+  ) throws(GraftError) -> (rows: [CheckReport.Row], identical: Set<String>) {
     var rows: [CheckReport.Row] = []
     var differing: [String] = []
     var compared = 0
@@ -67,22 +67,24 @@ extension LLMMoECheck {
           note: nonZero.isEmpty
             ? "\(added.count) q/k/v biases the target needs are all +0" : "not zero or not planned: \(nonZero[0])"))
     }
-    rows.append(try sliceRow(dense: dense, moe: moe, plan: plan))
+    let (slices, identical) = try sliceRow(dense: dense, moe: moe, plan: plan)
+    rows.append(slices)
     if plan.target == .qwen2MoE { rows.append(try sharedRow(dense: dense, moe: moe, plan: plan)) }
-    return rows
+    return (rows, identical)
   }
 
   /// Every expert row equal to the dense row (or column gather, times the partition scale) it was made from,
-  /// except re-initialised positions.
+  /// except re-initialised positions; also the experts found byte-identical to the whole dense MLP, as
+  /// `"layer/expert"` (their outputs are the dense MLP's, bit for bit).
   static func sliceRow(
     dense: TensorTable, moe: TensorTable, plan: LLMUpcycle.Plan
-  ) throws(GraftError)
-    -> CheckReport.Row
-  {
+  ) throws(GraftError) -> (CheckReport.Row, identical: Set<String>) {
+    var identical = Set<String>()
     guard plan.noise == 0 else {
-      return row(
+      let row = row(
         "expert slices", .report, .nan, limit: nil,
         note: "not byte-comparable: noise σ = \(plan.noise) was added to every expert weight")
+      return (row, identical)
     }
     var bad = 0
     var first: String?
@@ -101,6 +103,7 @@ extension LLMMoECheck {
         }
         let units = layer.expertUnits[x]
         let dropped = Set(layer.dropped[x])
+        var same = units.count == plan.denseWidth && dropped.isEmpty && layer.downScale == 1
         let checks: [(LLMMatrixView, Tensor, String, Bool)] = [
           (v.gate, g, "gate", true), (v.up, u, "up", true), (v.down, d, "down", false),
         ]
@@ -110,19 +113,22 @@ extension LLMMoECheck {
             units: units, byRows: byRows, scale: byRows ? 1 : layer.downScale, skip: dropped)
           checkedRows += view.rows.count
           if let wrong {
+            same = false
             bad += 1
             first = first ?? "layer \(layer.layer) expert \(x) \(what) row \(wrong)"
           }
         }
+        if same { identical.insert("\(layer.layer)/\(x)") }
       }
     }
     let droppedNote =
       plan.dropRatio > 0 ? "; Drop-Upcycling positions (r = \(plan.dropRatio)) re-initialised, not compared" : ""
-    return row(
+    let row = row(
       "expert slices", .structural, Double(bad), limit: 0,
       note: first.map { "first difference: \($0)" }
         ?? "\(checkedRows) expert rows equal their dense rows" + (plan.construction == .copies ? "" : " (down × E)")
         + droppedNote)
+    return (row, identical)
   }
 
   /// The first row of `view` that differs from what the plan says it holds, or `nil`.

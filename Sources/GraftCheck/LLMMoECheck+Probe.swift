@@ -37,11 +37,13 @@ extension LLMMoECheck {
   /// The exactness rows of one layer and the distance of the layer as written (its own router, k and gating).
   static func probe(
     dense: TensorTable, moe: TensorTable, layer plan0: LLMUpcycle.LayerPlan, plan: LLMUpcycle.Plan,
-    configuration c: LLMConfiguration, options: Options
+    configuration c: LLMConfiguration, identical: Set<String>, options: Options
   ) throws(GraftError) -> ([CheckReport.Row], Double) {
     let i = plan0.layer
     let name = "layer.\(i)"
-    guard let p = try layerProbe(dense: dense, moe: moe, layer: i, plan: plan, configuration: c, options: options)
+    guard
+      let p = try layerProbe(
+        dense: dense, moe: moe, layer: i, plan: plan, configuration: c, identical: identical, options: options)
     else {
       return ([row(name, .exact, .infinity, limit: options.tolerance, note: "expert tensors missing")], .infinity)
     }
@@ -102,9 +104,11 @@ extension LLMMoECheck {
     return (rows, asWritten)
   }
 
+  /// Evaluates the layer; an expert proven byte-identical to the dense MLP (`identical` holds `"layer/expert"`) is
+  /// not evaluated again: the same bytes through the same arithmetic give the dense output bit for bit.
   static func layerProbe(
     dense: TensorTable, moe: TensorTable, layer i: Int, plan: LLMUpcycle.Plan, configuration c: LLMConfiguration,
-    options: Options
+    identical: Set<String>, options: Options
   ) throws(GraftError) -> LayerProbe? {
     let t = max(1, options.probeRows)
     let h = plan.hidden
@@ -118,6 +122,10 @@ extension LLMMoECheck {
     var experts: [[Float]] = []
     for e in 0..<plan.experts {
       guard let v = expertViews(moe, layer: i, expert: e, plan: plan) else { return nil }
+      if identical.contains("\(i)/\(e)") {
+        experts.append(f)
+        continue
+      }
       experts.append(try LLMStreamed.gatedMLP(gate: v.gate, up: v.up, down: v.down, x, tokens: t, activation: act))
     }
     let base = "model.layers.\(i)." + (plan.target == .mixtral && plan.layout == .v4 ? "block_sparse_moe." : "mlp.")

@@ -63,12 +63,14 @@ public enum LLMMoECheck {
     report.rows.append(configRow(denseConfiguration, moeConfiguration, plan: plan))
     report.rows.append(
       keyRow(dense: dense.table, moe: moe.table, configuration: moeConfiguration, plan: plan))
-    report.rows += try byteRows(dense: dense.table, moe: moe.table, configuration: moeConfiguration, plan: plan)
+    let (byteRows, identical) = try byteRows(
+      dense: dense.table, moe: moe.table, configuration: moeConfiguration, plan: plan)
+    report.rows += byteRows
     var exactAsWritten = true
     for layer in plan.layers {
       let (rows, asWritten) = try probe(
         dense: dense.table, moe: moe.table, layer: layer, plan: plan, configuration: moeConfiguration,
-        options: options)
+        identical: identical, options: options)
       report.rows += rows
       exactAsWritten = exactAsWritten && asWritten <= options.tolerance
     }

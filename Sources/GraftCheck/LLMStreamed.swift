@@ -104,6 +104,22 @@ enum LLMStreamed {
   ) throws(GraftError) -> Bool {
     guard ra.count == rb.count, ra.upperBound <= a.byteCount, rb.upperBound <= b.byteCount else { return false }
     let chunk = 4 << 20
+    if let da = a.bytes.contiguousBytes, let db = b.bytes.contiguousBytes {
+      // Both in memory (mapped files): one address means one set of bytes; otherwise compare in place.
+      if da.baseAddress.map({ $0 + ra.lowerBound }) == db.baseAddress.map({ $0 + rb.lowerBound }) { return true }
+      var done = 0
+      while done < ra.count {
+        let n = min(chunk, ra.count - done)
+        let rx = (ra.lowerBound + done)..<(ra.lowerBound + done + n)
+        let ry = (rb.lowerBound + done)..<(rb.lowerBound + done + n)
+        let same = equal(UnsafeRawBufferPointer(rebasing: da[rx]), UnsafeRawBufferPointer(rebasing: db[ry]))
+        a.bytes.discard(rx)
+        b.bytes.discard(ry)
+        guard same else { return false }
+        done += n
+      }
+      return true
+    }
     let x = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
     defer { x.deallocate() }
     let y = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)

@@ -119,11 +119,11 @@ struct LLMExpertBuilder {
     let g = (0..<dense.hidden).map { _ in Float(random.normal() * 0.02) }
     let sharedDown =
       options.sharedExpert == .dense
-      ? Tensor(dtype: down.dtype, shape: down.shape, bytes: LLMForwardedBytes(down.bytes))
+      ? Tensor(dtype: down.dtype, shape: down.shape, bytes: llmCopy(down.bytes))
       : Self.zeros(dtype: down.dtype, shape: down.shape)
     return [
-      (p + "gate_proj.weight", Tensor(dtype: gate.dtype, shape: gate.shape, bytes: LLMForwardedBytes(gate.bytes))),
-      (p + "up_proj.weight", Tensor(dtype: up.dtype, shape: up.shape, bytes: LLMForwardedBytes(up.bytes))),
+      (p + "gate_proj.weight", Tensor(dtype: gate.dtype, shape: gate.shape, bytes: llmCopy(gate.bytes))),
+      (p + "up_proj.weight", Tensor(dtype: up.dtype, shape: up.shape, bytes: llmCopy(up.bytes))),
       (p + "down_proj.weight", sharedDown),
       (
         "model.layers.\(layer).mlp.shared_expert_gate.weight",
@@ -153,7 +153,7 @@ extension LLMExpertBuilder {
   static func rows(_ source: Tensor, units: [Int], edit: LLMRowEdit) -> Tensor {
     let shape = [units.count, source.shape[1]]
     if isEverything(units, source.shape[0]) && edit.isIdentity {
-      return Tensor(dtype: source.dtype, shape: shape, bytes: LLMForwardedBytes(source.bytes))
+      return Tensor(dtype: source.dtype, shape: shape, bytes: llmCopy(source.bytes))
     }
     let src = source.bytes
     let count = source.shape[1]
@@ -172,7 +172,7 @@ extension LLMExpertBuilder {
     let all = source.shape[1]
     let shape = [rows, units.count]
     if isEverything(units, all) && edit.isIdentity {
-      return Tensor(dtype: source.dtype, shape: shape, bytes: LLMForwardedBytes(source.bytes))
+      return Tensor(dtype: source.dtype, shape: shape, bytes: llmCopy(source.bytes))
     }
     let src = source.bytes
     let size = source.dtype.byteWidth ?? 0

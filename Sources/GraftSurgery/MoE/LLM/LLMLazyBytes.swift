@@ -22,6 +22,17 @@ final class LLMForwardedBytes: TensorByteSource, @unchecked Sendable {
   }
 }
 
+/// Another view of the same mapped bytes, or a forwarding copy of produced ones: what an unchanged expert copy is.
+///
+/// A new `MappedBytes` over the same file range is a distinct storage object, so writers write it again rather than
+/// alias it, and the safetensors writer copies it inside the kernel (`copy_file_range`) without touching its pages.
+func llmCopy(_ source: any TensorByteSource) -> any TensorByteSource {
+  if let mapped = source as? MappedBytes {
+    return MappedBytes(region: mapped.region, offset: mapped.offset, count: mapped.byteCount)
+  }
+  return LLMForwardedBytes(source)
+}
+
 /// Several sources one after the other (the fused `[E, 2I, H]` stacks of the transformers 5 layout).
 final class LLMConcatenatedBytes: TensorByteSource, @unchecked Sendable {
   let parts: [any TensorByteSource]
@@ -47,9 +58,10 @@ final class LLMConcatenatedBytes: TensorByteSource, @unchecked Sendable {
       let lo = max(range.lowerBound, starts[i])
       let hi = min(range.upperBound, starts[i] + part.byteCount)
       guard lo < hi else { continue }
+      let inPart = (lo - starts[i])..<(hi - starts[i])
       try part.copyBytes(
-        in: (lo - starts[i])..<(hi - starts[i]),
-        into: UnsafeMutableRawBufferPointer(rebasing: buffer[(lo - range.lowerBound)..<(hi - range.lowerBound)]))
+        in: inPart, into: UnsafeMutableRawBufferPointer(rebasing: buffer[(lo - range.lowerBound)..<(hi - range.lowerBound)]))
+      part.discard(inPart)
     }
   }
 }
