@@ -8,7 +8,7 @@
 // Each `fuzz-*` executable is a `main.swift` that hands its test function to `LLVMFuzzerRunDriver`.
 import PackageDescription
 
-let harnesses = ["safetensors", "graft", "zip", "pickle", "numpy", "sharded", "hdf5", "json"]
+let harnesses = ["safetensors", "graft", "zip", "pickle", "numpy", "sharded", "hdf5", "json", "gguf"]
 
 let package = Package(
   name: "GraftFuzz",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Graft needs beyond the Swift toolchain, only when it is missing:
-# libhdf5-dev + zlib1g-dev + pkg-config (the library), and for the interop checks python's safetensors, numpy, h5py.
+# libhdf5-dev + zlib1g-dev + pkg-config (the library), and for the interop checks python's safetensors, numpy, h5py,
+# gguf.
 set -euo pipefail
 need_apt=()
 for pkg in libhdf5-dev zlib1g-dev pkg-config; do
@@ -13,8 +14,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 if [ "${1:-}" = "--python" ]; then
-  if ! python3 -c "import safetensors, numpy, h5py" >/dev/null 2>&1; then
-    echo "installing safetensors numpy h5py (pip)" >&2
-    python3 -m pip install -q safetensors numpy h5py
+  if ! python3 -c "import safetensors, numpy, h5py, gguf" >/dev/null 2>&1; then
+    echo "installing safetensors numpy h5py gguf (pip)" >&2
+    python3 -m pip install -q safetensors numpy h5py gguf
   fi
 fi

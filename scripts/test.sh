@@ -34,6 +34,10 @@ trap 'rm -rf "$WORK"' EXIT
 status=0
 echo "-- scripts/interop/check_safetensors.py"
 python3 scripts/interop/check_safetensors.py "$BIN" "$WORK/safetensors" || status=1
+echo "-- scripts/interop/check_gguf.py (files written by the GGUF export test)"
+mkdir -p "$WORK/gguf"
+GRAFT_INTEROP_DIR="$WORK/gguf" swift test --skip-build --filter GGUFInteropExportTests >/dev/null 2>&1 || status=1
+python3 scripts/interop/check_gguf.py "$WORK/gguf" || status=1
 if "$BIN" --version | grep -q "HDF5 .* built in"; then
   echo "-- scripts/interop/check_hdf5.py (files written by the HDF5 export test)"
   mkdir -p "$WORK/hdf5"

@@ -134,6 +134,14 @@ static inline int graft_h5_initialize(void) {
   return H5open() < 0 ? -1 : 0;
 }
 
+/// 1 when the linked library was built thread-safe (one global lock around every API call), 0 when not, -1 when it
+/// cannot say.
+static inline int graft_h5_is_threadsafe(void) {
+  hbool_t threadsafe = 0;
+  if (H5is_library_threadsafe(&threadsafe) < 0) return -1;
+  return threadsafe ? 1 : 0;
+}
+
 /// Stops libhdf5 from printing error stacks to stderr. The setting is per thread in thread-safe builds, so it is
 /// applied before every entry into the library.
 static inline void graft_h5_silence(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

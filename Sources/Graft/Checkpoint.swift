@@ -95,6 +95,8 @@ public enum Checkpoint {
       var o = HDF5Checkpoint.ReadOptions()
       o.layout = options.hdf5Layout
       table = try HDF5Checkpoint.read(path: detection.readerPath, options: o)
+    case .gguf:
+      table = try GGUF.read(path: detection.readerPath)
     }
     if options.select != nil && detection.format != .pytorch {
       throw GraftError(
@@ -197,6 +199,8 @@ public enum Checkpoint {
       o.layout = options.hdf5Layout
       o.compress = options.compress
       return try HDF5Checkpoint.write(table, to: path, options: o, inputs: options.inputs, progress: options.progress)
+    case .gguf:
+      return try GGUF.write(table, to: path, inputs: options.inputs, progress: options.progress)
     }
   }
 }

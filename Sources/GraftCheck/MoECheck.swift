@@ -42,7 +42,8 @@ public enum MoECheck {
     rows += try structural(dense: dense, moe: moe, manifest: manifest, model: model, layout: layout)
     rows += try slicing(
       source: source, sourceModel: sourceModel, moe: moe, model: model, manifest: manifest, layout: layout)
-    let activation = Activation(rawValue: moe.metadata["activation"]?.stringValue ?? "") ?? .gelu
+    // The experts' activation is the dense model's, as the engine resolves it (never a silent default).
+    let activation = try VisionTransformer.configuration(of: dense, options: options.model).activation.value
     if teacher != nil {
       rows.append(
         row(

@@ -14,6 +14,8 @@ public struct CheckOptions: Sendable {
   public var architecture: ModelArchitecture
   /// Model options (heads, pooling, MLP builders for MoE or DenoiseRep layers).
   public var model: VisionTransformer.Options
+  /// Model options for the checkpoint after the change, when they differ (each side's own architecture metadata).
+  public var modelAfter: VisionTransformer.Options?
   /// The input; when `nil`, a seeded pseudo-random batch.
   public var input: FloatTensor?
   /// The batch size of the random input.
@@ -60,8 +62,8 @@ public enum ModelCheck {
   public static func compare(
     before: TensorTable, after: TensorTable, options: CheckOptions = CheckOptions()
   ) throws(GraftError) -> CheckReport {
-    let modelBefore = try build(before, side: "before", options: options)
-    let modelAfter = try build(after, side: "after", options: options)
+    let modelBefore = try build(before, side: "before", options: options, model: options.model)
+    let modelAfter = try build(after, side: "after", options: options, model: options.modelAfter ?? options.model)
     guard modelBefore.sampleShape == modelAfter.sampleShape else {
       throw GraftError(
         .invalidModel,
@@ -99,13 +101,17 @@ public enum ModelCheck {
         }
       }
     }
-    var report = CheckReport(
-      kind: "model",
-      header: [
-        "input: \(inputDescription); a tensor passes when max|Δ| ≤ bound = \(Format.scientific(options.atol)) + "
-          + "\(Format.scientific(options.rtol)) · max|before|"
-      ],
-      columns: columns)
+    var header = ["configuration before:"] + modelBefore.configurationLines.map { "  " + $0 }
+    header.append(
+      modelAfter.configurationLines == modelBefore.configurationLines
+        ? "configuration after: the same" : "configuration after:")
+    if modelAfter.configurationLines != modelBefore.configurationLines {
+      header += modelAfter.configurationLines.map { "  " + $0 }
+    }
+    header.append(
+      "input: \(inputDescription); a tensor passes when max|Δ| ≤ bound = \(Format.scientific(options.atol)) + "
+        + "\(Format.scientific(options.rtol)) · max|before|")
+    var report = CheckReport(kind: "model", header: header, columns: columns)
     for (name, c) in comparisons {
       var row = self.row(name, c, atol: options.atol, rtol: options.rtol)
       if let note = depthNote[name] { row.note = note }
@@ -154,9 +160,9 @@ public enum ModelCheck {
   }
 
   private static func build(
-    _ table: TensorTable, side: String, options: CheckOptions
+    _ table: TensorTable, side: String, options: CheckOptions, model: VisionTransformer.Options
   ) throws(GraftError) -> any ForwardModel {
-    do { return try options.architecture.build(table, options: options.model) } catch {
+    do { return try options.architecture.build(table, options: model) } catch {
       throw located(error, table: table, side: side)
     }
   }

@@ -97,16 +97,10 @@ public enum MrDETRCheck {
     var s = 1
     func dims(_ l: Int) -> (Int, Int) { (max(1, (3 * s) >> l), max(1, (4 * s) >> l)) }
     while (0..<config.levels).reduce(0, { $0 + dims($1).0 * dims($1).1 }) < config.queries { s += 1 }
-    var state = seed
+    var rng = SplitMix64(seed: seed)
     return (0..<config.levels).map { l in
       let (h, w) = dims(l)
-      let values = (0..<(config.embedDim * h * w)).map { _ -> Float in
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Float((z ^ (z >> 31)) >> 40) / Float(1 << 23) - 1
-      }
+      let values = (0..<(config.embedDim * h * w)).map { _ in rng.nextSignedUnitFloat() }
       return (try? FloatTensor(shape: [config.embedDim, h, w], values: values)) ?? FloatTensor(zeros: [0])
     }
   }

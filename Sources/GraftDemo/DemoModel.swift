@@ -64,6 +64,15 @@ public enum DemoModel {
     table.metadata["format"] = "pt"
     table.metadata["graft.demo"] = .string(
       "timm vit: width \(d), depth \(c.depth), heads \(c.heads), patch \(c.patch), image \(c.image)")
+    // timm's constructor arguments: what the engine cannot read from the tensors (heads; the rest timm's defaults).
+    table.metadata["timm_args"] = .string(
+      JSONValue.object(
+        JSONObject([
+          ("img_size", .integer(c.image)), ("patch_size", .integer(c.patch)), ("embed_dim", .integer(d)),
+          ("depth", .integer(c.depth)), ("num_heads", .integer(c.heads)), ("mlp_ratio", .integer(c.mlpRatio)),
+          ("num_classes", .integer(c.classes)),
+        ])
+      ).serialized())
     return table
   }
 }

@@ -221,6 +221,9 @@ public final class DemoRunner {
       try FileSystem.makeDirectory(folder)
       return try DenoiseRepDemo.run(workFolder: folder)
     }
+    step("LoRA: merge a rank-4 adapter into the ViT, prove unmerged = merged per layer and end to end") {
+      try LoRADemo.run(workFolder: path("lora"))
+    }
     step("Mr.DETR: strip the auxiliary training routes, prove the primary route's outputs are identical") {
       let folder = path("mrdetr")
       try FileSystem.makeDirectory(folder)

@@ -31,13 +31,13 @@ public enum LLMDemo {
   public static func model(
     _ c: Configuration = Configuration(), seed: UInt64 = 16
   ) throws(GraftError) -> (table: TensorTable, config: JSONObject) {
-    var rng = DemoRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var t = TensorTable()
     let h = c.hidden
     let hd = h / c.heads
     func add(_ name: String, _ shape: [Int], scale: Float, offset: Float = 0) throws(GraftError) {
       let n = shape.reduce(1, *)
-      let values = (0..<n).map { _ in offset + scale * rng.normal() }
+      let values = (0..<n).map { _ in offset + scale * rng.approximateNormalFloat() }
       try t.append(name, try encoded(values, shape: shape, dtype: c.dtype))
     }
     let s = 1 / Float(h).squareRoot()

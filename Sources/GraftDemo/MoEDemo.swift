@@ -9,12 +9,13 @@ public enum MoEDemo {
   )
     -> TensorTable
   {
-    var rng = DemoRandom(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var t = TensorTable()
     let d = width
     func add(_ name: String, _ shape: [Int], scale: Float, offset: Float = 0) {
       let n = shape.reduce(1, *)
-      try? t.append(name, Tensor(float32: (0..<n).map { _ in offset + scale * rng.normal() }, shape: shape))
+      try? t.append(
+        name, Tensor(float32: (0..<n).map { _ in offset + scale * rng.approximateNormalFloat() }, shape: shape))
     }
     add("cls_token", [1, 1, d], scale: 0.5)
     add("pos_embed", [1, 5, d], scale: 0.5)
@@ -40,6 +41,8 @@ public enum MoEDemo {
     add("head.weight", [5, d], scale: 1 / Float(d).squareRoot())
     add("head.bias", [5], scale: 0.1)
     t.metadata["num_heads"] = .string("2")
+    // timm's constructor arguments (the rest are timm's defaults: token pooling, GELU, LayerNorm eps 1e-6).
+    t.metadata["timm_args"] = .string(#"{"img_size": 16, "patch_size": 8, "num_heads": 2, "num_classes": 5}"#)
     return t
   }
 

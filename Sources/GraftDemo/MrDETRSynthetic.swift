@@ -67,10 +67,6 @@ public enum MrDETRSynthetic {
 
   /// A value in [-1, 1) from a SplitMix64 step over (key, index).
   static func unitValue(_ key: UInt64, _ index: UInt64) -> Float {
-    var z = key &+ (index &+ 1) &* 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    z ^= z >> 31
-    return Float(z >> 40) / Float(1 << 23) - 1
+    SplitMix64.signedUnitFloat(SplitMix64.value(seed: key, index: index))
   }
 }

@@ -20,6 +20,18 @@ public enum HDF5Support {
     #endif
   }
 
+  /// Whether the linked libhdf5 was built thread-safe.
+  ///
+  /// `nil` when HDF5 support was not built or the library cannot say. Graft serialises its libhdf5 calls either way;
+  /// this is for reports.
+  public static var isLibraryThreadSafe: Bool? {
+    #if HDF5
+      return HDF5Library.isThreadSafe
+    #else
+      return nil
+    #endif
+  }
+
   /// The error every HDF5 entry point throws in a build without the `HDF5` trait.
   static func notBuilt(file: String?) -> GraftError {
     GraftError(

@@ -27,7 +27,7 @@ func runEngineBenchmarks(arguments: [String]) {
   if what == "all" || what == "vit" { benchViT(runs: runs) }
 }
 
-private struct Timing {
+struct Timing {
   var median: Double
   var best: Double
   /// The median process CPU seconds per call: on a shared, oversubscribed host this, not wall time, shows the
@@ -35,14 +35,14 @@ private struct Timing {
   var cpuMedian: Double
 }
 
-private func processCPUSeconds() -> Double {
+func processCPUSeconds() -> Double {
   var ts = timespec()
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
   return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
 /// Median and best seconds of `runs` timed calls after one warm-up.
-private func time(runs: Int, _ body: () -> Void) -> Timing {
+func time(runs: Int, _ body: () -> Void) -> Timing {
   body()
   let clock = ContinuousClock()
   var samples: [Double] = []
@@ -164,7 +164,7 @@ private func benchViT(runs: Int) {
   }
 }
 
-private func round2(_ v: Double) -> String {
+func round2(_ v: Double) -> String {
   let r = Int((v * 100).rounded())
   let frac = r % 100
   return "\(r / 100).\(frac < 10 ? "0" : "")\(frac)"

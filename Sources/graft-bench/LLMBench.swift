@@ -35,11 +35,8 @@ func runLLMBenchmark(arguments: [String]) {
     }
     guard let model else { return }
     let c = model.configuration
-    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-    let ids: [Int32] = (0..<tokens).map { _ in
-      state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-      return Int32(truncatingIfNeeded: (state >> 33) % UInt64(c.vocabularySize))
-    }
+    var rng = SplitMix64(seed: 0)
+    let ids: [Int32] = (0..<tokens).map { _ in Int32(rng.below(c.vocabularySize)) }
     print(
       "# \(c.family.rawValue) hidden \(c.hiddenSize), \(c.layerCount) layers, \(c.attentionHeads)/\(c.keyValueHeads) "
         + "heads, MLP \(c.intermediateSize), vocab \(c.vocabularySize); engine \(EngineBuildInfo.features); "

@@ -19,7 +19,9 @@ struct GraftCommand: ParsableCommand {
     version: Checkpoint.buildDescription,
     subcommands: [
       Inspect.self, Convert.self, Diff.self, Verify.self, Run.self, Check.self, MoECommand.self,
-      DenoiseRepCommand.self, MrDETRCommand.self, Demo.self, HDF5GuardCommand.self,
+      DenoiseRepCommand.self, MrDETRCommand.self, LoRACommand.self, ReparamCommand.self, EMACommand.self,
+      AverageCommand.self,
+      InterpolateCommand.self, Demo.self, HDF5GuardCommand.self,
     ])
 
   static func main() {

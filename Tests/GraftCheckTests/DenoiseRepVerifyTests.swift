@@ -11,6 +11,13 @@ import Testing
 struct DenoiseRepVerifyTests {
   static let fixture = TestPaths.fixture("denoiserep/reid-unfused.safetensors")
   static let io = TestPaths.fixture("denoiserep/reid-io.safetensors")
+  /// The engine model of the ReID fixtures: the backbone under `base.`; the classifier after it is no part of the ViT,
+  /// so it is accepted as unused (and listed) rather than refused.
+  static var backbone: VisionTransformer.Options {
+    var o = VisionTransformer.Options()
+    o.ignoreUnused = true
+    return o
+  }
 
   func fuseOptions(_ mode: DenoiseRep.Mode, io: TensorTable, table: TensorTable) throws -> DenoiseRep.FuseOptions {
     var options = DenoiseRep.FuseOptions()
@@ -35,7 +42,8 @@ struct DenoiseRepVerifyTests {
     let io = try SafeTensors.read(path: Self.io)
     let options = try fuseOptions(mode, io: io, table: table)
     let (fused, report) = try DenoiseRep.fuse(table, options: options)
-    let check = try DenoiseRepCheck.verify(unfused: table, fused: fused, report: report, fuseOptions: options)
+    let check = try DenoiseRepCheck.verify(
+      unfused: table, fused: fused, report: report, fuseOptions: options, model: Self.backbone)
     #expect(check.passed, "\(check.lines.joined(separator: "\n"))")
     #expect(check.rows.filter { $0.name.hasPrefix("layer ") }.count == 4)
     #expect(check.rows.contains { $0.name == "model output" })
@@ -58,9 +66,11 @@ struct DenoiseRepVerifyTests {
     let steps = try DenoiseRepCheck.steps(for: table, report: report, fuseOptions: options)
     let input = try floats(io["input"])
     let expected = try floats(io["output." + mode.rawValue])
-    let explicitModel = try VisionTransformer(
-      table, options: VisionTransformer.Options(feedForwardBuilders: [DenoiseRepMLPBuilder(steps: steps)]))
-    let fusedModel = try VisionTransformer(fused)
+    var explicit = Self.backbone
+    explicit.feedForwardBuilders = [DenoiseRepMLPBuilder(steps: steps)]
+    let explicitModel = try VisionTransformer(table, options: explicit)
+    #expect(explicitModel.configuration.unusedTensors == ["classifier.weight"])
+    let fusedModel = try VisionTransformer(fused, options: Self.backbone)
     let scale = max(1, Double(expected.maxMagnitude))
     for (label, model) in [("explicit", explicitModel), ("fused", fusedModel)] {
       let out = try model.forward(input, hiddenStates: false).output
@@ -82,7 +92,7 @@ struct DenoiseRepVerifyTests {
     let (_, exactReport) = try DenoiseRep.fuse(table, options: exactOptions)
     let (meanFused, _) = try DenoiseRep.fuse(table, options: try fuseOptions(.mean, io: io, table: table))
     let check = try DenoiseRepCheck.verify(
-      unfused: table, fused: meanFused, report: exactReport, fuseOptions: exactOptions)
+      unfused: table, fused: meanFused, report: exactReport, fuseOptions: exactOptions, model: Self.backbone)
     #expect(!check.passed)
     #expect(check.lines.last?.hasPrefix("FAIL") == true)
   }
@@ -91,7 +101,10 @@ struct DenoiseRepVerifyTests {
   func strippedForwardIsBitwiseEqual() throws {
     let released = try SafeTensors.read(path: TestPaths.fixture("denoiserep/released.safetensors"))
     let (clean, _) = try DenoiseRep.strip(released)
-    let options = VisionTransformer.Options(heads: 2)
+    // The released files carry no metadata: the generator's timm arguments are given (heads 2, token pooling, GELU,
+    // eps 1e-6); the leftovers and the classifier are accepted as unused.
+    var options = VisionTransformer.Options(heads: 2, globalPool: .token, normEps: 1e-6, activation: .gelu)
+    options.ignoreUnused = true
     let a = try VisionTransformer(released, options: options)
     let b = try VisionTransformer(clean, options: options)
     let x = ModelCheck.randomInput(shape: [2, 3, 8, 8], seed: 5)

@@ -120,6 +120,47 @@ struct AtomicOutputTests {
     #expect(throws: GraftError.self) { try AtomicOutputFile(destination: dir + "/missing/x.bin") }
     #expect(throws: GraftError.self) { try AtomicOutputFile(destination: dir) }
   }
+
+  @Test("a temporary path for a library that writes the file itself: renamed on success, removed on failure")
+  func temporaryPath() throws {
+    let dir = try TestPaths.scratchFolder("atomic")
+    try FileSystem.writeAll([7, 7], to: dir + "/x.bin")
+    let seen = try AtomicOutputFile.withTemporaryPath(destination: dir + "/x.bin") { temporary in
+      #expect(!FileSystem.exists(temporary))
+      #expect(AtomicOutputFile.folder(of: temporary) == dir)
+      try FileSystem.writeAll([1, 2, 3], to: temporary)
+      return temporary
+    }
+    #expect(try FileSystem.readAll(dir + "/x.bin") == [1, 2, 3])
+    #expect(!FileSystem.exists(seen))
+    #expect(try FileSystem.contents(of: dir) == ["x.bin"])
+
+    struct Refused: Error {}
+    for failure in [GraftError(.io, "the library failed"), Refused()] as [any Error] {
+      do {
+        try AtomicOutputFile.withTemporaryPath(destination: dir + "/x.bin") { temporary in
+          try FileSystem.writeAll([9], to: temporary)
+          throw failure
+        }
+        Issue.record("expected the body's error")
+      } catch let error as GraftError {
+        #expect(error.file == dir + "/x.bin")
+        #expect(error.message == "the library failed")
+      } catch {
+        #expect(error is Refused)
+      }
+      #expect(try FileSystem.readAll(dir + "/x.bin") == [1, 2, 3])
+      #expect(try FileSystem.contents(of: dir) == ["x.bin"])
+    }
+    #expect(throws: GraftError.self) {
+      try AtomicOutputFile.withTemporaryPath(destination: dir + "/x.bin", inputs: [dir + "/x.bin"]) { _ in }
+    }
+    #expect(throws: GraftError.self) {
+      try AtomicOutputFile.withTemporaryPath(destination: dir + "/missing/x.bin") {
+        try FileSystem.writeAll([1], to: $0)
+      }
+    }
+  }
 }
 
 @Suite("TensorTable")

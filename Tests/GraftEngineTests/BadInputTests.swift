@@ -51,7 +51,8 @@ struct BadInputTests {
   @Test("heads that do not divide the width")
   func heads() throws {
     expectModelError(
-      try fixture(), options: .init(heads: 5), tensor: "blocks.0.attn.qkv.weight", mentions: "5 heads do not divide")
+      try fixture(), options: .init(heads: 5), tensor: "blocks.0.attn.qkv.weight",
+      mentions: "5 heads (given) do not divide the width 32; divisors near it: 2, 4")
   }
 
   @Test("NaN and infinity in weights are reported")

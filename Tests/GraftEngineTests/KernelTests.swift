@@ -183,6 +183,24 @@ struct KernelTests {
     #expect(err < 1e-6, "max abs error \(err)")
   }
 
+  @Test("addInPlace with gamma stops at count when count is not a multiple of the width")
+  func addInPlacePartialRow() {
+    // count 7, width 3: two whole rows and a row of 1. Two guard elements after y and x catch a read or write past
+    // the end (the loop used to run whole rows, touching indices 7 and 8).
+    var y: [Float] = [1, 1, 1, 1, 1, 1, 1, -7, -7]
+    let x: [Float] = [1, 2, 3, 4, 5, 6, 7, 100, 100]
+    let gamma: [Float] = [10, 20, 30]
+    y.withUnsafeMutableBufferPointer { yb in
+      x.withUnsafeBufferPointer { xb in
+        gamma.withUnsafeBufferPointer { gb in
+          guard let yp = yb.baseAddress, let xp = xb.baseAddress, let gp = gb.baseAddress else { return }
+          RowKernels.addInPlace(yp, xp, count: 7, gamma: gp, width: 3)
+        }
+      }
+    }
+    #expect(y == [11, 41, 91, 41, 101, 181, 71, -7, -7])
+  }
+
   @Test("Conv2d with stride, padding and groups matches a direct float64 convolution")
   func conv2d() throws {
     let (n, c, h, w, o, k, s, p, g) = (2, 4, 9, 7, 6, 3, 2, 1, 2)

@@ -77,8 +77,10 @@ struct ReleaseSizeTests {
     try add("norm.bias", [d], fill: 0)
     try add("head.weight", [1000, d])
     try add("head.bias", [1000])
+    // timm's vit_small_patch16_224 arguments; the remaining values are timm's defaults.
+    table.metadata["timm_args"] = #"{"patch_size": 16, "embed_dim": 384, "depth": 1, "num_heads": 6}"#
     let model = try VisionTransformer(table)
-    #expect(model.configuration.heads == 6 && model.configuration.imageSize == [224, 224])
+    #expect(model.configuration.heads.value == 6 && model.configuration.imageSize.value == [224, 224])
     let input = try FloatTensor(shape: [3, 3, 224, 224], values: rng.floats(3 * 3 * 224 * 224))
     let all = try model.forward(input).output
     let single = try model.forward(

@@ -42,7 +42,7 @@ struct VisionTransformerTests {
     let pooled = try floatTensor(io, "pooled")
     let (pe, ps) = errorAndScale(result.pooled, pooled)
     #expect(pe <= 1e-4 * ps, "pooled: \(pe) vs scale \(ps)")
-    #expect(result.hiddenStates.count == model.configuration.depth)
+    #expect(result.hiddenStates.count == model.configuration.depth.value)
     for (i, h) in result.hiddenStates.enumerated() {
       let ref = try floatTensor(io, "hidden.\(i)")
       #expect(h.shape == ref.shape)
@@ -52,18 +52,24 @@ struct VisionTransformerTests {
     }
   }
 
-  @Test("configuration is inferred from names and shapes")
-  func inferredConfiguration() throws {
+  @Test("configuration comes from the tensors and the fixtures' timm_args metadata, each with its source")
+  func resolvedConfiguration() throws {
     let token = try VisionTransformer(loadFixture("vit_token").model).configuration
-    #expect(token.embedDim == 32 && token.depth == 2 && token.heads == 2 && token.patchSize == [4, 4])
-    #expect(token.imageSize == [16, 16] && token.hasClassToken && token.globalPool == .token && token.numClasses == 10)
+    #expect(token.embedDim.value == 32 && token.depth.value == 2 && token.heads.value == 2)
+    #expect(token.patchSize.value == [4, 4] && token.imageSize.value == [16, 16] && token.hasClassToken.value)
+    #expect(token.globalPool.value == .token && token.numClasses.value == 10)
+    #expect(["num_heads", "timm_args num_heads"].contains(token.heads.source.detail))
+    #expect(token.globalPool.source.description == "metadata timm default (complete arguments: timm_args)")
+    #expect(token.embedDim.source.kind == "inferred" && token.assumptions.isEmpty)
     let avg = try VisionTransformer(loadFixture("vit_avg_nocls").model)
     #expect(avg.keyPrefix == "module.")
-    #expect(!avg.configuration.hasClassToken && avg.configuration.globalPool == .avg && avg.configuration.heads == 3)
+    #expect(!avg.configuration.hasClassToken.value && avg.configuration.globalPool.value == .avg)
+    #expect(avg.configuration.heads.value == 3)
     let reg = try VisionTransformer(loadFixture("vit_reg_f16").model).configuration
-    #expect(reg.registerTokens == 2 && reg.noEmbedClass && reg.tokens == 1 + 2 + 16)
+    #expect(reg.registerTokens.value == 2 && reg.noEmbedClass.value && reg.tokens == 1 + 2 + 16)
     let features = try VisionTransformer(loadFixture("vit_features").model).configuration
-    #expect(features.numClasses == 0 && features.activation == .geluTanh)
+    #expect(features.numClasses.value == 0 && features.activation.value == .geluTanh)
+    #expect(features.lines.contains { $0.hasPrefix("act_layer = gelu_tanh (metadata ") })
   }
 
   @Test("nn.MultiheadAttention in_proj layout matches PyTorch")

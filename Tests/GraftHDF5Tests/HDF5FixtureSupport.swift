@@ -38,16 +38,3 @@ func hex(_ bytes: [UInt8]) -> String {
   }
   return s
 }
-
-/// Runs `body` and returns the GraftError it throws, or records an issue.
-func expectGraftError(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) -> GraftError? {
-  do {
-    try body()
-    Issue.record("expected an error", sourceLocation: sourceLocation)
-  } catch let error as GraftError {
-    return error
-  } catch {
-    Issue.record("expected a GraftError, got \(error)", sourceLocation: sourceLocation)
-  }
-  return nil
-}

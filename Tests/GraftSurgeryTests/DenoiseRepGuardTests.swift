@@ -57,7 +57,7 @@ struct DenoiseRepGuardTests {
     let e = error { _ = try DenoiseRep.fuse(table) }
     #expect(e?.code == .invalidArgument)
     #expect(e?.tensor == "conv")
-    #expect(e?.message.contains("DenoiseConv2d") == true && e?.message.contains("--compat-conv") == true)
+    #expect(e?.message.contains("DenoiseConv2d") == true && e?.message.contains("compatConv reproduces") == true)
     var o = DenoiseRep.FuseOptions()
     o.compatConv = true
     let (fused, report) = try DenoiseRep.fuse(table, options: o)

@@ -67,7 +67,7 @@ struct MrDETRStripTests {
     let kept = try MrDETRStrip.run(model)
     #expect(kept.report.variant == .dino && kept.report.removedParameters == 6_492_244)
     #expect(kept.table.contains("label_enc.weight"))
-    #expect(kept.report.notes.contains { $0.contains("--drop-label-enc") })
+    #expect(kept.report.notes.contains { $0.contains("dropLabelEncoder removes it") })
     var o = MrDETRStripOptions()
     o.dropLabelEncoder = true
     o.variant = .align

@@ -48,7 +48,7 @@ struct MoERecycleTests {
     var counts = [Int](repeating: 0, count: 8)
     let scores: [Double] = [1, 2, 4, 8, 16, 32, 64, 128]
     for seed in 0..<400 {
-      var r = MoERandom(seed: UInt64(seed))
+      var r = SplitMix64(seed: UInt64(seed))
       for i in r.weightedSample(scores, count: 2) { counts[i] += 1 }
     }
     #expect(counts[7] > counts[4] && counts[4] > counts[1])

@@ -107,6 +107,21 @@ struct MoEUpcycleTests {
     #expect(try MoELayerSelection(parsing: "every-2+1").resolve(depth: 6) == [1, 3, 5])
     #expect(try MoELayerSelection(parsing: "0,2-4").resolve(depth: 6) == [0, 2, 3, 4])
     #expect(throws: GraftError.self) { try MoELayerSelection(parsing: "3-1") }
+    #expect(try MoELayerSelection(parsing: "4,0-2,1").description == "4,0-2,1")
+  }
+
+  @Test("a huge range is refused against the depth without being expanded; every-0 is an error, not a trap")
+  func layerSelectionBounds() throws {
+    // Expanded at parse time, this range was ten billion indices (80 GB) before the depth check.
+    let huge = try MoELayerSelection(parsing: "0-9999999999")
+    #expect(huge.description == "0-9999999999")
+    let error = expectGraftError { _ = try huge.resolve(depth: 12) }
+    #expect(error?.code == .invalidArgument)
+    #expect(error?.message == "layer index 9999999999 is out of range: the model has 12 blocks (0...11)")
+    let every0 = expectGraftError { _ = try MoELayerSelection.every(0, offset: 0).resolve(depth: 12) }
+    #expect(every0?.message == "every-N needs N ≥ 1, not 0")
+    let negative = expectGraftError { _ = try MoELayerSelection.every(2, offset: -1).resolve(depth: 12) }
+    #expect(negative?.message == "every-N+OFFSET needs OFFSET ≥ 0, not -1")
   }
 
   @Test("the demo passes")

@@ -40,7 +40,7 @@ struct HardeningCorpusReplayTests {
 
   @Test("every target has a corpus")
   func corporaExist() {
-    for target in ["safetensors", "graft", "zip", "pickle", "numpy", "sharded", "hdf5", "json"] {
+    for target in ["safetensors", "graft", "zip", "pickle", "numpy", "sharded", "hdf5", "json", "gguf"] {
       #expect(!Self.inputs(target).isEmpty, "no corpus for \(target)")
     }
   }
@@ -89,6 +89,23 @@ struct HardeningCorpusReplayTests {
     for input in Self.inputs("sharded") {
       try FileSystem.writeAll(try FileSystem.readAll(input), to: folder + "/model.safetensors.index.json")
       Self.expectGraftError({ _ = Self.touch(try SafeTensors.readSharded(path: folder)) }, input)
+    }
+  }
+
+  @Test("GGUF corpus and regressions: parse, read with every tensor decoded, inspect, rewrite, read again")
+  func gguf() throws {
+    let scratch = try TestPaths.scratchFolder("fuzz-gguf")
+    for input in Self.inputs("gguf") {
+      let bytes = try FileSystem.readAll(input)
+      Self.expectGraftError({ _ = try bytes.withUnsafeBytes { try GGUFFile.parse(bytes: $0) } }, input)
+      Self.expectGraftError({ _ = try GGUFInspection.inspect(path: input).json.serialized() }, input)
+      Self.expectGraftError(
+        {
+          let table = try GGUF.read(path: input)
+          _ = Self.touch(table)
+          try GGUF.write(table, to: scratch + "/copy.gguf")
+          _ = Self.touch(try GGUF.read(path: scratch + "/copy.gguf"))
+        }, input)
     }
   }
 

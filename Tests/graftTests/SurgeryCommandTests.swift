@@ -53,6 +53,7 @@ struct SurgeryCommandTests {
     let dir = try TestPaths.scratchFolder("cli-denoiserep")
     let fuse = try json([
       "denoiserep", "fuse", TestPaths.fixture("denoiserep/reid-unfused.safetensors"), dir + "/fused.safetensors",
+      "--ignore-unused",
     ])
     #expect(fuse.status == 0, "\(fuse.stderr)")
     #expect(fuse.report?["verification"]?.objectValue?["passed"]?.boolValue == true)

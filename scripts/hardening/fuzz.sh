@@ -14,7 +14,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 scratch="${GRAFT_FUZZ_SCRATCH:-$root/.build-fuzz}"
 bin="$scratch/release"
 runs="$scratch/runs"
-targets=(safetensors graft zip pickle numpy sharded hdf5 json)
+targets=(safetensors graft zip pickle numpy sharded hdf5 json gguf)
 export GRAFT_FIXTURES="$root/Fixtures"
 # Swift's runtime allocates some caches that are never freed; leak detection would report them on every input.
 # Let libFuzzer, not the Swift runtime's backtracer, handle crashes (the backtracer is slow and hides the artifact).

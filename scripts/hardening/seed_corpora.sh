@@ -34,6 +34,7 @@ put numpy $(small "$fx/numpy" -name '*.npy' -o -name '*.npz')
 put sharded "$fx/safetensors/sharded/model.safetensors.index.json"
 put hdf5 $(small "$fx/hdf5" -name '*.h5')
 put json $(small "$fx" -name '*.json')
+put gguf $(small "$fx/gguf" -name '*.gguf')
 # safetensors headers and .graft indexes are JSON too.
 for f in $(small "$fx" -name '*.safetensors' | head -40); do
   python3 -c 'import sys,struct;d=open(sys.argv[1],"rb").read();n=struct.unpack("<Q",d[:8])[0];sys.stdout.buffer.write(d[8:8+n])' "$f" \

@@ -21,6 +21,8 @@ import sys
 import h5py
 import numpy as np
 
+from checker import Checker
+
 OPAQUE_NAMES = {"F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu",
                 "F8_E4M3FNUZ": "float8_e4m3fnuz", "F8_E5M2FNUZ": "float8_e5m2fnuz"}
 
@@ -47,18 +49,6 @@ def decode(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-class Checker:
-    def __init__(self):
-        self.passed = 0
-        self.failures = []
-
-    def check(self, ok, what):
-        if ok:
-            self.passed += 1
-        else:
-            self.failures.append(what)
 
 
 def check_file(checker, path, spec):

@@ -46,13 +46,16 @@ public enum DenoiseRepWorkflow {
     public var output: String
     /// The number of tensors in the output.
     public var tensorCount: Int
+    /// The backbone's configuration as the engine resolved it, when the whole model was checked.
+    public var configuration: ModelConfiguration?
 
     /// Whether every check passed.
     public var passed: Bool { checks?.passed ?? true }
 
     /// The report for terminals.
     public var lines: [String] {
-      var out = [
+      var out = configuration?.lines() ?? []
+      out += [
         "fused \(fusion.layers.count) DenoiseRep layers (mode \(fusion.mode.rawValue)); removed "
           + "\(fusion.removed.count) leftover tensors, \(Format.bytes(fusion.removedBytes))"
       ]
@@ -72,7 +75,11 @@ public enum DenoiseRepWorkflow {
 
     /// The fusion and verification reports.
     public var json: JSONValue {
-      .object(JSONObject([("fuse", fusion.json), ("verification", checks?.json ?? .null)]))
+      .object(
+        JSONObject([
+          ("configuration", configuration?.json ?? .null), ("fuse", fusion.json),
+          ("verification", checks?.json ?? .null),
+        ]))
     }
   }
 
@@ -127,8 +134,13 @@ public enum DenoiseRepWorkflow {
     var result = FuseResult(
       fusion: fusion, checks: nil, written: nil, output: options.output.path, tensorCount: fused.count)
     if options.verify {
+      var model = options.model
+      // The whole-model check runs when the checkpoint is a ViT (a DenoiseRep ReID backbone is a timm ViT).
+      if table.names.contains(where: { $0.hasSuffix("patch_embed.proj.weight") }) {
+        (result.configuration, model) = try ModelConfiguration.resolve(table, checkpoint: options.input, options: model)
+      }
       result.checks = try DenoiseRepCheck.verify(
-        unfused: table, fused: fused, report: fusion, fuseOptions: fuseOptions, model: options.model)
+        unfused: table, fused: fused, report: fusion, fuseOptions: fuseOptions, model: model)
     }
     try options.output.writeReport(result.json, inputs: [options.input])
     guard result.passed else { return result }

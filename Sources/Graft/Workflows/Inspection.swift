@@ -57,6 +57,8 @@ public struct Inspection: Sendable {
     case .hdf5:
       inspection.details.append(
         contentsOf: try HDF5Checkpoint.describe(path: path).split(separator: "\n").map(String.init))
+    case .gguf:
+      inspection.details.append(contentsOf: try GGUFInspection.inspect(path: path).lines(includeTensors: false))
     case .graft:
       let info = try GraftFile.info(path: path)
       inspection.details.append("format version \(info.formatVersion), header \(info.headerLength) bytes")
@@ -107,8 +109,8 @@ public struct Inspection: Sendable {
       let shape = "[" + e.tensor.shape.map(String.init).joined(separator: ", ") + "]"
       let offset = e.aliasOf.map { "= " + $0 } ?? Inspection.fileOffset(of: e.tensor).map(String.init) ?? "-"
       out.append(
-        Format.pad(e.name, nameWidth) + "  " + Format.pad(e.tensor.dtype.rawValue, 11) + Format.pad(shape, 20)
-          + Format.padLeft(Format.grouped(e.tensor.byteCount), 14)
+        Format.pad(e.name, nameWidth) + "  " + Format.pad(e.tensor.storageTypeName, 11) + Format.pad(shape, 20)
+          + Format.padLeft(Format.grouped(e.tensor.storedByteCount), 14)
           + (e.aliasOf == nil ? Format.padLeft(offset, 14) : "  " + offset))
     }
     if rows.count < table.count { out.append("… \(table.count - rows.count) more (a limit of 0 shows all)") }
@@ -164,7 +166,7 @@ public struct Inspection: Sendable {
         table.entries.map { e in
           var t = JSONObject()
           t["name"] = .string(e.name)
-          t["dtype"] = .string(e.tensor.dtype.rawValue)
+          t["dtype"] = .string(e.tensor.storageTypeName)
           t["shape"] = .array(e.tensor.shape.map { .integer($0) })
           t["bytes"] = .integer(e.tensor.byteCount)
           if let off = Inspection.fileOffset(of: e.tensor) { t["offset"] = .integer(off) }

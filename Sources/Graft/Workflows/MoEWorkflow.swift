@@ -84,13 +84,15 @@ public enum MoEWorkflow {
     public var output: String
     /// The number of tensors in the output.
     public var tensorCount: Int
+    /// The dense model's configuration as the engine resolved it, when the engine ran.
+    public var configuration: ModelConfiguration?
 
     /// Whether every check passed.
     public var passed: Bool { checks?.passed ?? true }
 
     /// The report for terminals.
     public var lines: [String] {
-      var out = summary + (checks?.lines ?? [])
+      var out = (configuration?.lines("dense model: vit") ?? []) + summary + (checks?.lines ?? [])
       if let written {
         out.append(
           "wrote \(tensorCount) tensors, \(Format.bytes(written.bytesWritten)) to \(output)"
@@ -104,6 +106,7 @@ public enum MoEWorkflow {
     /// The manifest with the verification, as written to the manifest file.
     public var json: JSONValue {
       var o = manifest.json.objectValue ?? JSONObject()
+      o["configuration"] = configuration?.json ?? .null
       o["verification"] = checks?.json ?? .null
       return .object(o)
     }
@@ -112,6 +115,12 @@ public enum MoEWorkflow {
   /// Sparse upcycling (E copies + router) or exact partitioning of the dense MLPs.
   public static func upcycle(_ options: UpcycleOptions) throws -> Result {
     let dense = try Checkpoint.read(path: options.common.input, options: options.common.read)
+    var common = options.common
+    var configuration: ModelConfiguration?
+    if common.verify {
+      (configuration, common.model) = try ModelConfiguration.resolve(
+        dense, checkpoint: common.input, options: common.model)
+    }
     let (moe, manifest) = try MoEUpcycle.upcycle(dense, options: options.upcycle)
     let o = options.upcycle
     let summary = [
@@ -119,20 +128,31 @@ public enum MoEWorkflow {
         + "\(o.gate.rawValue), router \(o.router), layout \(o.layout.rawValue)"
     ]
     return try finish(
-      dense: dense, moe: moe, manifest: manifest, teacher: nil, summary: summary, common: options.common,
-      inputs: [options.common.input])
+      dense: dense, moe: moe, manifest: manifest, teacher: nil, summary: summary, common: common,
+      configuration: configuration, inputs: [common.input])
   }
 
   /// MoE-Jetpack checkpoint recycling: experts from hidden-unit subsets of the dense MLPs.
   public static func recycle(_ options: RecycleOptions) throws -> Result {
-    let common = options.common
+    var common = options.common
     let dense = try Checkpoint.read(path: common.input, options: common.read)
     let teacher = try options.teacher.map { try Checkpoint.read(path: $0, options: common.read) }
     var o = options.recycle
     var summary: [String] = []
     let strategyNeeds = o.strategy.needsStatistics || (o.strategy == .coactivation && options.coactivation)
-    if options.statistics != .none || strategyNeeds {
+    let statistics = options.statistics != .none || strategyNeeds
+    var configuration: ModelConfiguration?
+    let given = common.model
+    if common.verify || statistics {
+      (configuration, common.model) = try ModelConfiguration.resolve(dense, checkpoint: common.input, options: given)
+    }
+    if statistics {
       let source = teacher ?? dense
+      // A teacher is its own architecture, described beside its own file.
+      var sourceModel = common.model
+      if let teacher, let path = options.teacher {
+        sourceModel = try ModelConfiguration.resolve(teacher, checkpoint: path, options: given).options
+      }
       let blocks = try o.layers.resolve(depth: try MoEDenseModel(source).depth)
       let images: FloatTensor
       switch options.statistics {
@@ -140,17 +160,17 @@ public enum MoEWorkflow {
         images = try MoECalibration.read(path)
         o.statisticsSource = "calibration \(path) \(images.shape)"
       case .synthetic(let n):
-        images = try MoEStatisticsCollection.syntheticImages(dense: source, count: n, seed: o.seed, model: common.model)
+        images = try MoEStatisticsCollection.syntheticImages(dense: source, count: n, seed: o.seed, model: sourceModel)
         o.statisticsSource = "synthetic \(n) images, seed \(o.seed)"
       case .none:
-        images = try MoEStatisticsCollection.syntheticImages(dense: source, count: 8, seed: o.seed, model: common.model)
+        images = try MoEStatisticsCollection.syntheticImages(dense: source, count: 8, seed: o.seed, model: sourceModel)
         o.statisticsSource = "synthetic 8 images, seed \(o.seed)"
       }
       let clock = ContinuousClock()
       let start = clock.now
       o.statistics = try MoEStatisticsCollection.collect(
         dense: source, images: images, blocks: blocks,
-        coactivation: options.coactivation || o.strategy == .coactivation, model: common.model)
+        coactivation: options.coactivation || o.strategy == .coactivation, model: sourceModel)
       let elapsed = start.duration(to: clock.now)
       summary.append(
         "statistics: \(o.statisticsSource), \(elapsed) (\(elapsed / max(images.shape.first ?? 1, 1)) per image)")
@@ -161,17 +181,17 @@ public enum MoEWorkflow {
         + "strategy \(o.strategy.rawValue), layout \(o.layout.rawValue), seed \(o.seed)")
     return try finish(
       dense: dense, moe: moe, manifest: manifest, teacher: teacher, summary: summary, common: common,
-      inputs: [common.input] + (options.teacher.map { [$0] } ?? []))
+      configuration: configuration, inputs: [common.input] + (options.teacher.map { [$0] } ?? []))
   }
 
   /// Verifies, then writes the output and the manifest; nothing is written when a check fails.
   static func finish(
     dense: TensorTable, moe: TensorTable, manifest: MoEManifest, teacher: TensorTable?, summary: [String],
-    common: Common, inputs: [String]
+    common: Common, configuration: ModelConfiguration?, inputs: [String]
   ) throws -> Result {
     var result = Result(
       summary: summary, manifest: manifest, checks: nil, written: nil, manifestPath: nil, output: common.output.path,
-      tensorCount: moe.count)
+      tensorCount: moe.count, configuration: configuration)
     if common.verify {
       var check = MoECheck.Options()
       check.model = common.model

@@ -82,7 +82,9 @@ public enum MrDETRWorkflow {
     let written = try output.write(stripped.table, inputs: [options.input], lineage: lineage)
     var result = StripResult(strip: r, checks: nil, written: written, output: output.path)
     if options.verify {
-      var checks = try readBack(output.path, expected: stripped.table, nestedUnder: options.nestUnder)
+      var checks = try WorkflowReadBack.compare(
+        output.path, expected: stripped.table, nestedUnder: options.nestUnder, kind: "mrdetr",
+        columns: MrDETRCheck.columns)
       checks.append(
         contentsOf: MrDETRCheck.verify(
           full: full, stripped: stripped.table, layout: options.strip.layout, heads: options.heads))
@@ -111,46 +113,5 @@ public enum MrDETRWorkflow {
       o.select = nil
     }
     return .stateDict(try Checkpoint.read(path: path, options: o))
-  }
-
-  /// Reads the written checkpoint back and compares every tensor's bytes with what was meant to be written.
-  static func readBack(_ path: String, expected: TensorTable, nestedUnder: String?) throws -> CheckReport {
-    var o = Checkpoint.ReadOptions()
-    if try Checkpoint.detect(path: path).format == .pytorch { o.select = nestedUnder ?? "" }
-    let back = try Checkpoint.read(path: path, options: o)
-    var identical = 0
-    var bad: [String] = []
-    var aliasesDropped = 0
-    for e in expected.entries {
-      // safetensors keeps one name per storage (save_model's convention); the dropped alias must have its target.
-      if back[e.name] == nil, let target = e.aliasOf, back[target] != nil {
-        aliasesDropped += 1
-        continue
-      }
-      guard let t = back[e.name], t.dtype == e.tensor.dtype, t.shape == e.tensor.shape,
-        try t.contentHash() == e.tensor.contentHash()
-      else {
-        bad.append(e.name)
-        continue
-      }
-      identical += 1
-    }
-    let extra = back.count - (expected.count - bad.count - aliasesDropped)
-    var note =
-      "\(identical)/\(expected.count) tensors byte-identical (xxh64), \(back.aliases.count) aliases stored once "
-      + "(\(Format.bytes(back.storedByteCount)) of tensor data)"
-    if aliasesDropped > 0 {
-      note +=
-        "; \(aliasesDropped) head aliases are not stored by this format (one name per storage): write .pth or .graft "
-        + "to keep both names for a strict detrex load"
-    }
-    if !bad.isEmpty { note += "; missing or different: \(bad.prefix(5).joined(separator: ", "))" }
-    if extra != 0 { note += "; \(extra) unexpected tensors" }
-    var report = CheckReport(kind: "mrdetr", columns: MrDETRCheck.columns)
-    report.rows.append(
-      CheckReport.Row(
-        "read back", bad.isEmpty && extra == 0 ? .passed : .failed, ["value": .integer(bad.count + abs(extra))],
-        note: note))
-    return report
   }
 }

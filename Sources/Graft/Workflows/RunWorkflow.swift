@@ -35,8 +35,12 @@ public enum RunWorkflow {
   public struct Result: Sendable {
     /// The architecture built.
     public var architecture: ModelArchitecture
-    /// The model's configuration as built.
+    /// The model's configuration as built: each value with its source.
     public var configuration: JSONValue
+    /// The configuration as `name = value (source)` lines.
+    public var configurationLines: [String] = []
+    /// The architecture description read beside the checkpoint, if any.
+    public var metadataPath: String?
     /// How the input was made.
     public var inputDescription: String
     /// The input's shape.
@@ -58,8 +62,9 @@ public enum RunWorkflow {
 
     /// The report for terminals: configuration, engine, input, a few output values with their arg-max, timing.
     public var lines: [String] {
-      var out = [
-        "model: \(architecture.rawValue) \(configuration.serialized())",
+      var out = ["model: \(architecture.rawValue)" + (metadataPath.map { " (architecture metadata: \($0))" } ?? "")]
+      out += configurationLines.map { "  " + $0 }
+      out += [
         "engine: \(EngineBuildInfo.features), \(EngineBuildInfo.defaultThreadCount) threads",
         "input: \(inputShape)\(inputDescription.isEmpty ? "" : " (\(inputDescription))")",
         "output: \(output.shape)",
@@ -88,6 +93,7 @@ public enum RunWorkflow {
       .object(
         JSONObject([
           ("architecture", .string(architecture.rawValue)), ("configuration", configuration),
+          ("architecture_metadata", metadataPath.map(JSONValue.string) ?? .null),
           ("input", .string(inputDescription)), ("input_shape", .array(inputShape.map(JSONValue.integer))),
           ("output_shape", .array(output.shape.map(JSONValue.integer))),
           ("output", .array(output.values.map { JSONValue.finite(Double($0)) })),
@@ -100,10 +106,11 @@ public enum RunWorkflow {
   /// Reads, builds, runs and (optionally) writes the output.
   public static func run(_ options: Options) throws -> Result {
     let table = try Checkpoint.read(path: options.checkpoint, options: options.read)
+    let (model, metadataPath) = try ModelConfiguration.options(options.model, beside: options.checkpoint)
     let clock = ContinuousClock()
     let start = clock.now
     let network: any ForwardModel
-    do { network = try options.architecture.build(table, options: options.model) } catch {
+    do { network = try options.architecture.build(table, options: model) } catch {
       throw error.inFile(options.checkpoint)
     }
     let buildTime = start.duration(to: clock.now)
@@ -127,7 +134,8 @@ public enum RunWorkflow {
     guard let out = result?.output else { throw GraftError(.invalidModel, "the forward pass returned nothing") }
     if let path = options.outputPath { try FloatTensorFile.write(out, to: path, inputs: [options.checkpoint]) }
     return Result(
-      architecture: options.architecture, configuration: network.configurationJSON, inputDescription: description,
+      architecture: options.architecture, configuration: network.configurationJSON,
+      configurationLines: network.configurationLines, metadataPath: metadataPath, inputDescription: description,
       inputShape: images.shape, output: out, buildSeconds: ModelCheck.seconds(buildTime), forwardSeconds: times,
       written: options.outputPath)
   }
@@ -156,8 +164,17 @@ public enum CheckWorkflow {
     let tableAfter = try Checkpoint.read(path: after, options: read)
     var options = options
     if let input { options.input = try FloatTensorFile.read(input) }
+    // Each side reads the architecture description beside its own file.
+    let (modelBefore, pathBefore) = try ModelConfiguration.options(options.model, beside: before)
+    let (modelAfter, pathAfter) = try ModelConfiguration.options(options.model, beside: after)
+    options.model = modelBefore
+    options.modelAfter = modelAfter
     var report = try ModelCheck.compare(before: tableBefore, after: tableAfter, options: options)
-    report.header.insert(contentsOf: ["before: \(before)", "after:  \(after)"], at: 0)
+    var header = ["before: \(before)", "after:  \(after)"]
+    for (side, path) in [("before", pathBefore), ("after", pathAfter)] {
+      if let path { header.append("architecture metadata (\(side)): \(path)") }
+    }
+    report.header.insert(contentsOf: header, at: 0)
     return report
   }
 }

@@ -69,6 +69,13 @@ public struct ByteReader {
     return value
   }
 
+  /// How many bytes lie between the cursor and the next `byte`, or `nil` when it does not occur again (for
+  /// text fields that end at a delimiter).
+  public func distance(to byte: UInt8) -> Int? {
+    guard let index = bytes[position...].firstIndex(of: byte) else { return nil }
+    return index - position
+  }
+
   /// Reads one byte.
   public mutating func readByte() throws(GraftError) -> UInt8 {
     try require(1, for: "a byte")

@@ -12,48 +12,100 @@ extension Cast {
     /// Elements per block: small enough that a redone block stays in L1, large enough to amortise the flag test.
     static let block = 256
 
-    // MARK: F32 → BF16
+    /// The block loop every kernel shares.
+    ///
+    /// `fast` converts a block of `n` elements and returns its flag word and its error maxima (bit patterns of
+    /// non-negative floats, which order like the floats); a block whose flag word has `flag` set is redone by
+    /// `exact`, lane by lane, which also tallies it. Returns the maxima over the blocks that were not redone.
+    @inline(__always)
+    static func forEachBlock<Bits: FixedWidthInteger & UnsignedInteger>(
+      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, widths: (source: Int, target: Int),
+      flag: Bits, tally: inout CastTally,
+      fast: (_ s: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, _ n: Int) -> (flags: Bits, abs: Bits, rel: Bits),
+      exact: (_ s: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally) -> Void
+    ) -> (abs: Bits, rel: Bits) {
+      var maxAbsBits: Bits = 0
+      var maxRelBits: Bits = 0
+      var start = 0
+      while start < count {
+        let n = Swift.min(block, count &- start)
+        let s = src + start &* widths.source
+        let d = dst + start &* widths.target
+        let result = fast(s, d, n)
+        if result.flags & flag != 0 {
+          for i in 0..<n { exact(s, d, i, &tally) }
+        } else {
+          maxAbsBits = Swift.max(maxAbsBits, result.abs)
+          maxRelBits = Swift.max(maxRelBits, result.rel)
+        }
+        start &+= n
+      }
+      return (maxAbsBits, maxRelBits)
+    }
+
+    // MARK: F32 → BF16 and F32 → F16
 
     static func float32ToBFloat16(
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
     ) {
       var tally = CastTally(target: .bfloat16, relativeInFloat: true)
-      var maxAbsBits: UInt32 = 0
-      var maxRelBits: UInt32 = 0
-      var start = 0
-      while start < count {
-        let n = Swift.min(block, count &- start)
-        let s = src + start &* 4
-        let d = dst + start &* 2
-        var flags: UInt32 = 0
-        var blockAbs: UInt32 = 0
-        var blockRel: UInt32 = 0
-        for i in 0..<n {
-          let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
+      float32ToHalfWidth(
+        src, dst, count: count, tally: &tally,
+        narrow: { bits, _ in
           let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
-          d.storeBytes(of: UInt16(truncatingIfNeeded: rounded), toByteOffset: i &* 2, as: UInt16.self)
-          let magnitude = bits & 0x7FFF_FFFF
-          let resultMagnitude = (rounded & 0x7FFF) &<< 16
-          // Bit 31 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
-          flags |=
-            (magnitude &+ 0x80_0000) | (resultMagnitude &+ 0x80_0000) | ((resultMagnitude &- 1) & (0 &- magnitude))
-          let error = Float(bitPattern: resultMagnitude) - Float(bitPattern: magnitude)
-          let absBits = error.bitPattern & 0x7FFF_FFFF
-          blockAbs = Swift.max(blockAbs, absBits)
-          let relative = Float(bitPattern: absBits) / Float(bitPattern: Swift.max(magnitude, 1))
-          blockRel = Swift.max(blockRel, relative.bitPattern)
-        }
-        if flags & 0x8000_0000 != 0 {
-          for i in 0..<n { bfloat16Lane(s, d, i, saturate: saturate, tally: &tally) }
-        } else {
-          maxAbsBits = Swift.max(maxAbsBits, blockAbs)
-          maxRelBits = Swift.max(maxRelBits, blockRel)
-        }
-        start &+= n
-      }
-      tally.maxAbs = Swift.max(tally.maxAbs, Double(Float(bitPattern: maxAbsBits)))
-      tally.maxRel = Swift.max(tally.maxRel, Double(Float(bitPattern: maxRelBits)))
+          return (UInt16(truncatingIfNeeded: rounded), (rounded & 0x7FFF) &<< 16)
+        },
+        exact: { s, d, i, tally in bfloat16Lane(s, d, i, saturate: saturate, tally: &tally) })
       tally.flush(into: &report)
+    }
+
+    static func float32ToFloat16(
+      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
+    ) {
+      var tally = CastTally(target: .float16, relativeInFloat: true)
+      float32ToHalfWidth(
+        src, dst, count: count, tally: &tally,
+        narrow: { bits, magnitude in
+          // Converting the magnitude and restoring the sign keeps one conversion each way per element (F16C on
+          // x86-64-v3).
+          let h = Float16(Float(bitPattern: magnitude)).bitPattern
+          return (h | UInt16(truncatingIfNeeded: (bits &>> 16) & 0x8000), Float(Float16(bitPattern: h)).bitPattern)
+        },
+        exact: { s, d, i, tally in halfLane(s, d, i, saturate: saturate, tally: &tally) })
+      tally.flush(into: &report)
+    }
+
+    /// F32 → a 16-bit float: `narrow` maps float32 bits (and their magnitude) to the stored bits and the stored
+    /// magnitude widened back to float32 bits.
+    @inline(__always)
+    static func float32ToHalfWidth(
+      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, tally: inout CastTally,
+      narrow: (_ bits: UInt32, _ magnitude: UInt32) -> (stored: UInt16, widened: UInt32),
+      exact: (_ s: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally) -> Void
+    ) {
+      let maxima = forEachBlock(
+        src, dst, count: count, widths: (4, 2), flag: UInt32(0x8000_0000), tally: &tally,
+        fast: { s, d, n in
+          var flags: UInt32 = 0
+          var blockAbs: UInt32 = 0
+          var blockRel: UInt32 = 0
+          for i in 0..<n {
+            let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
+            let magnitude = bits & 0x7FFF_FFFF
+            let (stored, widened) = narrow(bits, magnitude)
+            d.storeBytes(of: stored, toByteOffset: i &* 2, as: UInt16.self)
+            // Bit 31 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
+            flags |= (magnitude &+ 0x80_0000) | (widened &+ 0x80_0000) | ((widened &- 1) & (0 &- magnitude))
+            let error = Float(bitPattern: widened) - Float(bitPattern: magnitude)
+            let absBits = error.bitPattern & 0x7FFF_FFFF
+            blockAbs = Swift.max(blockAbs, absBits)
+            let relative = Float(bitPattern: absBits) / Float(bitPattern: Swift.max(magnitude, 1))
+            blockRel = Swift.max(blockRel, relative.bitPattern)
+          }
+          return (flags, blockAbs, blockRel)
+        },
+        exact: exact)
+      tally.record(maxAbs: Double(Float(bitPattern: maxima.abs)), maxRel: Double(Float(bitPattern: maxima.rel)))
     }
 
     @inline(__always)
@@ -64,53 +116,6 @@ extension Cast {
       let b = ElementCodec.bfloat16Bits(x, nan: 0xFFFF, saturate: saturate)
       dst.storeBytes(of: b, toByteOffset: 2 * i, as: UInt16.self)
       tally.add(source: Double(x), rounded: Double(x), result: Double(Float(bitPattern: UInt32(b) &<< 16)))
-    }
-
-    // MARK: F32 → F16
-
-    static func float32ToFloat16(
-      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
-    ) {
-      var tally = CastTally(target: .float16, relativeInFloat: true)
-      var maxAbsBits: UInt32 = 0
-      var maxRelBits: UInt32 = 0
-      var start = 0
-      while start < count {
-        let n = Swift.min(block, count &- start)
-        let s = src + start &* 4
-        let d = dst + start &* 2
-        var flags: UInt32 = 0
-        var blockAbs: UInt32 = 0
-        var blockRel: UInt32 = 0
-        for i in 0..<n {
-          let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
-          let magnitude = bits & 0x7FFF_FFFF
-          let x = Float(bitPattern: magnitude)
-          // Converting the magnitude and restoring the sign keeps one conversion per element (F16C on x86-64-v3).
-          let h = Float16(x).bitPattern
-          let halfMagnitude = UInt32(h)
-          d.storeBytes(
-            of: h | UInt16(truncatingIfNeeded: (bits &>> 16) & 0x8000), toByteOffset: i &* 2, as: UInt16.self)
-          // Bit 31 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
-          flags |=
-            (magnitude &+ 0x80_0000) | ((halfMagnitude &+ 0x400) &<< 16) | ((halfMagnitude &- 1) & (0 &- magnitude))
-          let error = Float(Float16(bitPattern: h)) - x
-          let absBits = error.bitPattern & 0x7FFF_FFFF
-          blockAbs = Swift.max(blockAbs, absBits)
-          let relative = Float(bitPattern: absBits) / Float(bitPattern: Swift.max(magnitude, 1))
-          blockRel = Swift.max(blockRel, relative.bitPattern)
-        }
-        if flags & 0x8000_0000 != 0 {
-          for i in 0..<n { halfLane(s, d, i, saturate: saturate, tally: &tally) }
-        } else {
-          maxAbsBits = Swift.max(maxAbsBits, blockAbs)
-          maxRelBits = Swift.max(maxRelBits, blockRel)
-        }
-        start &+= n
-      }
-      tally.maxAbs = Swift.max(tally.maxAbs, Double(Float(bitPattern: maxAbsBits)))
-      tally.maxRel = Swift.max(tally.maxRel, Double(Float(bitPattern: maxRelBits)))
-      tally.flush(into: &report)
     }
 
     @inline(__always)
@@ -129,25 +134,12 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, report: inout CastReport
     ) {
       var tally = CastTally(target: .float32)
-      var start = 0
-      while start < count {
-        let n = Swift.min(block, count &- start)
-        let s = src + start &* 2
-        let d = dst + start &* 4
-        var flags: UInt32 = 0
-        for i in 0..<n {
-          let b = UInt32(s.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self))
-          d.storeBytes(of: b &<< 16, toByteOffset: i &* 4, as: UInt32.self)
-          flags |= (b & 0x7F80) &+ 0x80
-        }
-        if flags & 0x8000 != 0 {
-          for i in 0..<n {
-            let x = Float(bitPattern: UInt32(s.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) &<< 16)
-            countLane(x, &tally)
-          }
-        }
-        start &+= n
-      }
+      widen(
+        src, dst, count: count, flag: 0x8000, tally: &tally,
+        convert: { (b: UInt16) in (UInt32(b) &<< 16, (UInt32(b) & 0x7F80) &+ 0x80) },
+        exact: { s, _, i, tally in
+          countLane(Float(bitPattern: UInt32(s.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) &<< 16), &tally)
+        })
       tally.flush(into: &report)
     }
 
@@ -155,28 +147,39 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, report: inout CastReport
     ) {
       var tally = CastTally(target: .float32)
-      var start = 0
-      while start < count {
-        let n = Swift.min(block, count &- start)
-        let s = src + start &* 2
-        let d = dst + start &* 4
-        var flags: UInt32 = 0
-        for i in 0..<n {
-          let h = s.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)
-          d.storeBytes(of: Float(Float16(bitPattern: h)), toByteOffset: i &* 4, as: Float.self)
-          flags |= (UInt32(h) & 0x7C00) &+ 0x400
-        }
-        if flags & 0x8000 != 0 {
+      widen(
+        src, dst, count: count, flag: 0x8000, tally: &tally,
+        convert: { (h: UInt16) in (Float(Float16(bitPattern: h)), (UInt32(h) & 0x7C00) &+ 0x400) },
+        exact: { s, d, i, tally in
           // Redo the block exactly: NaNs get torch's quiet bits whatever the platform's conversion does.
-          for i in 0..<n {
-            let x = ElementCodec.float(fromHalfBits: s.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-            d.storeBytes(of: x.bitPattern, toByteOffset: 4 * i, as: UInt32.self)
-            countLane(x, &tally)
-          }
-        }
-        start &+= n
-      }
+          let x = ElementCodec.float(fromHalfBits: s.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+          d.storeBytes(of: x.bitPattern, toByteOffset: 4 * i, as: UInt32.self)
+          countLane(x, &tally)
+        })
       tally.flush(into: &report)
+    }
+
+    /// An exact widening: `convert` maps source bits to the target value and flag bits (`flag` set for a NaN or an
+    /// infinity, whose blocks `exact` redoes and tallies).
+    @inline(__always)
+    static func widen<Source: FixedWidthInteger, Target>(
+      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, flag: UInt32, tally: inout CastTally,
+      convert: (Source) -> (value: Target, flags: UInt32),
+      exact: (_ s: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally) -> Void
+    ) {
+      let (sourceWidth, targetWidth) = (MemoryLayout<Source>.size, MemoryLayout<Target>.size)
+      _ = forEachBlock(
+        src, dst, count: count, widths: (sourceWidth, targetWidth), flag: flag, tally: &tally,
+        fast: { s, d, n in
+          var flags: UInt32 = 0
+          for i in 0..<n {
+            let (value, f) = convert(s.loadUnaligned(fromByteOffset: i &* sourceWidth, as: Source.self))
+            d.storeBytes(of: value, toByteOffset: i &* targetWidth, as: Target.self)
+            flags |= f
+          }
+          return (flags, 0, 0)
+        },
+        exact: exact)
     }
 
     @inline(__always)
@@ -190,44 +193,34 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
     ) {
       var tally = CastTally(target: .float32)
-      var maxAbsBits: UInt64 = 0
-      var maxRelBits: UInt64 = 0
-      var start = 0
-      while start < count {
-        let n = Swift.min(block, count &- start)
-        let s = src + start &* 8
-        let d = dst + start &* 4
-        var flags: UInt64 = 0
-        var blockAbs: UInt64 = 0
-        var blockRel: UInt64 = 0
-        for i in 0..<n {
-          let bits = s.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self)
-          let magnitude = bits & 0x7FFF_FFFF_FFFF_FFFF
-          let x = Double(bitPattern: magnitude)
-          let f = Float(x)
-          let narrow = UInt64(f.bitPattern)
-          d.storeBytes(
-            of: f.bitPattern | UInt32(truncatingIfNeeded: (bits &>> 32) & 0x8000_0000), toByteOffset: i &* 4,
-            as: UInt32.self)
-          // Bit 63 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
-          flags |=
-            (magnitude &+ 0x10_0000_0000_0000) | ((narrow &+ 0x80_0000) &<< 32)
-            | (((narrow &- 1) &<< 32) & (0 &- magnitude))
-          let absBits = (Double(f) - x).bitPattern & 0x7FFF_FFFF_FFFF_FFFF
-          blockAbs = Swift.max(blockAbs, absBits)
-          let relative = Double(bitPattern: absBits) / Double(bitPattern: Swift.max(magnitude, 1))
-          blockRel = Swift.max(blockRel, relative.bitPattern)
-        }
-        if flags & 0x8000_0000_0000_0000 != 0 {
-          for i in 0..<n { float64Lane(s, d, i, saturate: saturate, tally: &tally) }
-        } else {
-          maxAbsBits = Swift.max(maxAbsBits, blockAbs)
-          maxRelBits = Swift.max(maxRelBits, blockRel)
-        }
-        start &+= n
-      }
-      tally.maxAbs = Swift.max(tally.maxAbs, Double(bitPattern: maxAbsBits))
-      tally.maxRel = Swift.max(tally.maxRel, Double(bitPattern: maxRelBits))
+      let maxima = forEachBlock(
+        src, dst, count: count, widths: (8, 4), flag: UInt64(0x8000_0000_0000_0000), tally: &tally,
+        fast: { s, d, n in
+          var flags: UInt64 = 0
+          var blockAbs: UInt64 = 0
+          var blockRel: UInt64 = 0
+          for i in 0..<n {
+            let bits = s.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self)
+            let magnitude = bits & 0x7FFF_FFFF_FFFF_FFFF
+            let x = Double(bitPattern: magnitude)
+            let f = Float(x)
+            let narrow = UInt64(f.bitPattern)
+            d.storeBytes(
+              of: f.bitPattern | UInt32(truncatingIfNeeded: (bits &>> 32) & 0x8000_0000), toByteOffset: i &* 4,
+              as: UInt32.self)
+            // Bit 63 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
+            flags |=
+              (magnitude &+ 0x10_0000_0000_0000) | ((narrow &+ 0x80_0000) &<< 32)
+              | (((narrow &- 1) &<< 32) & (0 &- magnitude))
+            let absBits = (Double(f) - x).bitPattern & 0x7FFF_FFFF_FFFF_FFFF
+            blockAbs = Swift.max(blockAbs, absBits)
+            let relative = Double(bitPattern: absBits) / Double(bitPattern: Swift.max(magnitude, 1))
+            blockRel = Swift.max(blockRel, relative.bitPattern)
+          }
+          return (flags, blockAbs, blockRel)
+        },
+        exact: { s, d, i, tally in float64Lane(s, d, i, saturate: saturate, tally: &tally) })
+      tally.record(maxAbs: Double(bitPattern: maxima.abs), maxRel: Double(bitPattern: maxima.rel))
       tally.flush(into: &report)
     }
 
@@ -248,27 +241,15 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, report: inout CastReport
     ) {
       var tally = CastTally(target: .float64)
-      var start = 0
-      while start < count {
-        let n = Swift.min(block, count &- start)
-        let s = src + start &* 4
-        let d = dst + start &* 8
-        var flags: UInt32 = 0
-        for i in 0..<n {
-          let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
-          d.storeBytes(of: Double(Float(bitPattern: bits)), toByteOffset: i &* 8, as: Double.self)
-          flags |= (bits & 0x7FFF_FFFF) &+ 0x80_0000
-        }
-        if flags & 0x8000_0000 != 0 {
-          for i in 0..<n {
-            let x = ElementCodec.double(
-              widening: Float(bitPattern: s.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-            d.storeBytes(of: x.bitPattern, toByteOffset: 8 * i, as: UInt64.self)
-            if !x.isFinite { tally.add(source: x, rounded: x, result: x) }
-          }
-        }
-        start &+= n
-      }
+      widen(
+        src, dst, count: count, flag: 0x8000_0000, tally: &tally,
+        convert: { (bits: UInt32) in (Double(Float(bitPattern: bits)), (bits & 0x7FFF_FFFF) &+ 0x80_0000) },
+        exact: { s, d, i, tally in
+          let x = ElementCodec.double(
+            widening: Float(bitPattern: s.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+          d.storeBytes(of: x.bitPattern, toByteOffset: 8 * i, as: UInt64.self)
+          if !x.isFinite { tally.add(source: x, rounded: x, result: x) }
+        })
       tally.flush(into: &report)
     }
   }

@@ -77,6 +77,17 @@ public enum Cast {
   /// Elements per round of the generic path (even, so F4 chunks start on a byte).
   static let genericChunk = 256
 
+  /// Calls `body(start, n)` for consecutive rounds of at most ``genericChunk`` of `count` elements.
+  @inline(__always)
+  static func forEachChunk(count: Int, _ body: (_ start: Int, _ n: Int) -> Void) {
+    var done = 0
+    while done < count {
+      let n = Swift.min(genericChunk, count - done)
+      body(done, n)
+      done += n
+    }
+  }
+
   private enum Domain {
     /// Narrow float targets, through torch's `Float` intermediate.
     case float
@@ -115,9 +126,7 @@ public enum Cast {
         guard let source = doubles.baseAddress, let narrow = floats.baseAddress else { return }
         let rounded = source + chunk
         let result = source + 2 * chunk
-        var done = 0
-        while done < count {
-          let n = Swift.min(chunk, count - done)
+        forEachChunk(count: count) { done, n in
           let s = src + done * from.bitWidth / 8
           let d = dst + done * to.bitWidth / 8
           ElementCodec.decodeDouble(s, from, count: n, into: source)
@@ -135,7 +144,6 @@ public enum Cast {
           }
           ElementCodec.decodeDouble(d, to, count: n, into: result)
           for i in 0..<n { tally.add(source: source[i], rounded: rounded[i], result: result[i]) }
-          done += n
         }
       }
     }
@@ -150,13 +158,10 @@ public enum Cast {
     let sourceSigned = from == .int8 || from == .int16 || from == .int32 || from == .int64
     let targetSigned = to == .int8 || to == .int16 || to == .int32 || to == .int64
     let width = to.byteWidth ?? 1
-    let chunk = genericChunk
     var overflow = 0
-    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: chunk) { buffer in
+    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: genericChunk) { buffer in
       guard let bits = buffer.baseAddress else { return }
-      var done = 0
-      while done < count {
-        let n = Swift.min(chunk, count - done)
+      forEachChunk(count: count) { done, n in
         ElementCodec.decodeIntegerBits(src + done * from.bitWidth / 8, from, count: n, into: bits)
         let d = dst + done * width
         for i in 0..<n {
@@ -176,7 +181,6 @@ public enum Cast {
           if !fits { overflow += 1 }
           ElementCodec.storeInteger(b, width: width, into: d, at: i)
         }
-        done += n
       }
     }
     report.overflowCount += overflow
@@ -185,17 +189,13 @@ public enum Cast {
   /// Counts NaN and infinities of a float buffer copied unchanged.
   static func countSpecials(_ src: UnsafeRawPointer, _ dtype: DType, count: Int, report: inout CastReport) {
     var tally = CastTally(target: .float64)
-    let chunk = genericChunk
-    withUnsafeTemporaryAllocation(of: Double.self, capacity: chunk) { buffer in
+    withUnsafeTemporaryAllocation(of: Double.self, capacity: genericChunk) { buffer in
       guard let values = buffer.baseAddress else { return }
-      var done = 0
-      while done < count {
-        let n = Swift.min(chunk, count - done)
+      forEachChunk(count: count) { done, n in
         ElementCodec.decodeDouble(src + done * dtype.bitWidth / 8, dtype, count: n, into: values)
         for i in 0..<n where !values[i].isFinite {
           tally.add(source: values[i], rounded: values[i], result: values[i])
         }
-        done += n
       }
     }
     tally.flush(into: &report)

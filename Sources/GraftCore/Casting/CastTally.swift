@@ -69,6 +69,12 @@
     self.relativeInFloat = relativeInFloat
   }
 
+  /// Folds in error maxima measured elsewhere (a kernel's vectorised pass).
+  mutating func record(maxAbs a: Double, maxRel r: Double) {
+    maxAbs = Swift.max(maxAbs, a)
+    maxRel = Swift.max(maxRel, r)
+  }
+
   /// Records one element: `source` is the exact source value, `rounded` the value actually narrowed (the float32
   /// intermediate when torch goes through float32), `result` the value stored.
   @inline(__always)

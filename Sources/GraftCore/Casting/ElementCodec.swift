@@ -27,26 +27,11 @@ enum ElementCodec {
       for i in 0..<count {
         dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) &<< 16)
       }
-    case .float8E4M3:
-      for i in 0..<count {
-        dst[i] = Float(bitPattern: Float8Codec.decodeE4M3FN(src.load(fromByteOffset: i, as: UInt8.self)))
-      }
-    case .float8E5M2:
-      for i in 0..<count {
-        dst[i] = Float(bitPattern: Float8Codec.decodeE5M2(src.load(fromByteOffset: i, as: UInt8.self)))
-      }
-    case .float8E4M3FNUZ:
-      for i in 0..<count {
-        dst[i] = Float(bitPattern: Float8Codec.decodeFNUZ(src.load(fromByteOffset: i, as: UInt8.self), exponentBits: 4))
-      }
-    case .float8E5M2FNUZ:
-      for i in 0..<count {
-        dst[i] = Float(bitPattern: Float8Codec.decodeFNUZ(src.load(fromByteOffset: i, as: UInt8.self), exponentBits: 5))
-      }
-    case .float8E8M0:
-      for i in 0..<count {
-        dst[i] = Float(bitPattern: Float8Codec.decodeE8M0(src.load(fromByteOffset: i, as: UInt8.self)))
-      }
+    case .float8E4M3: decodeFloat8(Float8E4M3FN.self, src, count: count, into: dst)
+    case .float8E5M2: decodeFloat8(Float8E5M2.self, src, count: count, into: dst)
+    case .float8E4M3FNUZ: decodeFloat8(Float8E4M3FNUZ.self, src, count: count, into: dst)
+    case .float8E5M2FNUZ: decodeFloat8(Float8E5M2FNUZ.self, src, count: count, into: dst)
+    case .float8E8M0: decodeFloat8(Float8E8M0FNU.self, src, count: count, into: dst)
     case .float4E2M1:
       for i in 0..<count {
         let byte = src.load(fromByteOffset: i >> 1, as: UInt8.self)
@@ -54,22 +39,14 @@ enum ElementCodec {
       }
     case .bool:
       for i in 0..<count { dst[i] = src.load(fromByteOffset: i, as: UInt8.self) != 0 ? 1 : 0 }
-    case .int8:
-      for i in 0..<count { dst[i] = Float(src.load(fromByteOffset: i, as: Int8.self)) }
-    case .uint8:
-      for i in 0..<count { dst[i] = Float(src.load(fromByteOffset: i, as: UInt8.self)) }
-    case .int16:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: Int16.self)) }
-    case .uint16:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-    case .int32:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
-    case .uint32:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
-    case .int64:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-    case .uint64:
-      for i in 0..<count { dst[i] = Float(src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }
+    case .int8: decodeIntegers(Int8.self, src, count: count, into: dst)
+    case .uint8: decodeIntegers(UInt8.self, src, count: count, into: dst)
+    case .int16: decodeIntegers(Int16.self, src, count: count, into: dst)
+    case .uint16: decodeIntegers(UInt16.self, src, count: count, into: dst)
+    case .int32: decodeIntegers(Int32.self, src, count: count, into: dst)
+    case .uint32: decodeIntegers(UInt32.self, src, count: count, into: dst)
+    case .int64: decodeIntegers(Int64.self, src, count: count, into: dst)
+    case .uint64: decodeIntegers(UInt64.self, src, count: count, into: dst)
     case .float6E2M3, .float6E3M2, .complex64, .complex128:
       preconditionFailure("decodeFloat(\(dtype)) is filtered out by Cast.isSupported")
     }
@@ -83,27 +60,45 @@ enum ElementCodec {
     switch dtype {
     case .float64:
       for i in 0..<count { dst[i] = Double(bitPattern: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }
-    case .int64:
-      for i in 0..<count { dst[i] = Double(src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-    case .uint64:
-      for i in 0..<count { dst[i] = Double(src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) }
-    case .int32:
-      for i in 0..<count { dst[i] = Double(src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)) }
-    case .uint32:
-      for i in 0..<count { dst[i] = Double(src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+    case .int64: decodeIntegers(Int64.self, src, count: count, into: dst)
+    case .uint64: decodeIntegers(UInt64.self, src, count: count, into: dst)
+    case .int32: decodeIntegers(Int32.self, src, count: count, into: dst)
+    case .uint32: decodeIntegers(UInt32.self, src, count: count, into: dst)
     default:
       // Every other type is exact in Float; widen through a small stack buffer.
-      var done = 0
-      withUnsafeTemporaryAllocation(of: Float.self, capacity: 256) { buffer in
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: Cast.genericChunk) { buffer in
         guard let floats = buffer.baseAddress else { return }
-        while done < count {
-          let n = Swift.min(256, count - done)
+        Cast.forEachChunk(count: count) { done, n in
           let offset = dtype == .float4E2M1 ? done / 2 : done * (dtype.byteWidth ?? 1)
           decodeFloat(src + offset, dtype, count: n, into: floats)
           for i in 0..<n { dst[done + i] = double(widening: floats[i]) }
-          done += n
         }
       }
+    }
+  }
+
+  /// Integers of type `I` converted to `F`, rounding to nearest even where `F` cannot hold them.
+  @inline(__always)
+  static func decodeIntegers<I: FixedWidthInteger, F: BinaryFloatingPoint>(
+    _: I.Type, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<F>
+  ) {
+    for i in 0..<count { dst[i] = F(src.loadUnaligned(fromByteOffset: i &* MemoryLayout<I>.size, as: I.self)) }
+  }
+
+  @inline(__always)
+  static func decodeFloat8<T: Float8Storage>(
+    _: T.Type, _ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>
+  ) {
+    for i in 0..<count { dst[i] = Float(T(bitPattern: src.load(fromByteOffset: i, as: UInt8.self))) }
+  }
+
+  @inline(__always)
+  static func encodeFloat8<T: Float8Storage>(
+    _: T.Type, _ src: UnsafePointer<Float>, count: Int, saturate: Bool, into dst: UnsafeMutableRawPointer
+  ) {
+    for i in 0..<count {
+      let v = saturate ? T(saturating: src[i]) : T(src[i])
+      dst.storeBytes(of: v.bitPattern, toByteOffset: i, as: UInt8.self)
     }
   }
 
@@ -127,28 +122,11 @@ enum ElementCodec {
         let bits = bfloat16Bits(src[i], nan: bfloat16NaN, saturate: saturate)
         dst.storeBytes(of: bits, toByteOffset: 2 * i, as: UInt16.self)
       }
-    case .float8E4M3:
-      for i in 0..<count { dst.storeBytes(of: Float8E4M3FN(src[i]).bitPattern, toByteOffset: i, as: UInt8.self) }
-    case .float8E5M2:
-      for i in 0..<count {
-        let v = saturate ? Float8E5M2(saturating: src[i]) : Float8E5M2(src[i])
-        dst.storeBytes(of: v.bitPattern, toByteOffset: i, as: UInt8.self)
-      }
-    case .float8E4M3FNUZ:
-      for i in 0..<count {
-        let v = saturate ? Float8E4M3FNUZ(saturating: src[i]) : Float8E4M3FNUZ(src[i])
-        dst.storeBytes(of: v.bitPattern, toByteOffset: i, as: UInt8.self)
-      }
-    case .float8E5M2FNUZ:
-      for i in 0..<count {
-        let v = saturate ? Float8E5M2FNUZ(saturating: src[i]) : Float8E5M2FNUZ(src[i])
-        dst.storeBytes(of: v.bitPattern, toByteOffset: i, as: UInt8.self)
-      }
-    case .float8E8M0:
-      for i in 0..<count {
-        let v = saturate ? Float8E8M0FNU(saturating: src[i]) : Float8E8M0FNU(src[i])
-        dst.storeBytes(of: v.bitPattern, toByteOffset: i, as: UInt8.self)
-      }
+    case .float8E4M3: encodeFloat8(Float8E4M3FN.self, src, count: count, saturate: saturate, into: dst)
+    case .float8E5M2: encodeFloat8(Float8E5M2.self, src, count: count, saturate: saturate, into: dst)
+    case .float8E4M3FNUZ: encodeFloat8(Float8E4M3FNUZ.self, src, count: count, saturate: saturate, into: dst)
+    case .float8E5M2FNUZ: encodeFloat8(Float8E5M2FNUZ.self, src, count: count, saturate: saturate, into: dst)
+    case .float8E8M0: encodeFloat8(Float8E8M0FNU.self, src, count: count, saturate: saturate, into: dst)
     case .float4E2M1:
       var i = 0
       while i + 1 < count {
@@ -196,9 +174,8 @@ enum ElementCodec {
   /// F32 → BF16, round to nearest even, with the caller's NaN bits.
   @inline(__always)
   static func bfloat16Bits(_ x: Float, nan: UInt16, saturate: Bool) -> UInt16 {
-    if x.isNaN { return nan }
-    let bits = x.bitPattern
-    let b = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16)
+    let b = BFloat16.roundedBits(x, nan: nan)
+    if x.isNaN { return b }
     if saturate && b & 0x7FFF == 0x7F80 && x.isFinite { return (b & 0x8000) | 0x7F7F }
     return b
   }

@@ -13,26 +13,18 @@
   ///
   /// The NaN rule is PyTorch's scalar rule (`c10::detail::round_to_nearest_even`), which also applies when torch
   /// widens a half, fp8 or integer tensor to bfloat16. Bulk `float32 → bfloat16` casts use ``init(bulkCastOf:)``.
-  @inlinable public init(_ value: Float) {
-    let bits = value.bitPattern
-    if value.isNaN {
-      bitPattern = 0x7FC0
-    } else {
-      bitPattern = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16)
-    }
-  }
+  @inlinable public init(_ value: Float) { bitPattern = BFloat16.roundedBits(value, nan: 0x7FC0) }
 
   /// Rounds a `Float` to nearest even the way PyTorch's vectorised `float32 → bfloat16` copy does: NaN becomes `0xFFFF`.
   ///
   /// PyTorch's AVX2/AVX-512 `cvtfp32_bf16` blends every NaN lane with `0xFFFF` (a negative quiet NaN), whatever the
   /// input's sign or payload; its scalar path (a strided tensor, or a CPU without AVX2) gives `0x7FC0` instead.
-  @inlinable public init(bulkCastOf value: Float) {
+  @inlinable public init(bulkCastOf value: Float) { bitPattern = BFloat16.roundedBits(value, nan: 0xFFFF) }
+
+  /// `value` rounded to nearest even on its top 16 bits; a NaN becomes `nan`.
+  @inlinable static func roundedBits(_ value: Float, nan: UInt16) -> UInt16 {
     let bits = value.bitPattern
-    if value.isNaN {
-      bitPattern = 0xFFFF
-    } else {
-      bitPattern = UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16)
-    }
+    return value.isNaN ? nan : UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16)
   }
 
   /// Whether the value is a NaN.

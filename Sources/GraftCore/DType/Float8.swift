@@ -2,8 +2,29 @@
 // bulk (AVX-512) and scalar paths agree bit for bit; decoders reproduce the exact `Float` bits torch's CPU copy kernel
 // produces, NaN payloads included, so that a chained cast (fp8 → f32 → f16) lands on the same bits as torch.
 
+/// What the fp8 storage types share: eight raw bits, PyTorch's rounding from `Float` and exact widening back.
+public protocol Float8Storage: Hashable, Sendable, BitwiseCopyable {
+  /// The raw bits.
+  var bitPattern: UInt8 { get }
+  /// Creates a value from raw bits.
+  init(bitPattern: UInt8)
+  /// Rounds to nearest even with PyTorch's overflow and NaN rules.
+  init(_ value: Float)
+  /// Rounds to nearest even, clamping what would overflow to the largest finite value (NaN stays NaN).
+  init(saturating value: Float)
+  /// The value widened exactly to `Float` bits, NaNs as torch's CPU copy kernel makes them.
+  var floatBits: UInt32 { get }
+  /// The largest finite value.
+  static var greatestFiniteMagnitude: Self { get }
+}
+
+extension Float {
+  /// Widens an fp8 value exactly (NaN bits as torch produces them: see each type's ``Float8Storage/floatBits``).
+  @inlinable public init<T: Float8Storage>(_ value: T) { self.init(bitPattern: value.floatBits) }
+}
+
 /// FP8 E4M3 "fn" (finite, no infinities; NaN = `S.1111.111`), PyTorch `float8_e4m3fn`, safetensors `F8_E4M3`.
-@frozen public struct Float8E4M3FN: Hashable, Sendable, BitwiseCopyable {
+@frozen public struct Float8E4M3FN: Float8Storage {
   /// The raw bits.
   public var bitPattern: UInt8
   /// Creates a value from raw bits.
@@ -12,12 +33,16 @@
   ///
   /// PyTorch 2.15 saturates here; older releases (and the reference notes) produced NaN `0x7F` for |x| ≥ 480.
   @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE4M3FN(value.bitPattern) }
+  /// The same as ``init(_:)``, which already saturates.
+  @inlinable public init(saturating value: Float) { self.init(value) }
+  /// Exact; NaN becomes `0x7FF00000|sign` (torch's bits).
+  @inlinable public var floatBits: UInt32 { Float8Codec.decodeE4M3FN(bitPattern) }
   /// The largest finite value, 448.
   public static let greatestFiniteMagnitude = Float8E4M3FN(bitPattern: 0x7E)
 }
 
 /// FP8 E5M2 (IEEE-like with infinities), PyTorch `float8_e5m2`, safetensors `F8_E5M2`.
-@frozen public struct Float8E5M2: Hashable, Sendable, BitwiseCopyable {
+@frozen public struct Float8E5M2: Float8Storage {
   /// The raw bits.
   public var bitPattern: UInt8
   /// Creates a value from raw bits.
@@ -29,12 +54,14 @@
     bitPattern = Float8Codec.encodeE5M2(value.bitPattern)
     if bitPattern & 0x7F == 0x7C && value.isFinite { bitPattern -= 1 }
   }
+  /// Exact; NaNs are quieted, as torch's F16C-based path does.
+  @inlinable public var floatBits: UInt32 { Float8Codec.decodeE5M2(bitPattern) }
   /// The largest finite value, 57344.
   public static let greatestFiniteMagnitude = Float8E5M2(bitPattern: 0x7B)
 }
 
 /// FP8 E4M3 "fnuz" (no negative zero, no infinities, NaN = `0x80`), PyTorch `float8_e4m3fnuz`.
-@frozen public struct Float8E4M3FNUZ: Hashable, Sendable, BitwiseCopyable {
+@frozen public struct Float8E4M3FNUZ: Float8Storage {
   /// The raw bits.
   public var bitPattern: UInt8
   /// Creates a value from raw bits.
@@ -43,15 +70,16 @@
   @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE4M3FNUZ(value.bitPattern) }
   /// Rounds to nearest even, clamping overflow and infinities to ±240; NaN stays NaN.
   @inlinable public init(saturating value: Float) {
-    bitPattern = Float8Codec.encodeE4M3FNUZ(value.bitPattern)
-    if bitPattern == 0x80 && !value.isNaN { bitPattern = value.sign == .minus ? 0xFF : 0x7F }
+    bitPattern = Float8Codec.saturateFNUZ(Float8Codec.encodeE4M3FNUZ(value.bitPattern), value)
   }
+  /// Exact; NaN becomes `0x7F800001`, torch's (signalling) bits.
+  @inlinable public var floatBits: UInt32 { Float8Codec.decodeFNUZ(bitPattern, exponentBits: 4) }
   /// The largest finite value, 240.
   public static let greatestFiniteMagnitude = Float8E4M3FNUZ(bitPattern: 0x7F)
 }
 
 /// FP8 E5M2 "fnuz" (no negative zero, no infinities, NaN = `0x80`), PyTorch `float8_e5m2fnuz`.
-@frozen public struct Float8E5M2FNUZ: Hashable, Sendable, BitwiseCopyable {
+@frozen public struct Float8E5M2FNUZ: Float8Storage {
   /// The raw bits.
   public var bitPattern: UInt8
   /// Creates a value from raw bits.
@@ -60,15 +88,16 @@
   @inlinable public init(_ value: Float) { bitPattern = Float8Codec.encodeE5M2FNUZ(value.bitPattern) }
   /// Rounds to nearest even, clamping overflow and infinities to ±57344; NaN stays NaN.
   @inlinable public init(saturating value: Float) {
-    bitPattern = Float8Codec.encodeE5M2FNUZ(value.bitPattern)
-    if bitPattern == 0x80 && !value.isNaN { bitPattern = value.sign == .minus ? 0xFF : 0x7F }
+    bitPattern = Float8Codec.saturateFNUZ(Float8Codec.encodeE5M2FNUZ(value.bitPattern), value)
   }
+  /// Exact; NaN becomes `0x7F800001`, torch's (signalling) bits.
+  @inlinable public var floatBits: UInt32 { Float8Codec.decodeFNUZ(bitPattern, exponentBits: 5) }
   /// The largest finite value, 57344.
   public static let greatestFiniteMagnitude = Float8E5M2FNUZ(bitPattern: 0x7F)
 }
 
 /// FP8 E8M0 "fnu" (an unsigned power of two, 2⁻¹²⁷…2¹²⁷; NaN = `0xFF`), PyTorch `float8_e8m0fnu`, MX block scales.
-@frozen public struct Float8E8M0FNU: Hashable, Sendable, BitwiseCopyable {
+@frozen public struct Float8E8M0FNU: Float8Storage {
   /// The raw bits: the biased exponent.
   public var bitPattern: UInt8
   /// Creates a value from raw bits.
@@ -81,25 +110,10 @@
     bitPattern = Float8Codec.encodeE8M0(value.bitPattern)
     if bitPattern == 0xFF && !value.isNaN { bitPattern = 0xFE }
   }
+  /// Exact; `0x00` is 2⁻¹²⁷ and NaN becomes `0x7F800001`, as in torch.
+  @inlinable public var floatBits: UInt32 { Float8Codec.decodeE8M0(bitPattern) }
   /// The largest finite value, 2¹²⁷.
   public static let greatestFiniteMagnitude = Float8E8M0FNU(bitPattern: 0xFE)
-}
-
-extension Float {
-  /// Widens an E4M3FN value exactly; NaN becomes `0x7FF00000|sign` (torch's bits).
-  @inlinable public init(_ value: Float8E4M3FN) { self.init(bitPattern: Float8Codec.decodeE4M3FN(value.bitPattern)) }
-  /// Widens an E5M2 value exactly; NaNs are quieted, as torch's F16C-based path does.
-  @inlinable public init(_ value: Float8E5M2) { self.init(bitPattern: Float8Codec.decodeE5M2(value.bitPattern)) }
-  /// Widens an E4M3FNUZ value exactly; NaN becomes `0x7F800001`, torch's (signalling) bits.
-  @inlinable public init(_ value: Float8E4M3FNUZ) {
-    self.init(bitPattern: Float8Codec.decodeFNUZ(value.bitPattern, exponentBits: 4))
-  }
-  /// Widens an E5M2FNUZ value exactly; NaN becomes `0x7F800001`, torch's (signalling) bits.
-  @inlinable public init(_ value: Float8E5M2FNUZ) {
-    self.init(bitPattern: Float8Codec.decodeFNUZ(value.bitPattern, exponentBits: 5))
-  }
-  /// Widens an E8M0 value exactly; `0x00` is 2⁻¹²⁷ and NaN becomes `0x7F800001`, as in torch.
-  @inlinable public init(_ value: Float8E8M0FNU) { self.init(bitPattern: Float8Codec.decodeE8M0(value.bitPattern)) }
 }
 
 /// Bit-level fp8 encoders and decoders shared by the storage types and the cast kernels.
@@ -109,18 +123,12 @@ extension Float {
   @inlinable @inline(__always)
   static func encodeE4M3FN(_ input: UInt32) -> UInt8 {
     let sign = input & 0x8000_0000
-    var f = input ^ sign
+    let f = input ^ sign
     var result: UInt8
     if f >= 1087 << 20 {
       result = f > 0x7F80_0000 ? 0x7F : 0x7E
-    } else if f < 121 << 23 {
-      let denormMask: UInt32 = 141 << 23
-      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
-      result = UInt8(truncatingIfNeeded: f &- denormMask)
     } else {
-      let mantissaOdd = (f >> 20) & 1
-      f = f &+ (UInt32(bitPattern: (7 - 127) << 23) &+ 0x7FFFF) &+ mantissaOdd
-      result = UInt8(truncatingIfNeeded: f >> 20)
+      result = roundMagnitude(f, mantissaBits: 3, bias: 7)
       if result == 0x7F { result = 0x7E }
     }
     return result | UInt8(truncatingIfNeeded: sign >> 24)
@@ -129,58 +137,52 @@ extension Float {
   @inlinable @inline(__always)
   static func encodeE5M2(_ input: UInt32) -> UInt8 {
     let sign = input & 0x8000_0000
-    var f = input ^ sign
-    var result: UInt8
-    if f >= 143 << 23 {
-      result = f > 0x7F80_0000 ? 0x7F : 0x7C
-    } else if f < 113 << 23 {
-      let denormMask: UInt32 = 134 << 23
-      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
-      result = UInt8(truncatingIfNeeded: f &- denormMask)
-    } else {
-      let mantissaOdd = (f >> 21) & 1
-      f = f &+ (UInt32(bitPattern: (15 - 127) << 23) &+ 0xFFFFF) &+ mantissaOdd
-      result = UInt8(truncatingIfNeeded: f >> 21)
-    }
+    let f = input ^ sign
+    let result = f >= 143 << 23 ? (f > 0x7F80_0000 ? 0x7F : 0x7C) : roundMagnitude(f, mantissaBits: 2, bias: 15)
     return result | UInt8(truncatingIfNeeded: sign >> 24)
   }
 
   @inlinable @inline(__always)
   static func encodeE4M3FNUZ(_ input: UInt32) -> UInt8 {
     let sign = input & 0x8000_0000
-    var f = input ^ sign
-    var result: UInt8
+    let f = input ^ sign
     if f >= 0x87 << 23 { return 0x80 }
-    if f < 0x78 << 23 {
-      let denormMask: UInt32 = 0x8C << 23
-      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
-      result = UInt8(truncatingIfNeeded: f &- denormMask)
-      if result == 0 { return 0 }
-    } else {
-      let mantissaOdd = (f >> 20) & 1
-      f = f &+ (UInt32(bitPattern: (8 - 127) << 23) &+ 0x7FFFF) &+ mantissaOdd
-      result = UInt8(truncatingIfNeeded: f >> 20)
-    }
-    return result | UInt8(truncatingIfNeeded: sign >> 24)
+    let result = roundMagnitude(f, mantissaBits: 3, bias: 8)
+    // No negative zero: 0x80 is the NaN.
+    return result == 0 ? 0 : result | UInt8(truncatingIfNeeded: sign >> 24)
   }
 
   @inlinable @inline(__always)
   static func encodeE5M2FNUZ(_ input: UInt32) -> UInt8 {
     let sign = input & 0x8000_0000
-    var f = input ^ sign
-    var result: UInt8
+    let f = input ^ sign
     if f >= 0x8F << 23 { return 0x80 }
-    if f < 0x70 << 23 {
-      let denormMask: UInt32 = 0x85 << 23
-      f = (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern
-      result = UInt8(truncatingIfNeeded: f &- denormMask)
-      if result == 0 { return 0 }
-    } else {
-      let mantissaOdd = (f >> 21) & 1
-      f = f &+ (UInt32(bitPattern: (16 - 127) << 23) &+ 0xFFFFF) &+ mantissaOdd
-      result = UInt8(truncatingIfNeeded: f >> 21)
+    let result = roundMagnitude(f, mantissaBits: 2, bias: 16)
+    return result == 0 ? 0 : result | UInt8(truncatingIfNeeded: sign >> 24)
+  }
+
+  /// c10's rounding of a float32 magnitude `f` (below the overflow threshold) to an fp8 magnitude with
+  /// `mantissaBits` and `bias`, to nearest even.
+  ///
+  /// Subnormal results come from one float addition of a magic number whose exponent puts the fp8 subnormal step at
+  /// the float's last place (c10's `denorm_mask`: `127 − bias + 24 − mantissaBits`); normal ones from rebiasing the
+  /// exponent and rounding the dropped mantissa bits half to even with an integer add.
+  @inlinable @inline(__always)
+  static func roundMagnitude(_ f: UInt32, mantissaBits: UInt32, bias: UInt32) -> UInt8 {
+    let shift = 23 - mantissaBits
+    if f < (128 - bias) << 23 {
+      let denormMask = (151 - bias - mantissaBits) << 23
+      return UInt8(truncatingIfNeeded: (Float(bitPattern: f) + Float(bitPattern: denormMask)).bitPattern &- denormMask)
     }
-    return result | UInt8(truncatingIfNeeded: sign >> 24)
+    let mantissaOdd = (f >> shift) & 1
+    let rebiased = f &+ ((bias &- 127) << 23) &+ ((1 << (shift - 1)) - 1) &+ mantissaOdd
+    return UInt8(truncatingIfNeeded: rebiased >> shift)
+  }
+
+  /// Saturation for the fnuz formats, whose overflow and infinities encode as NaN (`0x80`): clamp to ±max instead.
+  @inlinable @inline(__always)
+  static func saturateFNUZ(_ bits: UInt8, _ value: Float) -> UInt8 {
+    bits == 0x80 && !value.isNaN ? (value.sign == .minus ? 0xFF : 0x7F) : bits
   }
 
   @inlinable @inline(__always)

@@ -31,22 +31,7 @@ public struct AtomicOutputFile: ~Copyable {
   /// - Throws: ``GraftError`` (`invalidArgument` when the destination is an input, `io` otherwise).
   public init(destination: String, inputs: [String] = []) throws(GraftError) {
     // Everything is computed into locals first: a noncopyable value must be fully initialised or not at all.
-    if let status = try? Syscalls.stat(destination) {
-      if status.isDirectory { throw GraftError(.invalidArgument, "the output path is a directory", file: destination) }
-      for input in inputs {
-        if let other = try? Syscalls.stat(input), other.device == status.device, other.inode == status.inode {
-          throw GraftError(
-            .invalidArgument, "the output path is the input '\(input)'; Graft never overwrites an input in place",
-            file: destination)
-        }
-      }
-    }
-    let folder = AtomicOutputFile.folder(of: destination)
-    let base = destination.split(separator: "/").last.map(String.init) ?? "out"
-    let unique = String(Syscalls.randomBytes() & 0xFFFF_FFFF, radix: 16)
-    let temporary = folder + "/" + AtomicOutputFile.temporaryPrefix + "\(Syscalls.processID)-\(unique)-" + base
-    // Before creating this run's file, so that a kill at any moment leaves at most one temporary per destination.
-    AtomicOutputFile.removeStaleTemporaries(folder: folder, base: base)
+    let temporary = try AtomicOutputFile.prepareTemporary(for: destination, inputs: inputs)
     let descriptor: Int32
     do { descriptor = try Syscalls.createExclusive(temporary) } catch {
       let reason =
@@ -61,12 +46,77 @@ public struct AtomicOutputFile: ~Copyable {
     self.buffer = .allocate(byteCount: 1 << 20, alignment: 64)
   }
 
+  /// Writes `destination` atomically through a library that creates and writes the file itself (libhdf5).
+  ///
+  /// `body` gets a temporary path in the destination's folder that does not exist yet; it creates the file there,
+  /// writes and closes it. The file is then fsynced and renamed into place and the folder fsynced, as in
+  /// ``commit()``. The destination is checked as in ``init(destination:inputs:)``; on any error the temporary file
+  /// is removed, the destination is untouched and a ``GraftError`` without a file gets `destination`.
+  public static func withTemporaryPath<T>(
+    destination: String, inputs: [String] = [], _ body: (_ temporaryPath: String) throws -> T
+  ) throws -> T {
+    let temporary = try prepareTemporary(for: destination, inputs: inputs)
+    do {
+      let result = try body(temporary)
+      let fd: Int32
+      do { fd = try Syscalls.openReadOnly(temporary) } catch {
+        throw GraftError(
+          .io, "cannot open the finished output to sync it; the destination was not touched", file: destination,
+          cause: error)
+      }
+      defer { Syscalls.close(fd) }
+      try install(fd: fd, temporary: temporary, destination: destination)
+      return result
+    } catch let error as GraftError {
+      Syscalls.unlink(temporary)
+      throw error.inFile(destination)
+    } catch {
+      Syscalls.unlink(temporary)
+      throw error
+    }
+  }
+
+  /// Refuses a destination that is a directory or one of `inputs`, removes stale temporaries of the destination
+  /// and returns a fresh temporary path next to it (not yet created).
+  private static func prepareTemporary(for destination: String, inputs: [String]) throws(GraftError) -> String {
+    if let status = try? Syscalls.stat(destination) {
+      if status.isDirectory { throw GraftError(.invalidArgument, "the output path is a directory", file: destination) }
+      for input in inputs {
+        if let other = try? Syscalls.stat(input), other.device == status.device, other.inode == status.inode {
+          throw GraftError(
+            .invalidArgument, "the output path is the input '\(input)'; Graft never overwrites an input in place",
+            file: destination)
+        }
+      }
+    }
+    let folder = AtomicOutputFile.folder(of: destination)
+    let base = destination.split(separator: "/").last.map(String.init) ?? "out"
+    let unique = String(Syscalls.randomBytes() & 0xFFFF_FFFF, radix: 16)
+    // Before creating this run's file, so that a kill at any moment leaves at most one temporary per destination.
+    AtomicOutputFile.removeStaleTemporaries(folder: folder, base: base)
+    return folder + "/" + AtomicOutputFile.temporaryPrefix + "\(Syscalls.processID)-\(unique)-" + base
+  }
+
+  /// The end of every atomic write: fsyncs the finished temporary file and renames it into place, then fsyncs the
+  /// folder so that the rename itself survives a crash.
+  private static func install(fd: Int32, temporary: String, destination: String) throws(GraftError) {
+    do {
+      try Syscalls.fsync(fd)
+    } catch {
+      throw GraftError(.io, "fsync failed; the destination was not touched", file: destination, cause: error)
+    }
+    do { try Syscalls.rename(temporary, destination) } catch {
+      throw GraftError(.io, "cannot rename the finished output into place", file: destination, cause: error)
+    }
+    Syscalls.fsyncDirectory(AtomicOutputFile.folder(of: destination))
+  }
+
   /// Removes the temporary files that killed writers of the same destination left in `folder`.
   ///
   /// A name `.graft-tmp-<pid>-<hex>-<base>` is stale when no process `<pid>` exists any more; files of live
   /// processes (this one included) are kept. Every writer calls this when it starts, so however many runs a crash or
   /// `kill -9` interrupts, at most the last one's temporary file remains.
-  package static func removeStaleTemporaries(folder: String, base: String) {
+  private static func removeStaleTemporaries(folder: String, base: String) {
     guard let names = try? Syscalls.listDirectory(folder) else { return }
     for name in names where name.hasPrefix(temporaryPrefix) && name.hasSuffix("-" + base) {
       let parts = name.dropFirst(temporaryPrefix.count).split(
@@ -193,17 +243,9 @@ public struct AtomicOutputFile: ~Copyable {
   /// Flushes, syncs and renames the file into place.
   public consuming func commit() throws(GraftError) {
     try flush()
-    do {
-      try Syscalls.fsync(fd)
-    } catch {
-      throw GraftError(.io, "fsync failed; the destination was not touched", file: destination, cause: error)
-    }
-    do { try Syscalls.rename(temporaryPath, destination) } catch {
-      throw GraftError(.io, "cannot rename the finished output into place", file: destination, cause: error)
-    }
+    try AtomicOutputFile.install(fd: fd, temporary: temporaryPath, destination: destination)
     committed = true
     Syscalls.close(fd)
-    Syscalls.fsyncDirectory(AtomicOutputFile.folder(of: destination))
   }
 }
 

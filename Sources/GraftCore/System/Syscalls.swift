@@ -100,6 +100,9 @@ package enum Syscalls {
 
   package static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
 
+  /// The processors currently online (at least 1).
+  package static var onlineProcessorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
   /// Writes all of `bytes`, retrying on short writes and EINTR.
   package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) {
     var done = 0
@@ -371,4 +374,34 @@ public enum Errno {
   public static var accessDenied: Int32 { EACCES }
   /// Is a directory.
   public static var isDirectory: Int32 { EISDIR }
+}
+
+/// A mutex that the thread holding it may take again (a POSIX recursive mutex).
+///
+/// For serialising a C library whose wrappers call one another and whose handles are released from `deinit`s that
+/// can run while the lock is already held.
+package final class RecursiveLock: @unchecked Sendable {
+  // Invariant: the mutex is initialised in init and destroyed only in deinit; pthread makes it safe to share.
+  private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+
+  /// Creates an unlocked lock.
+  package init() {
+    mutex = .allocate(capacity: 1)
+    var attributes = pthread_mutexattr_t()
+    pthread_mutexattr_init(&attributes)
+    pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE))
+    pthread_mutex_init(mutex, &attributes)
+    pthread_mutexattr_destroy(&attributes)
+  }
+
+  deinit {
+    pthread_mutex_destroy(mutex)
+    mutex.deallocate()
+  }
+
+  /// Blocks until this thread holds the lock (at once when it already does); pair with ``unlock()``.
+  package func lock() { pthread_mutex_lock(mutex) }
+
+  /// Releases one ``lock()``.
+  package func unlock() { pthread_mutex_unlock(mutex) }
 }

@@ -1,11 +1,26 @@
 /// A tensor: dtype, shape and lazily read bytes in C (row-major) order, little-endian.
+///
+/// A block-quantized tensor (a GGUF `Q4_K` weight, say) is a Float32 tensor whose bytes are produced by
+/// dequantizing, plus ``quantization``: the blocks as stored. Every reader of ``bytes`` sees correct values; writers
+/// that cannot store blocks refuse such tensors (``requireUnquantized(writer:file:name:)``) instead of dequantizing
+/// behind the user's back.
 public struct Tensor: Sendable {
   /// The element type.
-  public var dtype: DType
+  public var dtype: DType {
+    didSet { quantization = nil }
+  }
   /// The dimensions; `[]` is a scalar (one element).
-  public var shape: [Int]
+  public var shape: [Int] {
+    didSet { quantization = nil }
+  }
   /// The bytes.
-  public var bytes: any TensorByteSource
+  public var bytes: any TensorByteSource {
+    didSet { quantization = nil }
+  }
+  /// The quantized blocks these values were decoded from, or `nil` for a plain tensor.
+  ///
+  /// Changing ``dtype``, ``shape`` or ``bytes`` clears it: the blocks no longer describe the values.
+  public internal(set) var quantization: QuantizedStorage?
 
   /// Creates a tensor over a byte source whose size the caller has validated.
   public init(dtype: DType, shape: [Int], bytes: any TensorByteSource) {
@@ -95,5 +110,23 @@ public struct Tensor: Sendable {
   /// writer streams the tensor is not mistaken for the writer's.
   private static func readingInput(_ read: () throws -> Void) throws {
     do { try read() } catch let error as GraftError { throw error.side == nil ? error.on(.input) : error }
+  }
+
+  /// Streams the bytes into an output file: ``forEachChunk(chunkSize:_:)`` through `write`, advancing `progress`
+  /// by each chunk, with errors naming `file` and the tensor `name` (a failure to produce the bytes becomes an `io`
+  /// error).
+  public func write(
+    named name: String, file: String, progress: ProgressCounter?, _ write: (UnsafeRawBufferPointer) throws -> Void
+  ) throws(GraftError) {
+    do {
+      try forEachChunk { chunk in
+        try write(chunk)
+        progress?.advance(by: chunk.count)
+      }
+    } catch let error as GraftError {
+      throw error.inFile(file).forTensor(name)
+    } catch {
+      throw GraftError(.io, "cannot read the tensor's bytes", file: file, tensor: name, cause: error).on(.input)
+    }
   }
 }

@@ -107,7 +107,7 @@ extension DeformableDETR {
         for j in 0..<w {
           let p: [Float] = [(Float(j) + 0.5) / Float(w), (Float(i) + 0.5) / Float(h), wh, wh]
           let valid = p.allSatisfy { $0 > 0.01 && $0 < 0.99 }
-          for k in 0..<4 { proposals[t * 4 + k] = valid ? DETRMath.log(p[k] / (1 - p[k])) : .infinity }
+          for k in 0..<4 { proposals[t * 4 + k] = valid ? Elementary.log(p[k] / (1 - p[k])) : .infinity }
           if !valid { for c in 0..<d { masked[t * d + c] = 0 } }
           t += 1
         }
@@ -124,7 +124,7 @@ extension DeformableDETR {
       .indices[0]
     var coordsUnact = [Float](repeating: 0, count: config.queries * 4)
     for (q, s) in selected.enumerated() { for k in 0..<4 { coordsUnact[q * 4 + k] = proposalBoxes[s * 4 + k] } }
-    var reference = coordsUnact.map(DETRMath.sigmoid)
+    var reference = coordsUnact.map(Elementary.sigmoid)
     let initialReferences = reference
     let posEmbed = try posTransNorm.forward(
       posTrans.forward(
@@ -149,7 +149,7 @@ extension DeformableDETR {
       h = try layer.crossNorm.forward(Self.add(h, ca))
       h = try layer.ffnNorm.forward(Self.add(h, Self.feedForward(h, layer.fc1, layer.fc2)))
       var delta = try boxHeads[l].forward(h).values
-      for k in 0..<delta.count { delta[k] = DETRMath.sigmoid(delta[k] + DETRMath.inverseSigmoid(reference[k])) }
+      for k in 0..<delta.count { delta[k] = Elementary.sigmoid(delta[k] + Elementary.inverseSigmoid(reference[k])) }
       reference = delta
       layerBoxes.append(delta)
       let logits = try classHeads[l].forward(h).values
@@ -158,15 +158,15 @@ extension DeformableDETR {
         fused = logits
       } else {
         for k in 0..<logits.count {
-          let a = DETRMath.pow(Double(DETRMath.sigmoid(logits[k])), 2.001)
-          let b = DETRMath.pow(Double(DETRMath.sigmoid(fused[k])), 1.853)
-          fused[k] = DETRMath.inverseSigmoid(Float(((a + b) / 2).squareRoot()))
+          let a = Elementary.pow(Double(Elementary.sigmoid(logits[k])), 2.001)
+          let b = Elementary.pow(Double(Elementary.sigmoid(fused[k])), 1.853)
+          fused[k] = Elementary.inverseSigmoid(Float(((a + b) / 2).squareRoot()))
         }
       }
     }
 
     // Post-process: top-k over queries × classes of sigmoid(fused), cxcywh → xyxy, scaled.
-    let probabilities = fused.map(DETRMath.sigmoid)
+    let probabilities = fused.map(Elementary.sigmoid)
     let k = min(config.detections, probabilities.count)
     let top = try Selection.topK(FloatTensor(shape: [1, probabilities.count], values: probabilities), k: k)
     var detections: [DeformableDETROutput.Detection] = []
@@ -207,7 +207,7 @@ extension DeformableDETR {
         }
         var total: Float = 0
         for j in 0..<n {
-          scores[j] = DETRMath.exp(scores[j] - m)
+          scores[j] = Elementary.exp(scores[j] - m)
           total += scores[j]
         }
         for j in 0..<n {
@@ -234,7 +234,7 @@ extension DeformableDETR {
   /// The frequencies `10000^(2⌊i/2⌋ / features)` shared by both sine embeddings.
   static func frequencies(_ features: Int) -> [Double] {
     (0..<features).map { i in
-      Double(Float(DETRMath.pow(10000, Double(Float(2 * (i / 2)) / Float(features)))))
+      Double(Float(Elementary.pow(10000, Double(Float(2 * (i / 2)) / Float(features)))))
     }
   }
 
@@ -252,8 +252,8 @@ extension DeformableDETR {
         for k in 0..<features {
           let py = Float(Double(y) / dimT[k])
           let px = Float(Double(x) / dimT[k])
-          let sy = DETRMath.sinCos(Double(py))
-          let sx = DETRMath.sinCos(Double(px))
+          let sy = Elementary.sinCos(Double(py))
+          let sx = Elementary.sinCos(Double(px))
           out[base + k] = Float(k % 2 == 0 ? sy.sin : sy.cos)
           out[base + features + k] = Float(k % 2 == 0 ? sx.sin : sx.cos)
         }
@@ -268,10 +268,10 @@ extension DeformableDETR {
     let scale = Float(2 * Double.pi)
     var out = [Float](repeating: 0, count: coords.count * features)
     for (n, c) in coords.enumerated() {
-      let v = DETRMath.sigmoid(c) * scale
+      let v = Elementary.sigmoid(c) * scale
       for k in 0..<features {
         let p = Float(Double(v) / dimT[k])
-        let sc = DETRMath.sinCos(Double(p))
+        let sc = Elementary.sinCos(Double(p))
         out[n * features + k] = Float(k % 2 == 0 ? sc.sin : sc.cos)
       }
     }

@@ -110,7 +110,7 @@ public struct MultiScaleDeformableAttention: Sendable {
       for j in 0..<lp { m = max(m, logits[base + j]) }
       var s: Float = 0
       for j in 0..<lp {
-        let e = DETRMath.exp(logits[base + j] - m)
+        let e = Elementary.exp(logits[base + j] - m)
         logits[base + j] = e
         s += e
       }

@@ -95,8 +95,10 @@ public struct DenoiseRepMLPBuilder: FeedForwardBuilder {
         throw GraftError(
           .invalidModel, "is a DenoiseRep layer but no step (T, constants) was given for it", tensor: full)
       }
-      return .denoised(
-        try DenoiseRepLinear(weights, prefix: p, inFeatures: inFeatures, outFeatures: outFeatures, step: step))
+      let layer = try DenoiseRepLinear(weights, prefix: p, inFeatures: inFeatures, outFeatures: outFeatures, step: step)
+      // The schedule buffers and time MLP are folded into `step`; the wrapper's remaining tensors are its own.
+      weights.markConsumed(under: p)
+      return .denoised(layer)
     }
     let fc1 = try projection("fc1", inFeatures: width, outFeatures: nil)
     let fc2 = try projection("fc2", inFeatures: fc1.outFeatures, outFeatures: width)

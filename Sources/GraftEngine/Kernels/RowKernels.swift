@@ -137,6 +137,8 @@ enum RowKernels {
   }
 
   /// `y += x` elementwise, optionally `y += gamma ⊙ x` with `gamma` broadcast over rows of `width`.
+  ///
+  /// A `count` that is not a multiple of `width` ends in a partial row, which uses the first `gamma` values.
   static func addInPlace(
     _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int, gamma: UnsafePointer<Float>? = nil,
     width: Int = 1
@@ -144,7 +146,7 @@ enum RowKernels {
     if let gamma {
       var i = 0
       while i < count {
-        for j in 0..<width { y[i + j] += gamma[j] * x[i + j] }
+        for j in 0..<min(width, count - i) { y[i + j] += gamma[j] * x[i + j] }
         i += width
       }
     } else {

@@ -68,12 +68,7 @@ enum GEMM {
           out += mr
         }
       } else {
-        for p in 0..<depth {
-          let column = origin + p * a.colStride
-          for r in 0..<panelRows { out[r] = column[r * a.rowStride] }
-          for r in panelRows..<mr { out[r] = 0 }
-          out += mr
-        }
+        packStrided(origin, depth: depth, step: a.colStride, stride: a.rowStride, count: panelRows, width: mr, &out)
       }
       i += mr
     }
@@ -106,14 +101,24 @@ enum GEMM {
         }
         out += depth * nr
       } else {
-        for p in 0..<depth {
-          let row = origin + p * b.rowStride
-          for jj in 0..<panelCols { out[jj] = row[jj * b.colStride] }
-          for jj in panelCols..<nr { out[jj] = 0 }
-          out += nr
-        }
+        packStrided(origin, depth: depth, step: b.rowStride, stride: b.colStride, count: panelCols, width: nr, &out)
       }
       j += nr
+    }
+  }
+
+  /// The general packing path of A and B (a partial panel or an unusual layout): `depth` vectors, the `p`-th at
+  /// `origin + p·step` with elements `stride` apart, each copied as `count` values zero-padded to `width`.
+  @inline(__always)
+  static func packStrided(
+    _ origin: UnsafePointer<Float>, depth: Int, step: Int, stride: Int, count: Int, width: Int,
+    _ out: inout UnsafeMutablePointer<Float>
+  ) {
+    for p in 0..<depth {
+      let vector = origin + p * step
+      for r in 0..<count { out[r] = vector[r * stride] }
+      for r in count..<width { out[r] = 0 }
+      out += width
     }
   }
 

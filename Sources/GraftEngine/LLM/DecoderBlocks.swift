@@ -43,7 +43,7 @@ final class ConsumingWeightReader {
 }
 
 /// `down(act(gate(x)) ⊙ up(x))` with gate and up fused into one GEMM (`[gate rows; up rows]`).
-struct GatedMLP: Sendable {
+struct DecoderMLP: Sendable {
   let width: Int
   let gateUp: Linear
   let down: Linear
@@ -86,11 +86,11 @@ struct GatedMLP: Sendable {
 /// A sparse MoE block: softmax router over all experts, top-k, optional renormalisation, optional shared expert.
 struct SparseMoE: Sendable {
   let router: Linear
-  let experts: [GatedMLP]
+  let experts: [DecoderMLP]
   let topK: Int
   let normalizeTopK: Bool
   /// Qwen2-MoE: the shared expert and its `[1, H]` sigmoid gate.
-  let shared: GatedMLP?
+  let shared: DecoderMLP?
   let sharedGate: Linear?
   /// `v4 per-expert` or `v5 fused`, for reports.
   let layout: String
@@ -110,7 +110,7 @@ struct SparseMoE: Sendable {
       weight: try w.floats(prefix + "gate.weight", shape: [e, h]), bias: nil, outFeatures: e, inFeatures: h)
     topK = moe.topK
     normalizeTopK = moe.normalizeTopK
-    var experts: [GatedMLP] = []
+    var experts: [DecoderMLP] = []
     if w.contains(prefix + "experts.gate_up_proj") {
       let gateUp = try w.floats(prefix + "experts.gate_up_proj", shape: [e, 2 * width, h])
       let down = try w.floats(prefix + "experts.down_proj", shape: [e, h, width])
@@ -118,7 +118,7 @@ struct SparseMoE: Sendable {
       let dn = h * width
       for x in 0..<e {
         experts.append(
-          GatedMLP(
+          DecoderMLP(
             gateUp: Array(gateUp[(x * gu)..<((x + 1) * gu)]), down: Array(down[(x * dn)..<((x + 1) * dn)]),
             hidden: h, width: width))
       }
@@ -127,14 +127,14 @@ struct SparseMoE: Sendable {
       let names = c.family == .mixtral ? ("w1", "w3", "w2") : ("gate_proj", "up_proj", "down_proj")
       for x in 0..<e {
         experts.append(
-          try GatedMLP(
+          try DecoderMLP(
             w, prefix: prefix + "experts.\(x).", names: names, hidden: h, width: width, bias: false, biasKey: ""))
       }
       layout = "v4 per-expert (experts.N.\(names.0)/\(names.1)/\(names.2))"
     }
     self.experts = experts
     if let sharedWidth = moe.sharedExpertIntermediateSize {
-      shared = try GatedMLP(
+      shared = try DecoderMLP(
         w, prefix: prefix + "shared_expert.", names: ("gate_proj", "up_proj", "down_proj"), hidden: h,
         width: sharedWidth, bias: false, biasKey: "")
       sharedGate = Linear(
@@ -149,7 +149,7 @@ struct SparseMoE: Sendable {
 
 /// A layer's MLP: dense, or the sparse MoE block.
 enum DecoderFeedForward: Sendable {
-  case dense(GatedMLP)
+  case dense(DecoderMLP)
   case sparse(SparseMoE)
 }
 
@@ -197,7 +197,7 @@ struct DecoderLayer: Sendable {
       feedForward = .sparse(try SparseMoE(w, layer: i, configuration: c, moe: moe))
     } else {
       feedForward = .dense(
-        try GatedMLP(
+        try DecoderMLP(
           w, prefix: p + "mlp.", names: ("gate_proj", "up_proj", "down_proj"), hidden: h, width: c.intermediateSize,
           bias: c.mlpBias, biasKey: "mlp_bias"))
     }

@@ -118,7 +118,7 @@ extension LLMSession {
   }
 
   /// `down(act(gate(x)) ⊙ up(x))` for `rows` rows, into the expert output scratch.
-  private func runGatedMLP(_ mlp: GatedMLP, input: UnsafePointer<Float>, rows m: Int) -> UnsafeMutablePointer<Float> {
+  private func runGatedMLP(_ mlp: DecoderMLP, input: UnsafePointer<Float>, rows m: Int) -> UnsafeMutablePointer<Float> {
     let gateUp = scratch.gateUp.reserve(m * 2 * mlp.width)
     let act = scratch.activation.reserve(m * mlp.width)
     let result = scratch.expertOutput.reserve(m * model.configuration.hiddenSize)

@@ -6,6 +6,8 @@ public struct Conv2d: Sendable {
   let geometry: ConvGeometry
   let groupWeights: [PackedMatrix]
   let bias: [Float]?
+  /// An unmerged LoRA path on the flattened kernel (see ``LowRankAdapter``); groups = 1 only.
+  var lowRank: LowRankAdapter?
 
   /// The number of input channels.
   public var inChannels: Int { geometry.inChannels }
@@ -58,6 +60,10 @@ public struct Conv2d: Sendable {
     try self.init(
       weight: w, bias: b, outChannels: shape[0], inChannels: shape[1] * groups, kernel: (shape[2], shape[3]),
       stride: stride ?? (shape[2], shape[3]), padding: padding, groups: groups)
+    lowRank = try LowRankAdapter.load(weights, prefix: prefix, inFeatures: geometry.patchLength, outFeatures: shape[0])
+    if lowRank != nil && groups != 1 {
+      throw GraftError(.unsupported, "an unmerged LoRA path on a grouped convolution", tensor: weights.fullName(name))
+    }
   }
 
   /// The output spatial size for an input of `height × width`.
@@ -95,6 +101,10 @@ public struct Conv2d: Sendable {
       }
       columns.withUnsafeMutableBufferPointer { cb in
         guard let c = cb.baseAddress else { return }
+        if let lowRank {
+          lowRank.apply(c, rows: batch * positions, ldx: k, into: y, ldy: out, weight: groupWeights[g], bias: bias)
+          return
+        }
         GEMM.multiply(
           m: batch * positions, a: MatrixOperand(c, rowStride: k), b: groupWeights[g], c: y + g * opg, ldc: out)
       }

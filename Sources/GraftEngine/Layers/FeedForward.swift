@@ -26,20 +26,42 @@ public protocol FeedForwardBuilder: Sendable {
     -> (any FeedForwardLayer)?
 }
 
-/// A pointwise activation.
+/// A pointwise activation (timm `act_layer`).
 public enum Activation: String, Sendable, CaseIterable {
   /// GELU with the exact erf form (`nn.GELU()`).
   case gelu
   /// GELU with the tanh approximation (`nn.GELU(approximate='tanh')`).
   case geluTanh = "gelu_tanh"
+  /// `x · sigmoid(1.702 x)` (timm `QuickGELU`, OpenAI CLIP).
+  case quickGelu = "quick_gelu"
+  /// `max(x, 0)`.
+  case relu
+  /// `x · sigmoid(x)` (`nn.SiLU`, also called swish).
+  case silu
+
+  /// Parses timm's and Hugging Face's names (`gelu`, `gelu_tanh`, `gelu_pytorch_tanh`, `gelu_new`, `quick_gelu`,
+  /// `relu`, `silu`, `swish`), case-insensitively.
+  public init?(parsing text: String) {
+    switch text.lowercased() {
+    case "gelu", "gelu_erf": self = .gelu
+    case "gelu_tanh", "gelu_pytorch_tanh", "gelu_new", "gelu_fast": self = .geluTanh
+    case "quick_gelu", "quickgelu": self = .quickGelu
+    case "relu": self = .relu
+    case "silu", "swish": self = .silu
+    default: return nil
+    }
+  }
 
   /// Applies the activation in place.
   func apply(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    RowKernels.gelu(x, count: count, approximateTanh: self == .geluTanh)
+    switch self {
+    case .gelu, .geluTanh: RowKernels.gelu(x, count: count, approximateTanh: self == .geluTanh)
+    case .quickGelu, .relu, .silu: ActivationKernels.apply(self, x, count: count)
+    }
   }
 }
 
-/// The transformer MLP `fc2(act(fc1(x)))` (timm `Mlp`).
+/// The transformer MLP `fc2(norm(act(fc1(x))))` (timm `Mlp`; the norm only with `scale_mlp_norm`).
 public struct DenseMLP: FeedForwardLayer {
   /// The first projection, width → hidden.
   public let fc1: Linear
@@ -47,15 +69,18 @@ public struct DenseMLP: FeedForwardLayer {
   public let fc2: Linear
   /// The activation between them.
   public let activation: Activation
+  /// The norm over the hidden features (timm `scale_mlp_norm`), if any.
+  public let norm: Norm?
 
   /// The input and output width.
   public var width: Int { fc1.inFeatures }
 
   /// Creates an MLP from its two projections.
-  public init(fc1: Linear, fc2: Linear, activation: Activation) {
+  public init(fc1: Linear, fc2: Linear, activation: Activation, norm: Norm? = nil) {
     self.fc1 = fc1
     self.fc2 = fc2
     self.activation = activation
+    self.norm = norm
   }
 
   /// Computes the MLP, optionally adding to `y`.
@@ -65,6 +90,7 @@ public struct DenseMLP: FeedForwardLayer {
     h.withUnsafeMutableBufferPointer { hb in
       guard let hp = hb.baseAddress else { return }
       activation.apply(hp, count: rows * hidden)
+      norm?.apply(hp, rows: rows, into: hp)
       if accumulate {
         fc2.accumulate(hp, rows: rows, into: y)
       } else {
@@ -74,20 +100,47 @@ public struct DenseMLP: FeedForwardLayer {
   }
 }
 
+/// How a block's MLP norm is built when the checkpoint has one (`mlp.norm.*`, timm `scale_mlp_norm`).
+public struct HiddenNormSpec: Sendable, Equatable {
+  /// The norm kind.
+  public var kind: NormKind
+  /// The epsilon.
+  public var eps: Float
+
+  /// Creates a spec.
+  public init(kind: NormKind, eps: Float) {
+    self.kind = kind
+    self.eps = eps
+  }
+
+  /// Loads `<prefix>norm.` of `width` when present.
+  func load(_ weights: WeightLoader, prefix: String, width: Int) throws(GraftError) -> Norm? {
+    weights.contains(prefix + "norm.weight")
+      ? try Norm(weights, prefix: prefix + "norm.", width: width, kind: kind, eps: eps) : nil
+  }
+}
+
 /// Builds a ``DenseMLP`` from `fc1.weight [hidden, width]` and `fc2.weight [width, hidden]` (biases optional).
 public struct DenseMLPBuilder: FeedForwardBuilder {
-  /// Creates the builder.
-  public init() {}
+  /// The hidden norm's kind and epsilon; without it, an `mlp.norm` is left unread (and reported as unused).
+  public var hiddenNorm: HiddenNormSpec?
 
-  /// Builds the MLP when `<prefix>fc1.weight` exists.
+  /// Creates the builder.
+  public init(hiddenNorm: HiddenNormSpec? = nil) { self.hiddenNorm = hiddenNorm }
+
+  /// Builds the MLP when `<prefix>fc1.weight` exists and `fc2` reads all of its outputs (otherwise it is gated).
   public func makeLayer(
     _ weights: WeightLoader, prefix: String, width: Int, activation: Activation
   ) throws(GraftError)
     -> (any FeedForwardLayer)?
   {
-    guard weights.contains(prefix + "fc1.weight") else { return nil }
+    guard let s1 = weights.shape(prefix + "fc1.weight") else { return nil }
+    if let s2 = weights.shape(prefix + "fc2.weight"), s1.count == 2, s2.count == 2, s1[0] == 2 * s2[1], s1[0] != s2[1] {
+      return nil
+    }
     let fc1 = try Linear(weights, prefix: prefix + "fc1.", inFeatures: width, outFeatures: nil)
     let fc2 = try Linear(weights, prefix: prefix + "fc2.", inFeatures: fc1.outFeatures, outFeatures: width)
-    return DenseMLP(fc1: fc1, fc2: fc2, activation: activation)
+    let norm = try hiddenNorm?.load(weights, prefix: prefix, width: fc1.outFeatures)
+    return DenseMLP(fc1: fc1, fc2: fc2, activation: activation, norm: norm)
   }
 }

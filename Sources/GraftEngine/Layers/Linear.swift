@@ -8,13 +8,17 @@ public struct Linear: Sendable {
   public let outFeatures: Int
   let packed: PackedMatrix
   let bias: [Float]?
+  /// An unmerged LoRA path run next to the weight (see ``LowRankAdapter``).
+  let lowRank: LowRankAdapter?
 
-  /// Creates a layer from a row-major weight `[outFeatures × inFeatures]` and an optional bias.
-  public init(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) {
+  /// Creates a layer from a row-major weight `[outFeatures × inFeatures]`, an optional bias and an optional
+  /// unmerged LoRA path.
+  public init(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int, lowRank: LowRankAdapter? = nil) {
     precondition(weight.count == outFeatures * inFeatures && (bias?.count ?? outFeatures) == outFeatures)
     self.inFeatures = inFeatures
     self.outFeatures = outFeatures
     self.bias = bias
+    self.lowRank = lowRank
     // An empty weight (zero features) is never read; one placeholder value gives the packer a valid address.
     let source = weight.isEmpty ? [0] : weight
     packed = source.withUnsafeBufferPointer { w in
@@ -45,7 +49,8 @@ public struct Linear: Sendable {
       requireBias
       ? try weights.floats(prefix + biasName, shape: [out])
       : try weights.optionalFloats(prefix + biasName, shape: [out])
-    self.init(weight: w, bias: b, outFeatures: out, inFeatures: inp)
+    let lowRank = try LowRankAdapter.load(weights, prefix: prefix, inFeatures: inp, outFeatures: out)
+    self.init(weight: w, bias: b, outFeatures: out, inFeatures: inp, lowRank: lowRank)
   }
 
   /// Computes `rows` outputs into `y` (`[rows × outFeatures]`, row stride `ldy`), overwriting it.
@@ -53,6 +58,10 @@ public struct Linear: Sendable {
     _ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil
   ) {
     let ly = ldy ?? outFeatures
+    if let lowRank {
+      lowRank.apply(x, rows: rows, ldx: ldx ?? inFeatures, into: y, ldy: ly, weight: packed, bias: bias)
+      return
+    }
     withOptionalPointer(bias) { b in
       GEMM.multiply(
         m: rows, a: MatrixOperand(x, rowStride: ldx ?? inFeatures), b: packed, c: y, ldc: ly, overwrite: true, bias: b)
@@ -61,6 +70,11 @@ public struct Linear: Sendable {
 
   /// Adds `x·Wᵀ + b` to `y`, which already holds a residual.
   func accumulate(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+    if lowRank != nil {
+      let z = uninitializedFloats(rows * outFeatures) { apply(x, rows: rows, into: $0) }
+      for i in 0..<(rows * outFeatures) { y[i] += z[i] }
+      return
+    }
     if let bias {
       bias.withUnsafeBufferPointer { b in
         guard let bp = b.baseAddress else { return }

@@ -10,20 +10,27 @@ public struct MultiHeadAttention: Sendable {
   public let heads: Int
   let qkv: Linear
   let proj: Linear
-  let qNorm: LayerNorm?
-  let kNorm: LayerNorm?
+  let qNorm: Norm?
+  let kNorm: Norm?
+  /// The norm over the attention output before `proj` (timm `scale_attn_norm`, tensor `attn.norm`).
+  let scaleNorm: Norm?
 
   /// The width of one head.
   public var headDim: Int { width / heads }
 
   /// Loads the attention under `prefix` in either layout.
   ///
+  /// The norms (`q_norm`, `k_norm`, `norm`) are of `normKind` with epsilon `eps`.
+  ///
   /// - Throws: `invalidModel` when `heads` does not divide `width`, or a tensor is missing or misshapen.
-  public init(_ weights: WeightLoader, prefix: String, width: Int, heads: Int, eps: Float) throws(GraftError) {
+  public init(
+    _ weights: WeightLoader, prefix: String, width: Int, heads: Int, eps: Float, normKind: NormKind = .layerNorm
+  ) throws(GraftError) {
     guard heads > 0, width % heads == 0 else {
       throw GraftError(
-        .invalidModel, "\(heads) heads do not divide the width \(width); pass the number of heads explicitly",
-        tensor: weights.fullName(prefix + (weights.contains(prefix + "qkv.weight") ? "qkv.weight" : "in_proj_weight")))
+        .invalidModel, "\(heads) heads do not divide the width \(width); pass the number of heads",
+        tensor: weights.fullName(prefix + (weights.contains(prefix + "qkv.weight") ? "qkv.weight" : "in_proj_weight"))
+      ).resolved(by: "heads")
     }
     self.width = width
     self.heads = heads
@@ -42,12 +49,13 @@ public struct MultiHeadAttention: Sendable {
           + "nn.MultiheadAttention 'in_proj_weight')", tensor: weights.fullName(prefix + "qkv.weight"))
     }
     let hd = width / heads
-    qNorm =
-      weights.contains(prefix + "q_norm.weight")
-      ? try LayerNorm(weights, prefix: prefix + "q_norm.", width: hd, eps: eps) : nil
-    kNorm =
-      weights.contains(prefix + "k_norm.weight")
-      ? try LayerNorm(weights, prefix: prefix + "k_norm.", width: hd, eps: eps) : nil
+    func norm(_ name: String, _ n: Int) throws(GraftError) -> Norm? {
+      weights.contains(prefix + name + ".weight")
+        ? try Norm(weights, prefix: prefix + name + ".", width: n, kind: normKind, eps: eps) : nil
+    }
+    qNorm = try norm("q_norm", hd)
+    kNorm = try norm("k_norm", hd)
+    scaleNorm = try norm("norm", width)
   }
 
   /// Self-attention over a batch of sequences `[N, T, width]`.
@@ -106,6 +114,7 @@ public struct MultiHeadAttention: Sendable {
         } else {
           for job in 0..<(batch * h) { run(job) }
         }
+        scaleNorm?.apply(ctx, rows: rows, into: ctx)
         if accumulate {
           proj.accumulate(ctx, rows: rows, into: y)
         } else {
@@ -124,19 +133,4 @@ struct AttentionOperands: @unchecked Sendable {
   // Invariant: job (b, h) writes only its own head columns of `context`; the caller outlives every job.
   let qkv: SharedPointer<Float>
   let context: SharedPointer<Float>
-}
-
-extension LayerNorm {
-  /// Normalises every head slice of the q (or k) part of `tokens` packed qkv rows, in place (timm `qk_norm`).
-  func applyPerHead(_ x: UnsafeMutablePointer<Float>, tokens: Int, heads: Int, rowStride: Int) {
-    let e = eps
-    withOptionalPointer(gamma) { g in
-      withOptionalPointer(beta) { b in
-        for r in 0..<tokens {
-          let row = x + r * rowStride
-          RowKernels.layerNorm(row, row, rows: heads, width: width, gamma: g, beta: b, eps: e)
-        }
-      }
-    }
-  }
 }

@@ -4,26 +4,29 @@ public import GraftCore
 public struct TransformerBlock: Sendable {
   /// The model width.
   public let width: Int
-  let norm1: LayerNorm
+  let norm1: Norm
   let attention: MultiHeadAttention
   let layerScale1: [Float]?
-  let norm2: LayerNorm
+  let norm2: Norm
   /// The MLP slot.
   public let mlp: any FeedForwardLayer
   let layerScale2: [Float]?
 
   /// Loads block `prefix` (such as `blocks.3.`); the MLP comes from the first builder that recognises it.
   ///
+  /// Every norm of the block is of `normKind` with epsilon `eps`.
+  ///
   /// - Throws: `invalidModel` for missing or misshapen tensors, or when no builder recognises the MLP.
   public init(
-    _ weights: WeightLoader, prefix: String, width: Int, heads: Int, eps: Float, activation: Activation,
-    feedForwardBuilders: [any FeedForwardBuilder]
+    _ weights: WeightLoader, prefix: String, width: Int, heads: Int, eps: Float, normKind: NormKind = .layerNorm,
+    activation: Activation, feedForwardBuilders: [any FeedForwardBuilder]
   ) throws(GraftError) {
     self.width = width
-    norm1 = try LayerNorm(weights, prefix: prefix + "norm1.", width: width, eps: eps)
-    attention = try MultiHeadAttention(weights, prefix: prefix + "attn.", width: width, heads: heads, eps: eps)
+    norm1 = try Norm(weights, prefix: prefix + "norm1.", width: width, kind: normKind, eps: eps)
+    attention = try MultiHeadAttention(
+      weights, prefix: prefix + "attn.", width: width, heads: heads, eps: eps, normKind: normKind)
     layerScale1 = try weights.optionalFloats(prefix + "ls1.gamma", shape: [width])
-    norm2 = try LayerNorm(weights, prefix: prefix + "norm2.", width: width, eps: eps)
+    norm2 = try Norm(weights, prefix: prefix + "norm2.", width: width, kind: normKind, eps: eps)
     var found: (any FeedForwardLayer)?
     for builder in feedForwardBuilders {
       if let layer = try builder.makeLayer(weights, prefix: prefix + "mlp.", width: width, activation: activation) {

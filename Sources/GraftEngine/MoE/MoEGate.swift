@@ -22,7 +22,7 @@ public enum MoEGate: String, Sendable, CaseIterable {
     if self == .allOn { return (0..<count).map { ($0, 1) } }
     let k = Swift.max(1, Swift.min(topK, count))
     let m = logits.max() ?? 0
-    var p = logits.map { Float(DETRMath.exp(Double($0 - m))) }
+    var p = logits.map { Float(Elementary.exp(Double($0 - m))) }
     let total = p.reduce(0, +)
     for i in p.indices { p[i] /= total }
     let order = (0..<count).sorted { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }

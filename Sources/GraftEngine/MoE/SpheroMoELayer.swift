@@ -79,7 +79,7 @@ public struct SpheroMoELayer: FeedForwardLayer {
     if !accumulate { y.update(repeating: 0, count: rows * d) }
     guard n > 0, rows % n == 0 else { return }
     let q = queries()
-    var rng = MoENoise(seed: noise?.seed ?? 0)
+    var rng = SplitMix64(seed: noise?.seed ?? 0)
     for b in 0..<(rows / n) {
       let xb = x + b * n * d
       // Logits [n, slots] from l2-normalised tokens against the normalised queries.
@@ -100,7 +100,7 @@ public struct SpheroMoELayer: FeedForwardLayer {
       var combine = logits.map { $0 / scales.combine }
       if let noise {
         for i in logits.indices {
-          let e = rng.normal() * noise.multiplier
+          let e = rng.normalFloat() * noise.multiplier
           dispatch[i] += e
           combine[i] += e
         }
@@ -111,7 +111,7 @@ public struct SpheroMoELayer: FeedForwardLayer {
         for t in 0..<n { m = Swift.max(m, dispatch[t * slots + s]) }
         var total: Float = 0
         for t in 0..<n {
-          let e = Float(DETRMath.exp(Double(dispatch[t * slots + s] - m)))
+          let e = Float(Elementary.exp(Double(dispatch[t * slots + s] - m)))
           dispatch[t * slots + s] = e
           total += e
         }
@@ -198,27 +198,5 @@ public enum Entmax15 {
       let c = Swift.max(v - tau, 0)
       return Float(c * c)
     }
-  }
-}
-
-/// Seeded standard-normal draws (SplitMix64 and Box–Muller) for optional logit noise.
-struct MoENoise {
-  var state: UInt64
-
-  init(seed: UInt64) { state = seed }
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  mutating func normal() -> Float {
-    let u1 = (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992
-    let u2 = Double(next() >> 11) / 9_007_199_254_740_992
-    let r = (-2 * DETRMath.log(u1)).squareRoot()
-    return Float(r * DETRMath.sinCos(2 * Double.pi * u2).cos)
   }
 }

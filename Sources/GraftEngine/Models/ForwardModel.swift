@@ -23,10 +23,17 @@ public protocol ForwardModel: Sendable {
   var sampleShape: [Int] { get }
   /// A description of the model's structure as JSON, for reports.
   var configurationJSON: JSONValue { get }
+  /// The configuration as report lines, each value with its source (`name = value (source)`).
+  var configurationLines: [String] { get }
   /// Runs a batch `[N] + sampleShape` (a single sample without the batch dimension is accepted as N = 1).
   ///
   /// - Throws: `invalidArgument` when the input shape is wrong.
   func forward(_ input: FloatTensor, hiddenStates: Bool) throws(GraftError) -> ForwardOutputs
+}
+
+extension ForwardModel {
+  /// One line: the configuration's JSON.
+  public var configurationLines: [String] { [configurationJSON.serialized()] }
 }
 
 /// The architectures the engine can build from a tensor table.

@@ -1,164 +1,168 @@
 public import GraftCore
 
-/// timm's `VisionTransformer`, built from a checkpoint's tensors and run on the CPU in Float32.
+/// timm's `VisionTransformer` (and distilled DeiT), built from a checkpoint's tensors and run on the CPU in Float32.
 ///
-/// The configuration (width, depth, patch and image size, class and register tokens, pooling, head) is inferred
-/// from tensor names and shapes; see ``Configuration``. Keys may carry a `module.`, `model.`, `base.` or
-/// `backbone.` prefix. Weights stored as F16, BF16 or F64 are upcast once here.
+/// The configuration comes from explicit options, then the checkpoint's metadata, then tensor names and shapes;
+/// a value none of them determines is an error naming the option that resolves it (or, with
+/// ``Options/assumeDefaults``, a guess reported as assumed). See ``Configuration``. Every tensor must be read by the
+/// model unless ``Options/ignoreUnused``. Keys may carry a `module.`, `model.`, `base.` or `backbone.` prefix.
+/// Weights stored as F16, BF16 or F64 are upcast once here.
 public struct VisionTransformer: ForwardModel {
-  /// The inferred hyperparameters.
+  /// The resolved hyperparameters, each with its source.
   public let configuration: Configuration
   /// The key prefix found in the checkpoint.
   public let keyPrefix: String
   let patchEmbed: Conv2d
+  let embedNorm: Norm?
   let classToken: [Float]?
+  let distillationToken: [Float]?
   let registerTokens: [Float]?
-  let positions: [Float]
-  let preNorm: LayerNorm?
+  /// The position embeddings at the input size (`[positions × width]`), when the model has them.
+  let positions: [Float]?
+  let preNorm: Norm?
   /// The encoder blocks.
   public let blocks: [TransformerBlock]
-  let finalNorm: LayerNorm?
-  let fcNorm: LayerNorm?
+  let finalNorm: Norm?
+  let fcNorm: Norm?
+  let attentionPool: AttentionPool?
   let head: Linear?
+  let distillationHead: Linear?
+
+  /// Wrapper prefixes that training frameworks put in front of every key.
+  public static let acceptedPrefixes = ["module.", "model.", "base.", "backbone."]
 
   /// Builds the model.
   ///
   /// - Throws: `invalidModel` naming the tensor and the expected shape when the checkpoint is not a ViT, a tensor is
-  ///   missing or misshapen, the heads do not divide the width, or a weight holds NaN or infinity.
+  ///   missing or misshapen, a value is undetermined (naming its option), tensors are left unused, or a weight holds
+  ///   NaN or infinity; `unsupported` naming a ViT feature the engine does not implement.
   public init(_ table: TensorTable, options: Options = Options()) throws(GraftError) {
     let prefix = try Self.detectPrefix(table)
-    let weights = WeightLoader(table: table, prefix: prefix)
-    let config = try Self.inferConfiguration(weights, metadata: table.metadata, options: options)
-    configuration = config
+    let usage = TensorUsage()
+    let weights = WeightLoader(table: table, prefix: prefix, usage: usage)
+    var config = try Self.resolveConfiguration(weights, metadata: table.metadata, options: options)
     keyPrefix = prefix
-    let d = config.embedDim
-    let eps = config.layerNormEps
+    let d = config.embedDim.value
+    let eps = config.normEps.value
+    let kind = config.normKind.value
+    func norm(_ name: String) throws(GraftError) -> Norm? {
+      weights.contains(name + "weight") ? try Norm(weights, prefix: name, width: d, kind: kind, eps: eps) : nil
+    }
     patchEmbed = try Conv2d(weights, prefix: "patch_embed.proj.")
-    classToken = config.hasClassToken ? try weights.floats("cls_token", shape: [1, 1, d]) : nil
-    registerTokens =
-      config.registerTokens > 0 ? try weights.floats("reg_token", shape: [1, config.registerTokens, d]) : nil
-    let posTokens = config.noEmbedClass ? config.tokens - config.prefixTokens : config.tokens
-    positions = try weights.floats("pos_embed", shape: [1, posTokens, d])
-    preNorm =
-      weights.contains("norm_pre.weight") ? try LayerNorm(weights, prefix: "norm_pre.", width: d, eps: eps) : nil
+    embedNorm = try norm("patch_embed.norm.")
+    classToken = config.hasClassToken.value ? try weights.floats("cls_token", shape: [1, 1, d]) : nil
+    distillationToken = config.distilled.value ? try weights.floats("dist_token", shape: [1, 1, d]) : nil
+    let registers = config.registerTokens.value
+    registerTokens = registers > 0 ? try weights.floats("reg_token", shape: [1, registers, d]) : nil
+    positions = try Self.loadPositions(weights, config, antialias: options.resampleAntialias)
+    preNorm = try norm("norm_pre.")
+    let hiddenNorm = HiddenNormSpec(kind: kind, eps: eps)
+    let packed = MLPKind(rawValue: config.mlpKind.value)
+    let builders =
+      options.feedForwardBuilders + MoEBuilders.all()
+      + [GatedMLPBuilder(packedKind: packed, hiddenNorm: hiddenNorm), DenseMLPBuilder(hiddenNorm: hiddenNorm)]
     var blocks: [TransformerBlock] = []
-    for i in 0..<config.depth {
+    for i in 0..<config.depth.value {
       blocks.append(
         try TransformerBlock(
-          weights, prefix: "blocks.\(i).", width: d, heads: config.heads, eps: eps, activation: config.activation,
-          feedForwardBuilders: options.feedForwardBuilders + MoEBuilders.all() + [DenseMLPBuilder()]))
+          weights, prefix: "blocks.\(i).", width: d, heads: config.heads.value, eps: eps, normKind: kind,
+          activation: config.activation.value, feedForwardBuilders: builders))
     }
     self.blocks = blocks
-    finalNorm = weights.contains("norm.weight") ? try LayerNorm(weights, prefix: "norm.", width: d, eps: eps) : nil
-    fcNorm = weights.contains("fc_norm.weight") ? try LayerNorm(weights, prefix: "fc_norm.", width: d, eps: eps) : nil
-    head = config.numClasses > 0 ? try Linear(weights, prefix: "head.", inFeatures: d, outFeatures: nil) : nil
-    if weights.contains("attn_pool.latent") {
-      throw GraftError(
-        .unsupported, "attention pooling (global_pool='map') is not implemented",
-        tensor: weights.fullName("attn_pool.latent"))
+    finalNorm = try norm("norm.")
+    fcNorm = try norm("fc_norm.")
+    attentionPool =
+      config.globalPool.value == .map
+      ? try AttentionPool(
+        weights, prefix: "attn_pool.", width: d, heads: config.heads.value, normKind: kind, eps: eps,
+        activation: config.activation.value) : nil
+    if let pool = attentionPool, let count = pool.positionCount {
+      let expected = config.grid[0] * config.grid[1] + (config.poolIncludePrefix.value ? config.prefixTokens : 0)
+      guard count == expected else {
+        throw GraftError(
+          .invalidModel, "has \(count) positions; the pooled sequence has \(expected) tokens",
+          tensor: weights.fullName("attn_pool.pos_embed"))
+      }
     }
+    let classes = config.numClasses.value
+    head = classes > 0 ? try Linear(weights, prefix: "head.", inFeatures: d, outFeatures: classes) : nil
+    distillationHead =
+      classes > 0 && config.distilled.value
+      ? try Linear(weights, prefix: "head_dist.", inFeatures: d, outFeatures: classes) : nil
+    let unused = usage.unread(in: table)
+    if !unused.isEmpty && !options.ignoreUnused {
+      throw GraftError(
+        .invalidModel,
+        "\(unused.count) tensor\(unused.count == 1 ? " is" : "s are") not used by the ViT the engine built (an "
+          + "unsupported variant?): " + unused.prefix(12).joined(separator: ", ") + (unused.count > 12 ? ", …" : "")
+          + "; pass ignoreUnused to run without them", tensor: unused[0]
+      ).resolved(by: "ignoreUnused")
+    }
+    config.unusedTensors = unused
+    configuration = config
+  }
+
+  /// Resolves the configuration without building the model (no weights decoded, unused tensors not checked): what a
+  /// report prints before the engine runs.
+  ///
+  /// - Throws: as ``init(_:options:)`` for everything but missing, misshapen, non-finite or unused tensors.
+  public static func configuration(
+    of table: TensorTable, options: Options = Options()
+  ) throws(GraftError)
+    -> Configuration
+  {
+    let weights = WeightLoader(table: table, prefix: try detectPrefix(table))
+    return try resolveConfiguration(weights, metadata: table.metadata, options: options)
+  }
+
+  /// The position embeddings, resampled from the checkpoint's grid to the input's when they differ.
+  static func loadPositions(
+    _ weights: WeightLoader, _ c: Configuration, antialias: Bool
+  ) throws(GraftError) -> [Float]? {
+    guard c.hasPositionEmbedding.value else { return nil }
+    let d = c.embedDim.value
+    let old = [c.imageSize.value[0] / c.patchSize.value[0], c.imageSize.value[1] / c.patchSize.value[1]]
+    let kept = c.noEmbedClass.value ? 0 : c.prefixTokens
+    let stored = try weights.floats("pos_embed", shape: [1, kept + old[0] * old[1], d])
+    guard old != c.grid else { return stored }
+    let grid = PositionEmbeddingResampling.resample(
+      Array(stored[(kept * d)...]), from: old, to: c.grid, dim: d, antialias: antialias)
+    return Array(stored[0..<(kept * d)]) + grid
+  }
+
+  /// Finds the prefix under which the ViT's tensors live (`""`, `module.`, `module.model.`, …).
+  static func detectPrefix(_ table: TensorTable) throws(GraftError) -> String {
+    let anchor = "patch_embed.proj.weight"
+    var candidates: [String] = []
+    for name in table.names where name.hasSuffix(anchor) {
+      var rest = Substring(name.dropLast(anchor.count))
+      let prefix = String(rest)
+      var ok = true
+      while !rest.isEmpty {
+        guard let p = acceptedPrefixes.first(where: { rest.hasPrefix($0) }) else {
+          ok = false
+          break
+        }
+        rest = rest.dropFirst(p.count)
+      }
+      if ok { candidates.append(prefix) }
+    }
+    guard let best = candidates.min(by: { $0.count < $1.count }) else {
+      let sample = table.names.prefix(3).map { "'\($0)'" }.joined(separator: ", ")
+      throw GraftError(
+        .invalidModel,
+        "not a timm VisionTransformer: no tensor '\(anchor)' (optionally under \(acceptedPrefixes.joined(separator: ", "))); "
+          + "the checkpoint has \(table.count) tensors, such as \(sample)", tensor: anchor)
+    }
+    return best
   }
 
   /// The input sample shape `[C, H, W]`.
-  public var sampleShape: [Int] { [configuration.inChannels] + configuration.imageSize }
+  public var sampleShape: [Int] { [configuration.inChannels.value] + configuration.inputSize.value }
 
-  /// The configuration as JSON.
+  /// The configuration as JSON: each value with its source.
   public var configurationJSON: JSONValue { configuration.json }
 
-  /// Runs images `[N, C, H, W]` (or one image `[C, H, W]`).
-  ///
-  /// - Throws: `invalidArgument` when the input shape differs from `[N] + sampleShape`, or the input holds NaN or
-  ///   infinity.
-  public func forward(_ images: FloatTensor, hiddenStates: Bool = false) throws(GraftError) -> ForwardOutputs {
-    let c = configuration
-    var shape = images.shape
-    if shape.count == 3 { shape.insert(1, at: 0) }
-    guard shape.count == 4, Array(shape.dropFirst()) == sampleShape, shape[0] > 0 else {
-      throw GraftError(
-        .invalidArgument,
-        "input has shape \(images.shape); the model expects [N, \(sampleShape.map(String.init).joined(separator: ", "))]"
-      )
-    }
-    if let bad = images.values.firstIndex(where: { !$0.isFinite }) {
-      throw GraftError(.invalidArgument, "input value at flat index \(bad) is \(images.values[bad])")
-    }
-    let n = shape[0]
-    let d = c.embedDim
-    let t = c.tokens
-    let grid = c.grid[0] * c.grid[1]
-    var x = [Float](repeating: 0, count: n * t * d)
-    var captured: [FloatTensor] = []
-    x.withUnsafeMutableBufferPointer { xb in
-      guard let xp = xb.baseAddress else { return }
-      embed(images.values, batch: n, into: xp)
-      if let preNorm { preNorm.apply(xp, rows: n * t, into: xp) }
-      for block in blocks {
-        block.apply(xp, batch: n, tokens: t)
-        if hiddenStates {
-          captured.append(
-            FloatTensor(unchecked: [n, t, d], values: Array(UnsafeBufferPointer(start: xp, count: n * t * d))))
-        }
-      }
-      if let finalNorm { finalNorm.apply(xp, rows: n * t, into: xp) }
-    }
-    var pooled = [Float](repeating: 0, count: n * d)
-    for b in 0..<n {
-      let seq = b * t * d
-      switch c.globalPool {
-      case .token:
-        for j in 0..<d { pooled[b * d + j] = x[seq + j] }
-      case .avg:
-        // Column sums in Double: up to hundreds of tokens, and the mean is the pooled output itself.
-        var acc = [Double](repeating: 0, count: d)
-        for r in c.prefixTokens..<t {
-          for j in 0..<d { acc[j] += Double(x[seq + r * d + j]) }
-        }
-        for j in 0..<d { pooled[b * d + j] = Float(acc[j] / Double(grid)) }
-      case .max:
-        for j in 0..<d {
-          var m = -Float.infinity
-          for r in c.prefixTokens..<t { m = Swift.max(m, x[seq + r * d + j]) }
-          pooled[b * d + j] = m
-        }
-      }
-    }
-    var features = FloatTensor(unchecked: [n, d], values: pooled)
-    if let fcNorm { features = try fcNorm.forward(features) }
-    let output = try head?.forward(features) ?? features
-    return ForwardOutputs(output: output, pooled: features, hiddenStates: captured)
-  }
-
-  /// Writes the token sequence: prefix tokens, patch embeddings, position embeddings (timm `_pos_embed`).
-  private func embed(_ images: [Float], batch n: Int, into x: UnsafeMutablePointer<Float>) {
-    let c = configuration
-    let d = c.embedDim
-    let t = c.tokens
-    let p = c.prefixTokens
-    let grid = c.grid[0] * c.grid[1]
-    var patches = images.withUnsafeBufferPointer { ib in
-      uninitializedFloats(n * grid * d) { out in
-        patchEmbed.applyChannelsLast(
-          ib.baseAddress.unsafelyUnwrapped, batch: n, height: c.imageSize[0], width: c.imageSize[1], into: out)
-      }
-    }
-    patches.withUnsafeMutableBufferPointer { pb in
-      guard let pp = pb.baseAddress else { return }
-      for b in 0..<n {
-        let seq = x + b * t * d
-        if let classToken { seq.update(from: classToken, count: d) }
-        if let registerTokens {
-          (seq + (c.hasClassToken ? d : 0)).update(from: registerTokens, count: c.registerTokens * d)
-        }
-        (seq + p * d).update(from: pp + b * grid * d, count: grid * d)
-        positions.withUnsafeBufferPointer { pos in
-          guard let posp = pos.baseAddress else { return }
-          if c.noEmbedClass {
-            RowKernels.addInPlace(seq + p * d, posp, count: grid * d)
-          } else {
-            RowKernels.addInPlace(seq, posp, count: t * d)
-          }
-        }
-      }
-    }
-  }
+  /// The configuration as `name = value (source)` lines.
+  public var configurationLines: [String] { configuration.lines }
 }

@@ -1,4 +1,5 @@
 public import GraftCore
+import Synchronization
 
 /// Reads a model's weights from a tensor table as Float32, checking names, shapes and values.
 ///
@@ -9,11 +10,14 @@ public struct WeightLoader: Sendable {
   public let table: TensorTable
   /// The prefix in front of every model-relative name, such as `module.` (may be empty).
   public let prefix: String
+  /// Where the names of the tensors read are recorded, when the model checks that it consumed every tensor.
+  public let usage: TensorUsage?
 
-  /// Creates a loader for names under `prefix`.
-  public init(table: TensorTable, prefix: String = "") {
+  /// Creates a loader for names under `prefix`, recording what it reads in `usage` when given.
+  public init(table: TensorTable, prefix: String = "", usage: TensorUsage? = nil) {
     self.table = table
     self.prefix = prefix
+    self.usage = usage
   }
 
   /// The full tensor name for a model-relative name.
@@ -46,7 +50,16 @@ public struct WeightLoader: Sendable {
     }
     let values = try Self.decode(tensor, name: full)
     try Self.checkFinite(values, name: full)
+    usage?.record(full)
     return values
+  }
+
+  /// Records every tensor under `prefix` (model-relative) as consumed without decoding it: for layers whose tensors
+  /// reach the model another way (a DenoiseRep wrapper's schedule and time MLP, folded into its step).
+  public func markConsumed(under prefix: String) {
+    guard let usage else { return }
+    let full = fullName(prefix)
+    for name in table.names where name.hasPrefix(full) { usage.record(name) }
   }
 
   /// The values of an optional tensor: `nil` when absent, otherwise as ``floats(_:shape:)``.
@@ -91,5 +104,27 @@ public struct WeightLoader: Sendable {
       throw GraftError(
         .invalidModel, "contains \(nan) NaN and \(inf) infinite values (first at flat index \(first))", tensor: name)
     }
+  }
+}
+
+/// The names of the tensors a model build read (shared by the copies of one ``WeightLoader``).
+public final class TensorUsage: Sendable {
+  private let names = Mutex<Set<String>>([])
+
+  /// Creates an empty record.
+  public init() {}
+
+  /// Records one tensor as read.
+  public func record(_ name: String) { names.withLock { _ = $0.insert(name) } }
+
+  /// Whether the tensor was read.
+  public func contains(_ name: String) -> Bool { names.withLock { $0.contains(name) } }
+
+  /// The table's tensors that were not read, in table order; an alias and its target count as
+  /// read when either was.
+  public func unread(in table: TensorTable) -> [String] {
+    var read = names.withLock { $0 }
+    for e in table.entries where read.contains(e.name) { if let target = e.aliasOf { read.insert(target) } }
+    return table.entries.filter { e in !read.contains(e.name) && !(e.aliasOf.map(read.contains) ?? false) }.map(\.name)
   }
 }

@@ -16,6 +16,8 @@ public enum CheckpointFormat: String, Sendable, CaseIterable, Hashable {
   case npz
   /// HDF5: h5py dictionaries, Keras 2 `.h5`, Keras 3 `.weights.h5`.
   case hdf5
+  /// GGUF (llama.cpp), one file or `-0000K-of-0000N.gguf` splits (`Formats/gguf.md`).
+  case gguf
 
   /// The usual file extension.
   public var fileExtension: String {
@@ -27,6 +29,7 @@ public enum CheckpointFormat: String, Sendable, CaseIterable, Hashable {
     case .npy: return "npy"
     case .npz: return "npz"
     case .hdf5: return "h5"
+    case .gguf: return "gguf"
     }
   }
 
@@ -40,6 +43,7 @@ public enum CheckpointFormat: String, Sendable, CaseIterable, Hashable {
     case .npy: return "NumPy .npy"
     case .npz: return "NumPy .npz"
     case .hdf5: return "HDF5"
+    case .gguf: return "GGUF"
     }
   }
 
@@ -50,12 +54,14 @@ public enum CheckpointFormat: String, Sendable, CaseIterable, Hashable {
     let table: [(String, CheckpointFormat)] = [
       (".safetensors", .safetensors), (".graft", .graft), (".pth", .pytorch), (".pt", .pytorch), (".bin", .pytorch),
       (".ckpt", .pytorch), (".npy", .npy), (".npz", .npz), (".h5", .hdf5), (".hdf5", .hdf5), (".keras", .hdf5),
+      (".gguf", .gguf),
     ]
     for (suffix, format) in table where lower.hasSuffix(suffix) { return format }
     return nil
   }
 
-  /// Parses a `--to` argument (`safetensors`, `st`, `graft`, `pth`, `pt`, `torch`, `npy`, `npz`, `h5`, `hdf5`, `sharded`).
+  /// Parses a `--to` argument (`safetensors`, `st`, `graft`, `pth`, `pt`, `torch`, `npy`, `npz`, `h5`, `hdf5`, `sharded`,
+  /// `gguf`).
   public init?(argument: String) {
     switch argument.lowercased() {
     case "safetensors", "st": self = .safetensors
@@ -65,6 +71,7 @@ public enum CheckpointFormat: String, Sendable, CaseIterable, Hashable {
     case "npy": self = .npy
     case "npz": self = .npz
     case "h5", "hdf5", "keras": self = .hdf5
+    case "gguf": self = .gguf
     default: return nil
     }
   }

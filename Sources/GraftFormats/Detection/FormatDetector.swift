@@ -54,14 +54,14 @@ public enum FormatDetector {
       }
       probe = probe == 0 ? 512 : probe * 2
     }
-    if n >= 2, bytes[0] == 0x80, (2...5).contains(bytes[1]) {
+    // 0x00 is no pickle opcode: a safetensors file whose header length is 0x0280…0x0580 (8-byte little-endian,
+    // high bytes zero) starts with 0x80 0x02…0x05 too, and is not a pickle stream.
+    if n >= 2, bytes[0] == 0x80, (2...5).contains(bytes[1]), n < 3 || bytes[2] != 0 {
       if n >= 4, bytes[2] == 0x8A, bytes[3] == 0x0A { return found(.pytorch, "PyTorch legacy raw pickle stream") }
       return found(.pytorch, "pickle stream")
     }
     if starts(with: Array("ustar".utf8), at: 257) { return found(.pytorch, "PyTorch legacy tar") }
-    if starts(with: Array("GGUF".utf8)) {
-      throw GraftError(.unsupported, "this is a GGUF file (llama.cpp); Graft does not read GGUF yet", file: path)
-    }
+    if starts(with: GGUFFile.magic) { return found(.gguf, ggufDetail(bytes)) }
     let text = prefixText(bytes, limit: 512)
     if text.hasPrefix("version https://git-lfs.github.com/spec/") {
       let size =
@@ -206,5 +206,13 @@ public enum FormatDetector {
       .unrecognizedFormat,
       "the folder holds no checkpoint Graft recognises: no *.safetensors.index.json and no .safetensors file "
         + "(found: \(names.isEmpty ? "nothing" : shown))", file: path)
+  }
+
+  /// `GGUF v3`, or a note that the version field says big-endian (the reader refuses those by name).
+  static func ggufDetail(_ bytes: UnsafeRawBufferPointer) -> String {
+    guard bytes.count >= 8 else { return "GGUF" }
+    let version = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+    if version & 0xFFFF == 0 && version != 0 { return "GGUF v\(version.byteSwapped), big-endian" }
+    return "GGUF v\(version)"
   }
 }

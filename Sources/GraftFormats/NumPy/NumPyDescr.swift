@@ -52,24 +52,8 @@ public enum NumPyDescr {
   public static func swapped(_ data: [UInt8], width: Int) -> [UInt8] {
     guard width > 1 else { return data }
     var out = data
-    out.withUnsafeMutableBytes { swapInPlace($0, width: width) }
+    out.withUnsafeMutableBytes { $0.reverseBytes(ofElementsOfWidth: width) }
     return out
-  }
-
-  /// Reverses the bytes of every `width`-byte element of a buffer.
-  public static func swapInPlace(_ buffer: UnsafeMutableRawBufferPointer, width: Int) {
-    guard width > 1 else { return }
-    var i = 0
-    while i + width <= buffer.count {
-      var a = i
-      var b = i + width - 1
-      while a < b {
-        buffer.swapAt(a, b)
-        a += 1
-        b -= 1
-      }
-      i += width
-    }
   }
 
   /// Reorders Fortran-order (column-major) data into C order.
@@ -79,18 +63,11 @@ public enum NumPyDescr {
     // Fortran strides: the first dimension varies fastest.
     var fStrides = [Int](repeating: 1, count: shape.count)
     for d in stride(from: 1, to: shape.count, by: 1) { fStrides[d] = fStrides[d - 1] * shape[d - 1] }
-    var index = [Int](repeating: 0, count: shape.count)
+    var index = RowMajorIndex(shape: shape)
     for c in 0..<n {
-      var src = 0
-      for d in 0..<shape.count { src += index[d] * fStrides[d] }
+      let src = index.offset(strides: fStrides)
       for k in 0..<width { out[c * width + k] = data[src * width + k] }
-      var d = shape.count - 1
-      while d >= 0 {
-        index[d] += 1
-        if index[d] < shape[d] { break }
-        index[d] = 0
-        d -= 1
-      }
+      index.advance()
     }
     return out
   }

@@ -188,6 +188,8 @@ public enum NumPyFormat {
 
   /// Writes one tensor as a `.npy` file (version 1.0 unless the header needs 2.0).
   public static func writeNPY(_ tensor: Tensor, to path: String, inputs: [String] = []) throws -> WriteSummary {
+    try tensor.requireUnquantized(
+      writer: "NumPy .npy", file: path, name: String(path.split(separator: "/").last ?? "array"))
     var out = try AtomicOutputFile(destination: path, inputs: inputs)
     try out.write(try header(for: tensor, file: path))
     do {
@@ -206,6 +208,7 @@ public enum NumPyFormat {
   public static func writeNPZ(
     _ table: TensorTable, to path: String, inputs: [String] = [], progress: ProgressCounter? = nil
   ) throws -> WriteSummary {
+    try table.requireUnquantized(writer: "NumPy .npz", file: path)
     var zip = try ZipWriter(destination: path, inputs: inputs, alignment: 64)
     var notes: [String] = []
     progress?.expect(table.entries.reduce(0) { $0 + $1.tensor.byteCount })
@@ -213,14 +216,7 @@ public enum NumPyFormat {
       if let target = entry.aliasOf { notes.append("\(entry.name): alias of \(target) written as a copy") }
       try zip.beginMember(entry.name + ".npy")
       try zip.write(try header(for: entry.tensor, file: path, tensorName: entry.name))
-      do {
-        try entry.tensor.forEachChunk { chunk in
-          try zip.write(chunk)
-          progress?.advance(by: chunk.count)
-        }
-      } catch let e as GraftError {
-        throw e.inFile(path).forTensor(entry.name)
-      }
+      try entry.tensor.write(named: entry.name, file: path, progress: progress) { try zip.write($0) }
       try zip.endMember()
     }
     let total = try zip.finish()

@@ -4,7 +4,7 @@
 /// persistent ids. The output is deterministic: the same calls always produce the same bytes.
 public struct PickleWriter {
   /// The bytes written so far.
-  public private(set) var bytes: [UInt8] = [0x80, 0x02]
+  public private(set) var bytes: [UInt8] = [PickleOpcode.proto.rawValue, 2]
   private var memoCount = 0
   private var strings: [String: Int] = [:]
   private var globals: [String: Int] = [:]
@@ -18,9 +18,9 @@ public struct PickleWriter {
     let index = memoCount
     memoCount += 1
     if index < 256 {
-      bytes += [0x71, UInt8(index)]
+      emit(.binPut, UInt8(index))
     } else {
-      bytes.append(0x72)
+      emit(.longBinPut)
       appendU32(UInt32(index))
     }
     return index
@@ -29,11 +29,16 @@ public struct PickleWriter {
   /// Pushes a memoised value.
   public mutating func get(_ index: Int) {
     if index < 256 {
-      bytes += [0x68, UInt8(index)]
+      emit(.binGet, UInt8(index))
     } else {
-      bytes.append(0x6A)
+      emit(.longBinGet)
       appendU32(UInt32(index))
     }
+  }
+
+  private mutating func emit(_ op: PickleOpcode, _ argument: UInt8...) {
+    bytes.append(op.rawValue)
+    bytes += argument
   }
 
   private mutating func appendU32(_ v: UInt32) {
@@ -47,7 +52,7 @@ public struct PickleWriter {
       get(m)
       return
     }
-    bytes.append(0x63)
+    emit(.global)
     bytes += Array(module.utf8) + [0x0A] + Array(name.utf8) + [0x0A]
     globals[key] = put()
   }
@@ -59,7 +64,7 @@ public struct PickleWriter {
       return
     }
     let utf8 = Array(s.utf8)
-    bytes.append(0x58)
+    emit(.binUnicode)
     appendU32(UInt32(utf8.count))
     bytes += utf8
     strings[s] = put()
@@ -68,12 +73,12 @@ public struct PickleWriter {
   /// Pushes an integer with the shortest opcode.
   public mutating func int(_ v: Int) {
     if v >= 0 && v < 256 {
-      bytes += [0x4B, UInt8(v)]
+      emit(.binInt1, UInt8(v))
     } else if v >= 0 && v < 65536 {
-      bytes.append(0x4D)
+      emit(.binInt2)
       withUnsafeBytes(of: UInt16(v).littleEndian) { bytes += $0 }
     } else if let small = Int32(exactly: v) {
-      bytes.append(0x4A)
+      emit(.binInt)
       withUnsafeBytes(of: small.littleEndian) { bytes += $0 }
     } else {
       // LONG1 with the minimal two's-complement length, as CPython's encode_long does.
@@ -84,19 +89,20 @@ public struct PickleWriter {
         let next = raw[raw.count - 2]
         if (top == 0 && next & 0x80 == 0) || (top == 0xFF && next & 0x80 != 0) { raw.removeLast() } else { break }
       }
-      bytes += [0x8A, UInt8(raw.count)] + raw
+      emit(.long1, UInt8(raw.count))
+      bytes += raw
     }
   }
 
   /// Pushes `True` or `False`.
-  public mutating func bool(_ b: Bool) { bytes.append(b ? 0x88 : 0x89) }
+  public mutating func bool(_ b: Bool) { emit(b ? .newTrue : .newFalse) }
 
   /// Pushes a MARK.
-  public mutating func mark() { bytes.append(0x28) }
+  public mutating func mark() { emit(.mark) }
 
   /// Builds a tuple from the values pushed since the last MARK (memoised).
   public mutating func tupleFromMark() {
-    bytes.append(0x74)
+    emit(.tuple)
     put()
   }
 
@@ -104,38 +110,38 @@ public struct PickleWriter {
   public mutating func intTuple(_ values: [Int]) {
     switch values.count {
     case 0:
-      bytes.append(0x29)
+      emit(.emptyTuple)
       return
     case 1...3:
       for v in values { int(v) }
-      bytes.append([0x85, 0x86, 0x87][values.count - 1])
+      emit([.tuple1, .tuple2, .tuple3][values.count - 1])
     default:
       mark()
       for v in values { int(v) }
-      bytes.append(0x74)
+      emit(.tuple)
     }
     put()
   }
 
   /// Pushes an empty tuple.
-  public mutating func emptyTuple() { bytes.append(0x29) }
+  public mutating func emptyTuple() { emit(.emptyTuple) }
   /// Pushes an empty dict (memoised).
   public mutating func emptyDict() {
-    bytes.append(0x7D)
+    emit(.emptyDict)
     put()
   }
   /// Calls the callable below the argument tuple on the stack; returns the memo slot of the result.
   @discardableResult
   public mutating func reduce() -> Int {
-    bytes.append(0x52)
+    emit(.reduce)
     return put()
   }
   /// Replaces the persistent id on the stack by what the loader makes of it.
-  public mutating func persistentID() { bytes.append(0x51) }
+  public mutating func persistentID() { emit(.binPersID) }
   /// Adds the key/value pairs pushed since the last MARK to the dict below the MARK.
-  public mutating func setItems() { bytes.append(0x75) }
+  public mutating func setItems() { emit(.setItems) }
   /// Adds one key/value pair to the dict below them.
-  public mutating func setItem() { bytes.append(0x73) }
+  public mutating func setItem() { emit(.setItem) }
   /// Ends the pickle.
-  public mutating func stop() { bytes.append(0x2E) }
+  public mutating func stop() { emit(.stop) }
 }

@@ -275,7 +275,8 @@ public struct PyTorchArchive {
   ///
   /// Names are the dotted paths below the selected node. Tensors that view the same storage with the same offset,
   /// size, stride and dtype become aliases. Scalars at the top level of the checkpoint (`epoch`, `iteration`) go into
-  /// the table's metadata under `checkpoint.<key>`.
+  /// the table's metadata under `checkpoint.<key>`; the scalars of a top-level object or dict holding no tensors (a
+  /// training run's `args`) under `checkpoint.<key>.<field>`.
   ///
   /// - Parameters:
   ///   - select: A dotted path such as `model`, `ema_state` or `optimizer.state`; `nil` chooses automatically.
@@ -352,12 +353,36 @@ public struct PyTorchArchive {
       }
     }
     var metadata = JSONObject()
+    let counter = Counter()
     for (label, v) in PyTorchArchive.children(of: root) {
-      if let j = PyTorchArchive.scalarJSON(v) { metadata["checkpoint." + label] = j }
+      if let j = PyTorchArchive.scalarJSON(v) {
+        metadata["checkpoint." + label] = j
+      } else if case .node = v, counter.count(v) == 0 {
+        // A run's arguments (timm's `args` Namespace, a `config` dict) say which architecture the tensors are:
+        // their scalars, and dicts of scalars as objects, go in as `checkpoint.<label>.<key>`.
+        for (key, child) in PyTorchArchive.children(of: v).prefix(Self.maxArgumentEntries) {
+          if let j = PyTorchArchive.scalarJSON(child) ?? PyTorchArchive.scalarObject(child) {
+            metadata["checkpoint.\(label).\(key)"] = j
+          }
+        }
+      }
     }
     metadata["checkpoint.selected"] = .string(chosen)
     table.metadata = metadata
     return table
+  }
+
+  /// The most entries of one top-level argument object (or of a dict inside it) carried into metadata.
+  static let maxArgumentEntries = 256
+
+  /// A dict of scalars as a JSON object (entries capped at ``maxArgumentEntries``), or `nil`.
+  static func scalarObject(_ v: PickleValue) -> JSONValue? {
+    guard case .node(let n) = v, n.kind == .dict else { return nil }
+    var object = JSONObject()
+    for (key, child) in children(of: v).prefix(maxArgumentEntries) {
+      if let j = scalarJSON(child) { object[key] = j }
+    }
+    return .object(object)
   }
 
   static func scalarJSON(_ v: PickleValue) -> JSONValue? {

@@ -21,6 +21,7 @@ extension PyTorchCheckpoint {
     _ table: TensorTable, to path: String, options: WriteOptions = .init(), inputs: [String] = [],
     progress: ProgressCounter? = nil
   ) throws -> WriteSummary {
+    try table.requireUnquantized(writer: "a PyTorch checkpoint", file: path)
     let stored = table.storedEntries
     var keys: [String: String] = [:]
     for (i, e) in stored.enumerated() {
@@ -94,16 +95,7 @@ extension PyTorchCheckpoint {
     try zip.addMember(folder + "byteorder", Array("little".utf8))
     for (i, e) in stored.enumerated() {
       try zip.beginMember(folder + "data/\(i)")
-      do {
-        try e.tensor.forEachChunk { chunk in
-          try zip.write(chunk)
-          progress?.advance(by: chunk.count)
-        }
-      } catch let error as GraftError {
-        throw error.inFile(path).forTensor(e.name)
-      } catch {
-        throw GraftError(.io, "cannot read the tensor's bytes", file: path, tensor: e.name, cause: error)
-      }
+      try e.tensor.write(named: e.name, file: path, progress: progress) { try zip.write($0) }
       try zip.endMember()
     }
     try zip.addMember(folder + "version", Array("3\n".utf8))

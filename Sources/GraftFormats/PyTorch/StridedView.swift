@@ -71,7 +71,7 @@ public enum StridedView {
           if swapBytes {
             try alignedCopy(range, buffer, width: width) { r, b in
               try source.copyBytes(in: (start + r.lowerBound)..<(start + r.upperBound), into: b)
-              NumPyDescr.swapInPlace(b, width: swapWidth)
+              b.reverseBytes(ofElementsOfWidth: swapWidth)
             }
           } else {
             try source.copyBytes(in: (start + range.lowerBound)..<(start + range.upperBound), into: buffer)
@@ -86,7 +86,7 @@ public enum StridedView {
           try gather(
             source, shape: shape, strides: strides, offset: offset, width: width,
             elements: (r.lowerBound / width)..<(r.upperBound / width), into: b)
-          if swapBytes { NumPyDescr.swapInPlace(b, width: swapWidth) }
+          if swapBytes { b.reverseBytes(ofElementsOfWidth: swapWidth) }
         }
       })
   }

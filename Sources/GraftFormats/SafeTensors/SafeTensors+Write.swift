@@ -62,6 +62,7 @@ extension SafeTensors {
 
   /// Checks that a tensor can be stored in safetensors and that its shape, dtype and byte count agree.
   static func planned(_ name: String, _ tensor: Tensor, file: String) throws(GraftError) -> PlannedTensor {
+    try tensor.requireUnquantized(writer: "safetensors", file: file, name: name)
     guard tensor.dtype.isSafetensorsType else {
       throw GraftError(
         .unsupportedDType,
@@ -173,14 +174,7 @@ extension SafeTensors {
         progress?.advance(by: mapped.byteCount)
         continue
       }
-      do {
-        try p.tensor.forEachChunk { chunk in
-          try out.write(chunk)
-          progress?.advance(by: chunk.count)
-        }
-      } catch let error as GraftError {
-        throw error.inFile(path).forTensor(p.name)
-      }
+      try p.tensor.write(named: p.name, file: path, progress: progress) { try out.write($0) }
     }
     let total = out.position
     try out.commit()

@@ -26,8 +26,8 @@
 
   /// An open file shared by the lazy tensors read from it; libhdf5 closes the file when the last one goes away.
   final class HDF5SharedFile: @unchecked Sendable {
-    // Invariant: immutable after init. libhdf5 is built thread-safe (one global lock), so the identifier may be used
-    // from any thread.
+    // Invariant: immutable after init. Every libhdf5 call holds HDF5Library.serial, so the identifier may be used
+    // from any thread whether or not the library was built thread-safe.
     let handle: HDF5Handle
     /// The file's path, for error messages.
     let path: String

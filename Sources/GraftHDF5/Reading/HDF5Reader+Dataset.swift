@@ -165,7 +165,7 @@
           do {
             try HDF5Library.readRows(dataset, type: type, dims: dims, rows: firstRow..<endRow, into: target)
           } catch { throw error.inFile(file.path) }
-          if swapUnit > 1 { byteSwap(target, unit: swapUnit) }
+          target.reverseBytes(ofElementsOfWidth: swapUnit)
         }
         if span == range {
           try fill(buffer)
@@ -176,21 +176,6 @@
         try fill(temporary)
         let start = range.lowerBound - span.lowerBound
         buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: temporary[start..<(start + range.count)]))
-      }
-    }
-
-    /// Reverses the bytes of every `unit`-byte element in place.
-    static func byteSwap(_ buffer: UnsafeMutableRawBufferPointer, unit: Int) {
-      var i = 0
-      while i + unit <= buffer.count {
-        var a = i
-        var b = i + unit - 1
-        while a < b {
-          buffer.swapAt(a, b)
-          a += 1
-          b -= 1
-        }
-        i += unit
       }
     }
   }

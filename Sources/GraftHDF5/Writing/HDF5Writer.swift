@@ -11,41 +11,13 @@
     let options: HDF5Checkpoint.WriteOptions
     let progress: ProgressCounter?
 
-    /// libhdf5 writes the file itself, so atomicity is done by hand, mirroring ``AtomicOutputFile``: a temporary
-    /// file in the destination folder, closed, fsynced and renamed; removed on any error.
+    /// libhdf5 creates and writes the file itself, so it writes at the temporary path ``AtomicOutputFile`` hands out,
+    /// which then syncs it and renames it into place (or removes it on any error).
     func write(inputs: [String]) throws -> WriteSummary {
-      if FileSystem.isDirectory(destination) {
-        throw GraftError(.invalidArgument, "the output path is a directory", file: destination)
+      try table.requireUnquantized(writer: "HDF5", file: destination)
+      let notes = try AtomicOutputFile.withTemporaryPath(destination: destination, inputs: inputs) { temporary in
+        try writeFile(at: temporary)
       }
-      for input in inputs where FileSystem.isSameFile(input, destination) {
-        throw GraftError(
-          .invalidArgument, "the output path is the input '\(input)'; Graft never overwrites an input in place",
-          file: destination)
-      }
-      let folder = AtomicOutputFile.folder(of: destination)
-      let base = destination.split(separator: "/").last.map(String.init) ?? "out.h5"
-      let unique = String(Syscalls.randomBytes() & 0xFFFF_FFFF, radix: 16)
-      let temporary = folder + "/" + AtomicOutputFile.temporaryPrefix + "\(Syscalls.processID)-\(unique)-" + base
-      AtomicOutputFile.removeStaleTemporaries(folder: folder, base: base)
-      var notes: [String] = []
-      do {
-        notes = try writeFile(at: temporary)
-        let fd = try Syscalls.openReadOnly(temporary)
-        defer { Syscalls.close(fd) }
-        try Syscalls.fsync(fd)
-        try Syscalls.rename(temporary, destination)
-      } catch let error as GraftError {
-        FileSystem.remove(temporary)
-        throw error.inFile(destination)
-      } catch let error as SystemError {
-        FileSystem.remove(temporary)
-        throw GraftError(
-          .io, "cannot finish the output; the destination was not touched", file: destination, cause: error)
-      } catch {
-        FileSystem.remove(temporary)
-        throw error
-      }
-      Syscalls.fsyncDirectory(folder)
       return WriteSummary(
         files: [destination], bytesWritten: try FileSystem.size(of: destination),
         storedTensorCount: table.storedEntries.count, notes: notes)

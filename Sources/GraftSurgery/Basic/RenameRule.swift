@@ -7,7 +7,10 @@ public import GraftCore
 public struct RenameRule: Sendable, CustomStringConvertible {
   /// The rule as written.
   public let description: String
-  private let pattern: String
+  // Compiled once: compiling costs more than matching a tensor name. Invariant: never mutated; a Regex's shared
+  // state (its lazily lowered program) is published atomically by the standard library, and Regex<AnyRegexOutput>
+  // is not Sendable only because AnyRegexOutput values, which are made per match, are not.
+  nonisolated(unsafe) private let regex: Regex<AnyRegexOutput>
   private let replacement: String
   private let global: Bool
 
@@ -42,17 +45,16 @@ public struct RenameRule: Sendable, CustomStringConvertible {
         .invalidArgument,
         "a rename rule looks like s\(delimiter)REGEX\(delimiter)REPLACEMENT\(delimiter), not '\(text)'")
     }
-    pattern = parts[0]
+    let pattern = parts[0]
     replacement = parts[1]
     global = parts[2] == "g"
-    do { _ = try Regex(pattern) } catch {
+    do { regex = try Regex(pattern) } catch {
       throw GraftError(.invalidArgument, "the rename pattern '\(pattern)' is not a valid regular expression: \(error)")
     }
   }
 
   /// Applies the rule to a name; returns `nil` when the pattern does not match.
   public func apply(to name: String) -> String? {
-    guard let regex = try? Regex(pattern) else { return nil }
     let matches = global ? Array(name.matches(of: regex)) : name.firstMatch(of: regex).map { [$0] } ?? []
     guard !matches.isEmpty else { return nil }
     var result = ""
@@ -85,13 +87,14 @@ public struct RenameRule: Sendable, CustomStringConvertible {
 
 /// Which tensors a command keeps: `--include` and `--exclude` regular expressions, matched anywhere in the name.
 public struct TensorSelection: Sendable {
-  private let include: [String]
-  private let exclude: [String]
+  // Compiled once. Invariant: as for RenameRule.regex.
+  nonisolated(unsafe) private let include: [Regex<AnyRegexOutput>]
+  nonisolated(unsafe) private let exclude: [Regex<AnyRegexOutput>]
 
   /// A selection that keeps every tensor.
-  public static let everything = TensorSelection(validated: [], [])
+  public static let everything = TensorSelection(compiled: [], [])
 
-  private init(validated include: [String], _ exclude: [String]) {
+  private init(compiled include: [Regex<AnyRegexOutput>], _ exclude: [Regex<AnyRegexOutput>]) {
     self.include = include
     self.exclude = exclude
   }
@@ -100,13 +103,16 @@ public struct TensorSelection: Sendable {
   ///
   /// - Throws: `invalidArgument` when an expression does not compile.
   public init(include: [String] = [], exclude: [String] = []) throws(GraftError) {
-    for p in include + exclude {
-      do { _ = try Regex(p) } catch {
-        throw GraftError(.invalidArgument, "'\(p)' is not a valid regular expression: \(error)")
+    func compile(_ patterns: [String]) throws(GraftError) -> [Regex<AnyRegexOutput>] {
+      var compiled: [Regex<AnyRegexOutput>] = []
+      for p in patterns {
+        do { compiled.append(try Regex(p)) } catch {
+          throw GraftError(.invalidArgument, "'\(p)' is not a valid regular expression: \(error)")
+        }
       }
+      return compiled
     }
-    self.include = include
-    self.exclude = exclude
+    self.init(compiled: try compile(include), try compile(exclude))
   }
 
   /// Whether the selection keeps every name.
@@ -114,7 +120,7 @@ public struct TensorSelection: Sendable {
 
   /// Whether a name is kept.
   public func keeps(_ name: String) -> Bool {
-    func matches(_ p: String) -> Bool { (try? Regex(p)).map { name.contains($0) } ?? false }
+    func matches(_ regex: Regex<AnyRegexOutput>) -> Bool { name.contains(regex) }
     if !include.isEmpty && !include.contains(where: matches) { return false }
     return !exclude.contains(where: matches)
   }

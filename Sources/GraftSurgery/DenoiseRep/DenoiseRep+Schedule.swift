@@ -54,7 +54,7 @@ extension DenoiseRep {
     guard t >= 0 && t < steps else {
       throw GraftError(
         .invalidArgument,
-        "T = \(t) is outside the schedule's \(steps) steps (valid: 0…\(steps - 1)); check --t-map",
+        "T = \(t) is outside the schedule's \(steps) steps (valid: 0…\(steps - 1)); check the T map",
         tensor: layer.prefix)
     }
     func value(_ buffer: String) throws(GraftError) -> Double {
@@ -107,7 +107,7 @@ extension DenoiseRep {
       ("sqrt_alphas", alphas.map { $0.squareRoot() }), ("alphas_cumprod", cumprod), ("alphas_cumprod_prev", previous),
       ("sqrt_alphas_cumprod", cumprod.map { $0.squareRoot() }),
       ("sqrt_one_minus_alphas_cumprod", cumprod.map { (1 - $0).squareRoot() }),
-      ("log_one_minus_alphas_cumprod", cumprod.map { DenoiseRepMath.log(1 - $0) }),
+      ("log_one_minus_alphas_cumprod", cumprod.map { Elementary.log(1 - $0) }),
       ("sqrt_recip_alphas_cumprod", cumprod.map { (1 / $0).squareRoot() }),
       ("sqrt_recipm1_alphas_cumprod", cumprod.map { (1 / $0 - 1).squareRoot() }),
       ("posterior_variance", zip(betas, zip(previous, cumprod)).map { $0 * (1 - $1.0) / (1 - $1.1) }),

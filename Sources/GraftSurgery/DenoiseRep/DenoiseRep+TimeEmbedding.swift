@@ -9,7 +9,7 @@ extension DenoiseRep {
     let scale = half > 1 ? 9.210_340_371_976_184 / Double(half - 1) : 0  // ln(10000)/(half−1)
     var out = [Double](repeating: 0, count: 2 * half)
     for k in 0..<half {
-      let (s, c) = DenoiseRepMath.sinCos(Double(t) * DenoiseRepMath.exp(-Double(k) * scale))
+      let (s, c) = Elementary.sinCos(Double(t) * Elementary.exp(-Double(k) * scale))
       out[k] = s
       out[half + k] = c
     }
@@ -51,7 +51,7 @@ extension DenoiseRep {
     for r in 0..<d {
       var acc = b1v[r]
       for k in 0..<s { acc += w1v[r * s + k] * sin[k] }
-      hidden[r] = DenoiseRepMath.gelu(acc)
+      hidden[r] = Elementary.gelu(acc)
     }
     var e = [Double](repeating: 0, count: d)
     for r in 0..<d {

@@ -19,76 +19,34 @@ enum DenoiseRepValues {
 
   /// The tensor's values widened to `Float` (F64 rounds; callers use ``doubles(_:name:)`` for F64 weights).
   static func floats(_ tensor: Tensor, name: String) throws(GraftError) -> [Float] {
-    try checkDType(tensor, name: name)
-    let count = tensor.elementCount
-    let dtype = tensor.dtype
-    return try read(tensor, name: name) { raw in
-      [Float](unsafeUninitializedCapacity: count) { out, initialized in
-        if dtype == .float32 {
-          for i in 0..<count {
-            out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
-          }
-        } else {
-          for i in 0..<count { out[i] = element(raw, i, dtype).floatValue }
-        }
-        initialized = count
-      }
-    }
+    try values(tensor, name: name, as: .float32)
   }
 
   /// The tensor's values widened to `Double` (exact for every supported dtype).
   static func doubles(_ tensor: Tensor, name: String) throws(GraftError) -> [Double] {
+    try values(tensor, name: name, as: .float64)
+  }
+
+  /// The tensor's values as `T` (`target` is its dtype), through GraftCore's cast kernels.
+  private static func values<T: BinaryFloatingPoint>(
+    _ tensor: Tensor, name: String, as target: DType
+  ) throws(GraftError) -> [T] {
     try checkDType(tensor, name: name)
     let count = tensor.elementCount
-    let dtype = tensor.dtype
-    return try read(tensor, name: name) { raw in
-      [Double](unsafeUninitializedCapacity: count) { out, initialized in
-        if dtype == .float32 {
-          for i in 0..<count {
-            out[i] = Double(
-              Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))))
-          }
-          initialized = count
-          return
+    var result: Result<Void, GraftError> = .success(())
+    let values = try read(tensor, name: name) { raw in
+      [T](unsafeUninitializedCapacity: count) { out, initialized in
+        var report = CastReport()
+        result = Result { () throws(GraftError) in
+          try Cast.convert(
+            raw, from: tensor.dtype, into: UnsafeMutableRawBufferPointer(out), to: target, count: count,
+            options: CastOptions(), report: &report)
         }
-        for i in 0..<count { out[i] = element(raw, i, dtype).doubleValue }
         initialized = count
       }
     }
-  }
-
-  private enum Element {
-    case single(Float)
-    case double(Double)
-    var floatValue: Float {
-      switch self {
-      case .single(let f): return f
-      case .double(let d): return Float(d)
-      }
-    }
-    var doubleValue: Double {
-      switch self {
-      case .single(let f): return Double(f)
-      case .double(let d): return d
-      }
-    }
-  }
-
-  @inline(__always)
-  private static func element(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: DType) -> Element {
-    switch dtype {
-    case .float64:
-      return .double(
-        Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))))
-    case .float16:
-      return .single(
-        Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))))
-    case .bfloat16:
-      let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
-      return .single(Float(bitPattern: UInt32(bits) << 16))
-    default:
-      return .single(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))))
-    }
+    do { try result.get() } catch { throw error.forTensor(name) }
+    return values
   }
 
   private static func read<R>(
@@ -134,42 +92,12 @@ enum DenoiseRepValues {
   }
 }
 
-/// A seeded source of standard normal values for the `compat` mode's z.
-struct DenoiseRepNoise {
-  private var state: UInt64
-
-  /// Creates a generator for one layer: the seed mixed with the layer's name, so each layer draws its own z and
-  /// reordering the table does not change any layer's draw.
+extension SplitMix64 {
+  /// The generator of the `compat` mode's z for one layer: the seed mixed with the layer's name, so each layer
+  /// draws its own z and reordering the table does not change any layer's draw.
   init(seed: UInt64, layer: String) {
     var h = XXHash64(seed: seed)
     h.update(Array(layer.utf8))
-    state = h.finalize()
-  }
-
-  private mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  /// A uniform value in (0, 1).
-  private mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
-
-  /// `count` independent N(0, 1) values (Marsaglia's polar method).
-  mutating func normals(_ count: Int) -> [Double] {
-    var out: [Double] = []
-    out.reserveCapacity(count + 1)
-    while out.count < count {
-      let u = 2 * uniform() - 1
-      let v = 2 * uniform() - 1
-      let s = u * u + v * v
-      if s >= 1 || s == 0 { continue }
-      let f = (-2 * DenoiseRepMath.log(s) / s).squareRoot()
-      out.append(u * f)
-      out.append(v * f)
-    }
-    return Array(out.prefix(count))
+    self.init(seed: h.finalize())
   }
 }

@@ -185,27 +185,15 @@ public enum KerasLayout {
     let source = PermutationSource(tensor)
     let bytes = ProducedBytes(byteCount: tensor.byteCount) { range, buffer in
       try source.withBytes { src in
-        var index = [Int](repeating: 0, count: outShape.count)
         var element = range.lowerBound / size
-        var rest = element
-        for d in stride(from: outShape.count - 1, through: 0, by: -1) {
-          index[d] = rest % max(outShape[d], 1)
-          rest /= max(outShape[d], 1)
-        }
+        var index = RowMajorIndex(shape: outShape, element: element)
         while element * size < range.upperBound {
-          var offset = 0
-          for d in index.indices { offset += index[d] * sourceStrides[d] }
+          let offset = index.offset(strides: sourceStrides)
           let lo = max(element * size, range.lowerBound)
           let hi = min(element * size + size, range.upperBound)
           for b in lo..<hi { buffer[b - range.lowerBound] = src[offset * size + (b - element * size)] }
           element += 1
-          var d = index.count - 1
-          while d >= 0 {
-            index[d] += 1
-            if index[d] < outShape[d] { break }
-            index[d] = 0
-            d -= 1
-          }
+          index.advance()
         }
       }
     }

@@ -3,6 +3,13 @@ import GraftCore
 /// Assembles a pass's output: every source tensor not in a converted MLP, unchanged and in order, with each converted
 /// block's new tensors where its dense MLP was.
 enum MoEAssembly {
+  /// Refuses a top-k outside `1...experts` (both passes route each token to k of the experts).
+  static func checkTopK(_ topK: Int, experts: Int) throws(GraftError) {
+    guard topK >= 1, topK <= experts else {
+      throw GraftError(.invalidArgument, "top-k must be in 1...\(experts) (the number of experts); got \(topK)")
+    }
+  }
+
   /// One converted block's dense MLP tensors, read once.
   struct DenseMLP {
     var w1: Tensor

@@ -64,7 +64,7 @@ enum MoEIndexSets {
     switch strategy {
     case .random:
       return (0..<experts).map { e in
-        var r = MoERandom(seed: seed, layer: layer, stream: stream &+ UInt64(e) &* 0x1000_0001)
+        var r = SplitMix64(seed: seed, layer: layer, stream: stream &+ UInt64(e) &* 0x1000_0001)
         return Array(r.permutation(n).prefix(k)).sorted()
       }
     case .uniform:
@@ -73,7 +73,7 @@ enum MoEIndexSets {
       let p = scores ?? [Double](repeating: 1, count: n)
       if globalTopK { return Array(repeating: topK(p, k), count: experts) }
       return (0..<experts).map { e in
-        var r = MoERandom(seed: seed, layer: layer, stream: stream &+ UInt64(e) &* 0x1000_0001)
+        var r = SplitMix64(seed: seed, layer: layer, stream: stream &+ UInt64(e) &* 0x1000_0001)
         return r.weightedSample(p, count: k).sorted()
       }
     case .coactivation:
@@ -88,7 +88,7 @@ enum MoEIndexSets {
       let total = weights.reduce(0, +)
       let p = total > 0 ? weights : [Double](repeating: 1, count: groups.count)
       return (0..<experts).map { e in
-        var r = MoERandom(seed: seed, layer: layer, stream: stream &+ UInt64(e) &* 0x1000_0001)
+        var r = SplitMix64(seed: seed, layer: layer, stream: stream &+ UInt64(e) &* 0x1000_0001)
         // Jetpack samples parts/2 + 1 communities; all of them are ordered here so k units are always reached.
         let order = r.weightedSample(p, count: groups.count)
         var chosen: [Int] = []
@@ -103,7 +103,7 @@ enum MoEIndexSets {
     strategy: MoEPartitionStrategy, units: [Int], sizes: [Int], w1: [Float], width d: Int, scores: [Double],
     graph: [Double]?, hidden n: Int, seed: UInt64, layer: Int
   ) -> [[Int]] {
-    var r = MoERandom(seed: seed, layer: layer, stream: 0x5041_5254)
+    var r = SplitMix64(seed: seed, layer: layer, stream: 0x5041_5254)
     switch strategy {
     case .random:
       let p = r.permutation(units.count).map { units[$0] }

@@ -8,8 +8,12 @@ public enum MoELayerSelection: Sendable, Equatable, CustomStringConvertible {
   case lastHalf
   /// Blocks `offset, offset + n, offset + 2n, …` (GShard/V-MoE "every other": `n = 2, offset = 1`).
   case every(Int, offset: Int)
+  /// Explicit block indices and ranges of them, as written (`6-11` stays one range until ``resolve(depth:)``
+  /// checks it against the model's depth).
+  case ranges([ClosedRange<Int>])
+
   /// Explicit block indices.
-  case list([Int])
+  public static func list(_ indices: [Int]) -> MoELayerSelection { .ranges(indices.map { $0...$0 }) }
 
   /// Parses `all`, `last-half`, `every-2`, `every-2+1`, or a comma list of indices and ranges (`6-11`, `0,2,4`).
   ///
@@ -30,39 +34,48 @@ public enum MoELayerSelection: Sendable, Equatable, CustomStringConvertible {
         self = .every(n, offset: offset)
         return
       }
-      var indices: [Int] = []
+      var ranges: [ClosedRange<Int>] = []
       for item in t.split(separator: ",") {
         let bounds = item.split(separator: "-", omittingEmptySubsequences: false)
         if bounds.count == 1, let i = Int(bounds[0]) {
-          indices.append(i)
+          ranges.append(i...i)
         } else if bounds.count == 2, let a = Int(bounds[0]), let b = Int(bounds[1]), a <= b {
-          indices += Array(a...b)
+          ranges.append(a...b)
         } else {
           throw GraftError(
             .invalidArgument,
             "layer selection '\(text)': '\(item)' is not an index or a range a-b (also: all, last-half, every-N)")
         }
       }
-      guard !indices.isEmpty else { throw GraftError(.invalidArgument, "layer selection '\(text)' is empty") }
-      self = .list(indices)
+      guard !ranges.isEmpty else { throw GraftError(.invalidArgument, "layer selection '\(text)' is empty") }
+      self = .ranges(ranges)
     }
   }
 
   /// The selected block indices for a model of `depth` blocks, sorted and unique.
   ///
-  /// - Throws: `invalidArgument` when an index is out of range or nothing is selected.
+  /// Ranges are checked against `depth` before anything is expanded, so a selection such as `0-9999999999` costs
+  /// nothing to refuse.
+  ///
+  /// - Throws: `invalidArgument` when an index is out of range, every-N has N < 1 or a negative offset, or nothing is
+  ///   selected.
   public func resolve(depth: Int) throws(GraftError) -> [Int] {
     let result: [Int]
     switch self {
     case .all: result = Array(0..<depth)
     case .lastHalf: result = Array((depth - depth / 2)..<depth)
-    case .every(let n, let offset): result = Array(stride(from: offset, to: depth, by: n))
-    case .list(let l):
-      if let bad = l.first(where: { $0 < 0 || $0 >= depth }) {
-        throw GraftError(
-          .invalidArgument, "layer index \(bad) is out of range: the model has \(depth) blocks (0...\(depth - 1))")
+    case .every(let n, let offset):
+      guard n >= 1 else { throw GraftError(.invalidArgument, "every-N needs N ≥ 1, not \(n)") }
+      guard offset >= 0 else { throw GraftError(.invalidArgument, "every-N+OFFSET needs OFFSET ≥ 0, not \(offset)") }
+      result = Array(stride(from: offset, to: depth, by: n))
+    case .ranges(let ranges):
+      for range in ranges {
+        for bad in [range.lowerBound, range.upperBound] where bad < 0 || bad >= depth {
+          throw GraftError(
+            .invalidArgument, "layer index \(bad) is out of range: the model has \(depth) blocks (0...\(depth - 1))")
+        }
       }
-      result = Array(Set(l)).sorted()
+      result = Array(Set(ranges.joined())).sorted()
     }
     guard !result.isEmpty else {
       throw GraftError(.invalidArgument, "layer selection '\(self)' selects no block of a \(depth)-block model")
@@ -76,7 +89,9 @@ public enum MoELayerSelection: Sendable, Equatable, CustomStringConvertible {
     case .all: return "all"
     case .lastHalf: return "last-half"
     case .every(let n, let offset): return offset == 0 ? "every-\(n)" : "every-\(n)+\(offset)"
-    case .list(let l): return l.map(String.init).joined(separator: ",")
+    case .ranges(let ranges):
+      return ranges.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }
+        .joined(separator: ",")
     }
   }
 }

@@ -1,3 +1,5 @@
+import GraftCore
+
 /// Balanced graph partitioning and balanced clustering, written for the MoE passes (no METIS or scikit-learn).
 ///
 /// Graphs are dense symmetric weight matrices (`n × n`, row-major): co-activation counts or their data-free proxy.
@@ -89,7 +91,7 @@ enum MoEPartitioner {
   /// Balanced k-means on the L2-normalised rows of `points` (`n × d`), parts of exactly `sizes` (cosine distance,
   /// k-means++ seeding, greedy capacity-constrained assignment; MoEfication/LLaMA-MoE "clustering").
   static func balancedKMeans(
-    _ points: [Float], n: Int, d: Int, sizes: [Int], random: inout MoERandom, iterations: Int = 10
+    _ points: [Float], n: Int, d: Int, sizes: [Int], random: inout SplitMix64, iterations: Int = 10
   ) -> [[Int]] {
     let k = sizes.count
     var x = points.map(Double.init)

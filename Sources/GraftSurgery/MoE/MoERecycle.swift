@@ -74,7 +74,7 @@ public enum MoERecycle {
     }
     let ratio = options.ratio ?? (teacherModel.map { Double(model.width) / Double($0.width) } ?? 0.25)
     guard ratio > 0, ratio <= 1 else {
-      throw GraftError(.invalidArgument, "--ratio must be in (0, 1]; got \(ratio)")
+      throw GraftError(.invalidArgument, "the ratio of hidden units per expert must be in (0, 1]; got \(ratio)")
     }
     let expertCount = options.layout == .dualPath ? options.coreExperts + options.universalExperts : options.experts
     guard expertCount >= 1, options.coreExperts >= 0, options.universalExperts >= 0 else {
@@ -83,14 +83,10 @@ public enum MoERecycle {
     if options.layout == .dualPath {
       guard options.coreExperts >= 1, options.universalFactor > 0, options.universalFactor <= 1 else {
         throw GraftError(
-          .invalidArgument, "dual-path needs --core-experts ≥ 1 and --univ-factor in (0, 1]")
+          .invalidArgument, "the dual-path layout needs at least 1 core expert and a universal factor in (0, 1]")
       }
     }
-    if options.layout == .generic {
-      guard options.topK >= 1, options.topK <= expertCount else {
-        throw GraftError(.invalidArgument, "--top-k must be in 1...\(expertCount); got \(options.topK)")
-      }
-    }
+    if options.layout == .generic { try MoEAssembly.checkTopK(options.topK, experts: expertCount) }
     var replacements: [Int: [(String, Tensor)]] = [:]
     var manifestLayers: [MoEManifest.Layer] = []
     for b in layers {
@@ -101,7 +97,7 @@ public enum MoERecycle {
       let k = Int(Double(h) * ratio)
       guard k >= 1 else {
         throw GraftError(
-          .invalidArgument, "--ratio \(ratio) of \(h) hidden units leaves experts empty",
+          .invalidArgument, "a ratio of \(ratio) of \(h) hidden units leaves experts empty",
           tensor: block.prefix + "fc1.weight")
       }
       guard expertCount <= h else {
@@ -164,7 +160,7 @@ public enum MoERecycle {
       case .jetpack:
         tensors = jetpackTensors(mlp, sets: sets, channels: channels, group: "experts.\(ratioKey(ratio)).")
       case .generic:
-        var random = MoERandom(seed: options.seed, layer: b, stream: 0x524F_5554)
+        var random = SplitMix64(seed: options.seed, layer: b, stream: 0x524F_5554)
         let router = options.router.make(experts: expertCount, width: dS, sets: sets, w1: w1, random: &random)
         tensors.append(("router.weight", try MoEValues.tensor(router, shape: [expertCount, dS], dtype: block.dtype)))
         let stacked = jetpackTensors(mlp, sets: sets, channels: channels, group: "")
@@ -186,7 +182,7 @@ public enum MoERecycle {
         let kU = max(1, Int(Double(k) * options.universalFactor))
         let inner = MoEIndexSets.linspace(k, kU)
         for u in core..<(core + universal) { sets[u] = inner.map { sets[u][$0] } }
-        var random = MoERandom(seed: options.seed, layer: b, stream: 0x5048_4921)
+        var random = SplitMix64(seed: options.seed, layer: b, stream: 0x5048_4921)
         let phi = MoERouterInit.orthogonal(rows: core + universal, columns: dS, random: &random)
         tensors.append(("phi", try MoEValues.tensor(phi, shape: [core + universal, 1, dS], dtype: block.dtype)))
         tensors.append(("scales.0", try MoEValues.tensor([0.5], shape: [], dtype: block.dtype)))

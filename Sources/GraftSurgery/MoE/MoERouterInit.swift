@@ -1,3 +1,5 @@
+import GraftCore
+
 /// How a new router `[E, d]` is initialised.
 ///
 /// None of them changes whether a construction is exact: copies with renormalised top-k and partitions with all
@@ -36,7 +38,7 @@ public enum MoERouterInit: Sendable, Equatable, CustomStringConvertible {
   }
 
   /// The router rows, `[experts × width]` row-major.
-  func make(experts: Int, width d: Int, sets: [[Int]], w1: [Float], random: inout MoERandom) -> [Float] {
+  func make(experts: Int, width d: Int, sets: [[Int]], w1: [Float], random: inout SplitMix64) -> [Float] {
     switch self {
     case .zero:
       return [Float](repeating: 0, count: experts * d)
@@ -63,7 +65,7 @@ public enum MoERouterInit: Sendable, Equatable, CustomStringConvertible {
 
   /// A `rows × columns` matrix with orthonormal rows (rows ≤ columns) or orthonormal columns, by modified
   /// Gram–Schmidt of a seeded normal matrix.
-  static func orthogonal(rows: Int, columns: Int, random: inout MoERandom) -> [Float] {
+  static func orthogonal(rows: Int, columns: Int, random: inout SplitMix64) -> [Float] {
     let tall = rows > columns
     let (vectors, length) = tall ? (columns, rows) : (rows, columns)
     var q = [[Double]](repeating: [], count: vectors)

@@ -71,7 +71,7 @@ public enum MoEDataFree {
     for k in 0..<nodes {
       let z = -6 + 12 * Double(k) / Double(nodes - 1)
       zs.append(z)
-      ws.append(DenoiseRepMath.exp(-z * z / 2))
+      ws.append(Elementary.exp(-z * z / 2))
     }
     let wsum = ws.reduce(0, +)
     var out = [Double](repeating: 0, count: h)
@@ -86,7 +86,7 @@ public enum MoEDataFree {
       }
       let sigma = variance.squareRoot()
       var acc = 0.0
-      for k in 0..<nodes { acc += ws[k] * abs(DenoiseRepMath.gelu(mu + sigma * zs[k])) }
+      for k in 0..<nodes { acc += ws[k] * abs(Elementary.gelu(mu + sigma * zs[k])) }
       out[i] = acc / wsum
     }
     return out

@@ -50,18 +50,18 @@ public enum MoEUpcycle {
     let model = try MoEDenseModel(table)
     let layers = try options.layers.resolve(depth: model.depth)
     let e = options.experts
-    guard e >= 1 else { throw GraftError(.invalidArgument, "--experts must be at least 1 (got \(e))") }
-    guard options.topK >= 1, options.topK <= e else {
-      throw GraftError(.invalidArgument, "--top-k must be in 1...\(e) (the number of experts); got \(options.topK)")
-    }
+    guard e >= 1 else { throw GraftError(.invalidArgument, "experts must be at least 1 (got \(e))") }
+    try MoEAssembly.checkTopK(options.topK, experts: e)
     guard options.layout != .dualPath else {
       throw GraftError(
         .invalidArgument,
-        "the dual-path layout holds recycled core/universal experts; use 'graft moe recycle --layout dual-path'")
+        "the dual-path layout holds recycled core/universal experts: build it with MoERecycle")
     }
-    guard options.sharedHidden >= 0 else { throw GraftError(.invalidArgument, "--shared-hidden must not be negative") }
+    guard options.sharedHidden >= 0 else {
+      throw GraftError(.invalidArgument, "the shared expert's hidden size must not be negative")
+    }
     if options.method == .copies && options.sharedHidden > 0 {
-      throw GraftError(.invalidArgument, "a shared expert needs --method partition (a shared copy would give 2f)")
+      throw GraftError(.invalidArgument, "a shared expert needs the partition method (a shared copy would give 2f)")
     }
     if options.layout == .jetpack && options.sharedHidden > 0 {
       throw GraftError(.invalidArgument, "the Jetpack layout has no shared expert")
@@ -112,7 +112,7 @@ public enum MoEUpcycle {
           strategy: options.partition, units: units, sizes: sizes, w1: w1, width: d, scores: scores, graph: graph,
           hidden: h, seed: options.seed, layer: b)
       }
-      var random = MoERandom(seed: options.seed, layer: b, stream: 0x524F_5554)
+      var random = SplitMix64(seed: options.seed, layer: b, stream: 0x524F_5554)
       let routerValues = options.router.make(experts: e, width: d, sets: sets, w1: w1, random: &random)
       var tensors: [(String, Tensor)] = []
       switch options.layout {

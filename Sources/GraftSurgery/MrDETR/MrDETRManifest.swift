@@ -96,7 +96,8 @@ public struct MrDETRManifest: Sendable {
       .init(pattern: .init("transformer.decoder.bbox_embed.#.layers.#.*"), group: "heads (decoder aliases)"),
     ]
     if variant.hasLabelEncoder && !dropsLabelEncoder {
-      keep.append(.init(pattern: .init("label_enc.weight"), group: "CDN label embedding (kept; --drop-label-enc)"))
+      keep.append(
+        .init(pattern: .init("label_enc.weight"), group: "CDN label embedding (kept unless dropLabelEncoder)"))
     }
     if variant == .insseg {
       keep += [

@@ -44,7 +44,7 @@ public enum MrDETRStrip {
     if options.useEMA {
       throw GraftError(
         .invalidArgument,
-        "--use-ema needs a detectron2 training checkpoint with an 'ema_state' entry; this is a plain state dict")
+        "the EMA weights need a detectron2 training checkpoint with an 'ema_state' entry; this is a plain state dict")
     }
     return try strip(table, source: "state dict", dropped: [], options: options)
   }
@@ -60,7 +60,8 @@ public enum MrDETRStrip {
       guard let ema = checkpoint.emaState else {
         throw GraftError(
           .invalidArgument,
-          "--use-ema: this checkpoint has no 'ema_state' (train.model_ema.enabled was off); its top-level entries "
+          "the EMA weights were asked for, but this checkpoint has no 'ema_state' (train.model_ema.enabled was off); "
+            + "its top-level entries "
             + "are model" + checkpoint.otherEntries.map { ", " + $0.name }.joined())
       }
       dropped.insert("model (\(checkpoint.model.count) tensors, replaced by ema_state)", at: 0)
@@ -68,7 +69,9 @@ public enum MrDETRStrip {
       result.table.metadata = checkpoint.model.metadata
       return result
     }
-    if let ema = checkpoint.emaState { dropped.append("ema_state (\(ema.count) tensors; --use-ema takes it)") }
+    if let ema = checkpoint.emaState {
+      dropped.append("ema_state (\(ema.count) tensors; taken instead of model with useEMA)")
+    }
     return try strip(checkpoint.model, source: "model", dropped: dropped, options: options)
   }
 
@@ -87,7 +90,8 @@ public enum MrDETRStrip {
     report.variantDetected = options.variant == nil
     report.containerEntriesDropped = dropped
     if options.variant == nil && detected.ambiguous {
-      report.notes.append("dino and align checkpoints have identical keys; reported as dino (use --variant align)")
+      report.notes.append(
+        "dino and align checkpoints have identical keys; reported as dino (set the variant to align if it is one)")
     }
     report.aliasesRestored = try restoreHeadAliases(&table)
 
@@ -114,7 +118,7 @@ public enum MrDETRStrip {
         throw GraftError(
           .invalidModel,
           "\(unknown.count) tensors are in neither the REMOVE nor the KEEP list of the \(variant.rawValue) manifest "
-            + "(\(shown)\(unknown.count > 8 ? ", …" : "")); check --variant, or pass --keep-unknown to keep them",
+            + "(\(shown)\(unknown.count > 8 ? ", …" : "")); check the variant, or keep them with keepUnknown",
           tensor: unknown[0])
       }
       report.unknownKept = unknown
@@ -122,13 +126,13 @@ public enum MrDETRStrip {
     if variant.hasLabelEncoder && !options.dropLabelEncoder, let t = table["label_enc.weight"] {
       report.notes.append(
         "kept label_enc.weight \(t.shape) (\(t.elementCount) values): the CDN embedding is training-only; "
-          + "--drop-label-enc removes it")
+          + "dropLabelEncoder removes it")
     }
     guard !report.removed.isEmpty else {
       throw GraftError(
         .invalidModel,
         "already stripped: no auxiliary-route tensors (instruction_o2m, norm_o2m, linear_sep, class_embed_o2m_encoder, "
-          + "bbox_embed_enc_o2m\(variant.hasLabelEncoder ? ", label_enc with --drop-label-enc" : "")) in this "
+          + "bbox_embed_enc_o2m\(variant.hasLabelEncoder ? ", label_enc with dropLabelEncoder" : "")) in this "
           + "\(variant.rawValue) checkpoint; its \(table.count) tensors are all primary-route")
     }
     let storagesRemoved = Set(
@@ -211,15 +215,15 @@ public enum MrDETRStrip {
     if hasLabelEnc && !variant.hasLabelEncoder {
       throw GraftError(
         .invalidArgument,
-        "--variant \(variant.rawValue) has no label_enc, but the checkpoint does; it is a dino or align checkpoint",
+        "variant \(variant.rawValue) has no label_enc, but the checkpoint does; it is a dino or align checkpoint",
         tensor: "label_enc.weight")
     }
     if detected == .insseg && variant != .insseg {
       throw GraftError(
-        .invalidArgument, "the checkpoint has a mask head (mask_head.*), so it is --variant insseg, not \(variant)")
+        .invalidArgument, "the checkpoint has a mask head (mask_head.*), so its variant is insseg, not \(variant)")
     }
     if variant == .insseg && detected != .insseg {
-      throw GraftError(.invalidArgument, "--variant insseg expects mask_head.* tensors; the checkpoint has none")
+      throw GraftError(.invalidArgument, "variant insseg expects mask_head.* tensors; the checkpoint has none")
     }
   }
 

@@ -29,12 +29,12 @@ struct Check: ParsableCommand {
   @Option(help: "Input images [N, C, H, W] (a .npy, or any file holding one float array).") var input: String?
   @Option(help: "The batch size of the random input.") var random = 2
   @Option(help: "The seed of the random input.") var seed: UInt64 = 0
-  @Option(help: "The number of attention heads (default: checkpoint metadata, else width / 64).") var heads: Int?
   @Option(help: "Absolute tolerance.") var atol = 1e-5
   @Option(help: "Tolerance relative to max|before| of each tensor.") var rtol = 1e-4
   @Flag(help: "Compare only the outputs, not every block's hidden state.") var outputsOnly = false
   @Flag(help: "Print the report as JSON instead of a table.") var json = false
   @OptionGroup var reading: ReadingOptions
+  @OptionGroup(title: "ViT architecture (overrides metadata)") var vit: ModelOptions
   @OptionGroup var llm: LLMCheckOptions
 
   func validate() throws {
@@ -45,8 +45,9 @@ struct Check: ParsableCommand {
   func run() throws {
     var passed = true
     try Failure.reporting {
+      try vit.refuse(forModelFolder: CheckWorkflow.isLLM(before) || CheckWorkflow.isLLM(after))
       let options = CheckOptions(
-        architecture: model, model: VisionTransformer.Options(heads: heads), batch: random, seed: seed, atol: atol,
+        architecture: model, model: vit.model, batch: random, seed: seed, atol: atol,
         rtol: rtol, compareHiddenStates: !outputsOnly)
       let report = try CheckWorkflow.compare(
         before: before, after: after, read: reading.readOptions, input: input ?? llm.tokensFile, options: options,

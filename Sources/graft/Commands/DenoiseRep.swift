@@ -71,7 +71,7 @@ extension DenoiseRepCommand {
         o.fuse.compatConv = compatConv
         o.precision = precision
         o.verify = !engine.noVerify
-        o.model = engine.model
+        o.model = engine.vit.model
         let result = try DenoiseRepWorkflow.fuse(o)
         for w in result.fusion.warnings { Failure.warn(w) }
         try outputOptions.finish(result)

@@ -37,7 +37,7 @@ struct MoECommonOptions: ParsableArguments {
     c.read = reading.readOptions
     c.manifestPath = manifest
     c.verify = !engine.noVerify
-    c.model = engine.model
+    c.model = engine.vit.model
     return c
   }
 }

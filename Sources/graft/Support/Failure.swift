@@ -17,7 +17,11 @@ enum Failure {
   static let usage = ExitCode(64)
 
   /// Library options whose flags are not their kebab-case names.
-  static let flags = ["selection": "--include/--exclude", "format": "--to", "tMap": "--t-map"]
+  static let flags = [
+    "selection": "--include/--exclude", "format": "--to", "tMap": "--t-map", "foldBatchNorm": "--fold-bn",
+    "stripPrefixes": "--strip-prefix", "activation": "--act", "normKind": "--norm", "mlpKind": "--mlp",
+    "imageSize": "--img-size", "resamplePositionEmbedding": "--resample-pos-embed",
+  ]
 
   /// The exit status for an error.
   static func status(for error: GraftError) -> ExitCode {
@@ -25,8 +29,11 @@ enum Failure {
     return error.side == .output ? outputFailed : badInput
   }
 
-  /// The flag of a library option: `topK` → `--top-k`, or the flags named in ``flags``.
+  /// The flag of a library option (`topK` → `--top-k`, or as named in ``flags``), or of each in a list `a,b`.
   static func flag(for option: String) -> String {
+    if option.contains(",") {
+      return option.split(separator: ",").map { flag(for: String($0)) }.joined(separator: ", ")
+    }
     if let named = flags[option] { return named }
     var out = "--"
     for c in option {

@@ -154,7 +154,9 @@ extension MoECommand.Upcycle {
         "\(input) is a model folder: name the MoE architecture with --to mixtral|qwen2-moe|qwen3-moe")
     }
     let vitOnly = [
-      "--gate": gate != nil, "--shared-hidden": sharedHidden != 0, "--heads": common.engine.heads != nil,
+      "--gate": gate != nil, "--shared-hidden": sharedHidden != 0,
+      "--" + (common.engine.vit.given.first ?? ""):
+        !common.engine.vit.given.isEmpty,
       "--layout \(layoutDescription)": { if case .vit = layout { layout != .vit(.generic) } else { false } }(),
     ]
     if let flag = vitOnly.filter(\.value).keys.sorted().first {
@@ -196,6 +198,31 @@ extension MoECommand.Upcycle {
     if case .llm = layout { given.insert("--layout \(layoutDescription)", at: 0) }
     if let flag = given.first {
       throw ValidationError("\(flag) applies to model folders (config.json + weights); \(input) is not one")
+    }
+  }
+}
+
+extension ModelOptions {
+  /// The ViT architecture flags given, such as `heads` (without the dashes).
+  var given: [String] {
+    let flags: [(String, Bool)] = [
+      ("heads", heads != nil), ("global-pool", globalPool != nil), ("pool-include-prefix", poolIncludePrefix != nil),
+      ("fc-norm", fcNorm != nil), ("act", act != nil), ("norm", norm != nil), ("norm-eps", normEps != nil),
+      ("mlp", mlp != nil), ("num-prefix-tokens", numPrefixTokens != nil), ("img-size", !imgSize.isEmpty),
+      ("resample-pos-embed", !resamplePosEmbed.isEmpty), ("assume-defaults", assumeDefaults),
+      ("ignore-unused", ignoreUnused),
+    ]
+    return flags.filter(\.1).map(\.0)
+  }
+
+  /// The ViT flags given, as `--flag: true`, for ``LLMRunOptions/refuseMismatch(isLLM:imageFlags:)``.
+  var givenFlags: [String: Bool] { Dictionary(uniqueKeysWithValues: given.map { ("--" + $0, true) }) }
+
+  /// Refuses ViT flags for model folders.
+  func refuse(forModelFolder isLLM: Bool) throws {
+    if isLLM, let flag = given.first {
+      throw ValidationError(
+        "--\(flag) applies to image models; model folders take their configuration from config.json")
     }
   }
 }

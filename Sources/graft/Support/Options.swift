@@ -49,18 +49,37 @@ struct OutputOptions: ParsableArguments {
   }
 }
 
+/// The ViT architecture flags of every command that builds an engine model; each overrides the checkpoint's metadata.
+struct ModelOptions: ParsableArguments {
+  @Option(help: "Attention heads.") var heads: Int?
+  @Option(help: "Pooling: token, avg, max, avgmax, map, none.") var globalPool: VisionTransformer.GlobalPool?
+  @Option(help: "Whether pooling reads the prefix tokens (true/false).") var poolIncludePrefix: Bool?
+  @Option(help: "Whether the checkpoint has fc_norm (true/false; checked).") var fcNorm: Bool?
+  @Option(help: "MLP activation: gelu, gelu_tanh, quick_gelu, relu, silu.") var act: Activation?
+  @Option(help: "Norm layers: layernorm or rmsnorm.") var norm: NormKind?
+  @Option(help: "Norm epsilon.") var normEps: Float?
+  @Option(help: "Packed gated MLP: swiglu_packed (gate first) or glu.") var mlp: MLPKind?
+  @Option(help: "Prefix tokens (class, distillation, registers; checked).") var numPrefixTokens: Int?
+  @Option(parsing: .upToNextOption, help: "The checkpoint's image size: H [W].") var imgSize: [Int] = []
+  @Option(parsing: .upToNextOption, help: "Run at H [W], resampling pos_embed.") var resamplePosEmbed: [Int] = []
+  @Flag(help: "Take timm's defaults for undetermined values (reported as ASSUMED).") var assumeDefaults = false
+  @Flag(help: "Run even when tensors are left unused (they are listed).") var ignoreUnused = false
+
+  var model: VisionTransformer.Options {
+    var o = VisionTransformer.Options(heads: heads, globalPool: globalPool, normEps: normEps, activation: act)
+    (o.poolIncludePrefix, o.fcNorm, o.normKind, o.mlpKind) = (poolIncludePrefix, fcNorm, norm, mlp)
+    (o.imageSize, o.resamplePositionEmbedding) = (
+      imgSize.isEmpty ? nil : imgSize, resamplePosEmbed.isEmpty ? nil : resamplePosEmbed
+    )
+    (o.numPrefixTokens, o.assumeDefaults, o.ignoreUnused) = (numPrefixTokens, assumeDefaults, ignoreUnused)
+    return o
+  }
+}
+
 /// Options of the engine runs that verify a surgery.
 struct EngineOptions: ParsableArguments {
-  @Option(help: "The number of attention heads (default: checkpoint metadata num_heads, else width / 64).")
-  var heads: Int?
-
+  @OptionGroup var vit: ModelOptions
   @Flag(name: .customLong("no-verify"), help: "Skip the engine checks.") var noVerify = false
-
-  func validate() throws {
-    if let heads, heads < 1 { throw ValidationError("--heads must be at least 1") }
-  }
-
-  var model: VisionTransformer.Options { VisionTransformer.Options(heads: heads) }
 }
 
 // MARK: - Library values as arguments
@@ -86,6 +105,10 @@ extension DenoiseRep.Mode: ExpressibleByArgument {}
 extension DenoiseRepWorkflow.Precision: ExpressibleByArgument {}
 extension MrDETRVariant: ExpressibleByArgument {}
 extension MrDETRLayout: ExpressibleByArgument {}
+extension VisionTransformer.GlobalPool: ExpressibleByArgument {}
+extension Activation: ExpressibleByArgument {}
+extension NormKind: ExpressibleByArgument {}
+extension MLPKind: ExpressibleByArgument {}
 
 extension MoERouterInit: ExpressibleByArgument {
   /// Parses `zero`, `normal`, `normal:0.02`, `orthogonal`, `centroid`.

@@ -39,12 +39,12 @@ struct LLMExpertBuilder {
     if options.dropRatio > 0 {
       let n = Int((options.dropRatio * Double(width)).rounded(.down))
       for x in 0..<e {
-        var r = MoERandom(seed: options.seed, layer: layer, stream: 0x4452_4F50 &+ UInt64(x))
+        var r = SplitMix64(seed: options.seed, layer: layer, stream: 0x4452_4F50 &+ UInt64(x))
         dropped[x] = Array(r.permutation(width).prefix(n)).sorted()
       }
     }
     let stats = options.dropRatio > 0 ? try LLMDropStatistics(gate: gate, up: up, down: down, names: names) : nil
-    var random = MoERandom(seed: options.seed, layer: layer, stream: 0x524F_5554)
+    var random = SplitMix64(seed: options.seed, layer: layer, stream: 0x524F_5554)
     if options.router == .centroid && gateFloats == nil { gateFloats = try MoEValues.floats(gate, name: names.gate) }
     let routerValues =
       options.routerRows[layer]
@@ -115,7 +115,7 @@ struct LLMExpertBuilder {
   /// `[1, H]`, N(0, 0.02²): never all-zero, because llama.cpp computes σ(z) as silu(z)/z.
   func shared(gate: Tensor, up: Tensor, down: Tensor) throws(GraftError) -> [(String, Tensor)] {
     let p = "model.layers.\(layer).mlp.shared_expert."
-    var random = MoERandom(seed: options.seed, layer: layer, stream: 0x5348_4152)
+    var random = SplitMix64(seed: options.seed, layer: layer, stream: 0x5348_4152)
     let g = (0..<dense.hidden).map { _ in Float(random.normal() * 0.02) }
     let sharedDown =
       options.sharedExpert == .dense

@@ -60,7 +60,8 @@ final class LLMConcatenatedBytes: TensorByteSource, @unchecked Sendable {
       guard lo < hi else { continue }
       let inPart = (lo - starts[i])..<(hi - starts[i])
       try part.copyBytes(
-        in: inPart, into: UnsafeMutableRawBufferPointer(rebasing: buffer[(lo - range.lowerBound)..<(hi - range.lowerBound)]))
+        in: inPart,
+        into: UnsafeMutableRawBufferPointer(rebasing: buffer[(lo - range.lowerBound)..<(hi - range.lowerBound)]))
       part.discard(inPart)
     }
   }

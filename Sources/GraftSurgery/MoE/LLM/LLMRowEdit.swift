@@ -30,13 +30,17 @@ struct LLMRowEdit: Sendable {
     try values.withUnsafeMutableBufferPointer { v throws(GraftError) in
       try ElementDecoding.decodeToFloat(UnsafeRawBufferPointer(bytes), dtype: dtype, into: v)
     }
-    var random = MoERandom(seed: seed, layer: layer, stream: (stream << 32) ^ UInt64(row))
+    var random = SplitMix64(seed: seed, layer: layer, stream: (stream << 32) ^ UInt64(row))
     if replacedRows.contains(row) {
-      for j in 0..<count { values[j] = Float(mean + std * random.normal()) }
+      for (j, z) in random.polarNormals(count).enumerated() { values[j] = Float(mean + std * z) }
     }
-    for c in replacedColumns { values[c] = Float(mean + std * random.normal()) }
+    if !replacedColumns.isEmpty {
+      for (c, z) in zip(replacedColumns, random.polarNormals(replacedColumns.count)) {
+        values[c] = Float(mean + std * z)
+      }
+    }
     if scale != 1 { for j in 0..<count { values[j] *= scale } }
-    if noise > 0 { for j in 0..<count { values[j] += Float(noise * random.normal()) } }
+    if noise > 0 { for (j, z) in random.polarNormals(count).enumerated() { values[j] += Float(noise * z) } }
     var report = CastReport()
     try values.withUnsafeBufferPointer { v throws(GraftError) in
       try ElementDecoding.encodeFromFloat(v, to: dtype, into: bytes, options: CastOptions(), report: &report)

@@ -1,0 +1,87 @@
+extension LoRAWorkflow {
+  /// Options of ``extract(_:)``.
+  public struct ExtractOptions: Sendable {
+    /// The base checkpoint.
+    public var base: String
+    /// The fine-tuned checkpoint (same names and shapes).
+    public var tuned: String
+    /// The adapter folder to write (`adapter_config.json`, `adapter_model.safetensors`).
+    public var output: String
+    /// How to read both checkpoints.
+    public var read = Checkpoint.ReadOptions()
+    /// The extraction (rank, targets, dtype).
+    public var extract: LoRA.ExtractOptions
+    /// Whether to run the engine checks (and refuse to write when one fails).
+    public var verify = true
+    /// Also write the report as JSON to this path.
+    public var reportPath: String?
+
+    /// Creates options.
+    public init(base: String, tuned: String, output: String, rank: Int) {
+      self.base = base
+      self.tuned = tuned
+      self.output = output
+      extract = LoRA.ExtractOptions(rank: rank)
+    }
+  }
+
+  /// What ``extract(_:)`` did.
+  public struct ExtractResult: WorkflowResult {
+    /// The extraction report.
+    public var extraction: LoRA.ExtractReport
+    /// The checks, unless verification was turned off.
+    public var checks: CheckReport?
+    /// What was written; `nil` when a check failed.
+    public var written: WriteSummary?
+    /// The adapter folder.
+    public var output: String
+
+    /// Whether every check passed.
+    public var passed: Bool { checks?.passed ?? true }
+
+    /// The report for terminals.
+    public var lines: [String] {
+      var out = ["extracted \(extraction.modules.count) LoRA modules (truncated SVD of W_tuned − W_base, float64)"]
+      out += extraction.inferred.map { "  inferred: " + $0 }
+      if !extraction.unrepresented.isEmpty {
+        out.append(
+          "warning: \(extraction.unrepresented.count) differing tensors are not in the adapter: "
+            + extraction.unrepresented.prefix(4).map(\.name).joined(separator: ", "))
+      }
+      return out
+        + WorkflowLines.closing(
+          checks: checks, written: written, to: output, refused: "an exact layer does not reproduce the tuned one")
+    }
+
+    /// The extraction and verification reports.
+    public var json: JSONValue {
+      .object(JSONObject([("extract", extraction.json), ("verification", checks?.json ?? .null)]))
+    }
+  }
+
+  /// Extracts an adapter, verifies every layer with the engine, and writes the peft folder when the checks pass.
+  public static func extract(_ options: ExtractOptions) throws -> ExtractResult {
+    let base = try Checkpoint.read(path: options.base, options: options.read)
+    let tuned = try Checkpoint.read(path: options.tuned, options: options.read)
+    let (tensors, config, report) = try LoRA.extract(base: base, tuned: tuned, options: options.extract)
+    var result = ExtractResult(extraction: report, checks: nil, written: nil, output: options.output)
+    if options.verify {
+      result.checks = try LoRACheck.verifyExtraction(base: base, tuned: tuned, adapter: tensors, report: report)
+    }
+    let inputs = [options.base, options.tuned]
+    if let path = options.reportPath { try WorkflowFiles.writeJSON(result.json, to: path, inputs: inputs) }
+    guard result.passed else { return result }
+    if !FileSystem.isDirectory(options.output) {
+      do { try FileSystem.makeDirectory(options.output) } catch { throw error.on(.output) }
+    }
+    result.written = try Checkpoint.write(
+      tensors, to: options.output + "/adapter_model.safetensors", format: .safetensors,
+      options: {
+        var o = Checkpoint.WriteOptions()
+        o.inputs = inputs
+        return o
+      }())
+    try WorkflowFiles.writeJSON(config.json, to: options.output + "/adapter_config.json", inputs: inputs)
+    return result
+  }
+}

@@ -1,0 +1,203 @@
+public import GraftCore
+import Synchronization
+
+extension GraftFile {
+  /// Opens a `.graft` file as a lazy table: the header is validated and checksummed, no tensor byte is read.
+  ///
+  /// Uncompressed tensors are ``MappedBytes`` (zero-copy, 64-byte aligned); deflated ones are ``ProducedBytes``
+  /// that decompress only the 1 MiB blocks a read touches. With
+  /// ``ReadOptions/verifyTensorChecksumsOnRead`` every tensor checks its stored checksum on first access.
+  ///
+  /// - Throws: ``GraftError`` with the file, the tensor and the byte offset of the first problem found.
+  public static func read(path: String, options: ReadOptions = .init()) throws(GraftError) -> TensorTable {
+    let region = try MappedRegion(path: path)
+    let header = try GraftFileHeader.parse(region.bytes, file: path)
+    var table = TensorTable()
+    var hasAliases = false
+    for entry in header.entries where entry.aliasTarget == nil {
+      let stored = entry.stored
+      let source = makeSource(stored, name: entry.name, region: region, path: path, options: options)
+      do { try table.append(entry.name, Tensor(dtype: stored.dtype, shape: stored.shape, bytes: source)) } catch {
+        throw error.inFile(path)
+      }
+    }
+    for entry in header.entries {
+      guard let target = entry.aliasTarget else { continue }
+      hasAliases = true
+      do { try table.appendAlias(entry.name, of: header.entries[target].name) } catch { throw error.inFile(path) }
+    }
+    if hasAliases {
+      // Aliases were appended after every stored tensor; put each entry back where the file lists it.
+      var position: [String: Int] = [:]
+      for (k, entry) in header.entries.enumerated() { position[entry.name] = k }
+      table.sort { (position[$0.name] ?? 0) < (position[$1.name] ?? 0) }
+    }
+    table.metadata = header.metadata
+    table.lineage = header.lineage
+    return table
+  }
+
+  /// Describes a file's layout (version, header, per-tensor offsets, sizes, compression and checksums).
+  ///
+  /// Reads and validates the header only; tensor bytes are not checked (see ``verify(path:progress:)``).
+  public static func info(path: String) throws(GraftError) -> FileInfo {
+    let region = try MappedRegion(path: path)
+    let header = try GraftFileHeader.parse(region.bytes, file: path)
+    let tensors = header.entries.map { entry in
+      let s = entry.stored
+      let compression: Compression = s.deflate.map { .deflate(level: $0.level) } ?? Compression.none
+      return FileInfo.TensorInfo(
+        name: entry.name, dtype: s.dtype, shape: s.shape,
+        aliasOf: entry.aliasTarget.map { header.entries[$0].name }, offset: s.offset,
+        storedBytes: entry.aliasTarget == nil ? s.storedLength : 0, byteCount: s.byteCount, compression: compression,
+        checksum: XXHash64.format(s.checksum), digest: XXHash64.format(s.digest))
+    }
+    return FileInfo(
+      majorVersion: header.major, minorVersion: header.minor, fileSize: header.fileSize,
+      headerOffset: header.indexOffset, headerLength: header.indexLength,
+      headerChecksum: XXHash64.format(header.headerChecksum), contentDigest: header.contentDigest, tensors: tensors,
+      metadata: header.metadata, lineage: header.lineage)
+  }
+
+  private static func makeSource(
+    _ stored: GraftFileStoredTensor, name: String, region: MappedRegion, path: String, options: ReadOptions
+  ) -> any TensorByteSource {
+    let gate =
+      options.verifyTensorChecksumsOnRead
+      ? GraftFileChecksumGate(region: region, tensor: stored, file: path, name: name) : nil
+    guard let layout = stored.deflate else {
+      guard let gate else { return MappedBytes(region: region, offset: stored.offset, count: stored.storedLength) }
+      let offset = stored.offset
+      return ProducedBytes(byteCount: stored.byteCount, storage: gate) { range, buffer in
+        try gate.check()
+        buffer.copyMemory(from: region.bytes(in: (offset + range.lowerBound)..<(offset + range.upperBound)))
+      }
+    }
+    return ProducedBytes(byteCount: stored.byteCount, storage: gate) { range, buffer in
+      try gate?.check()
+      try GraftFileDeflatedTensor.copy(
+        stored, layout: layout, fileBytes: region.bytes, range: range, into: buffer, file: path, name: name)
+    }
+  }
+}
+
+/// Checks a tensor's stored checksum once, on the first read of any of its bytes, and remembers the outcome.
+final class GraftFileChecksumGate: Sendable {
+  private enum State: Sendable {
+    case unchecked
+    case passed
+    case failed(GraftError)
+  }
+
+  private let region: MappedRegion
+  private let tensor: GraftFileStoredTensor
+  private let file: String
+  private let name: String
+  private let state = Mutex<State>(.unchecked)
+
+  init(region: MappedRegion, tensor: GraftFileStoredTensor, file: String, name: String) {
+    self.region = region
+    self.tensor = tensor
+    self.file = file
+    self.name = name
+  }
+
+  /// Throws `checksumMismatch` when the stored bytes do not hash to the index's checksum.
+  func check() throws(GraftError) {
+    try state.withLock { (s: inout State) throws(GraftError) -> Void in
+      switch s {
+      case .passed: return
+      case .failed(let error): throw error
+      case .unchecked:
+        let actual = GraftFileVerifier.hash(region.bytes, range: tensor.storedRange, discard: nil)
+        if actual == tensor.checksum {
+          s = .passed
+          return
+        }
+        let error = GraftError(
+          .checksumMismatch,
+          "the \(tensor.storedLength) stored bytes hash to \(XXHash64.format(actual)) but the index says "
+            + "\(XXHash64.format(tensor.checksum))", file: file, tensor: name, byteOffset: tensor.offset)
+        s = .failed(error)
+        throw error
+      }
+    }
+  }
+}
+
+/// Random access into a deflated tensor: only the blocks a range touches are decompressed.
+enum GraftFileDeflatedTensor {
+  /// Copies the uncompressed bytes in `range` into `buffer`.
+  static func copy(
+    _ tensor: GraftFileStoredTensor, layout: GraftFileDeflateLayout, fileBytes: UnsafeRawBufferPointer,
+    range: Range<Int>,
+    into buffer: UnsafeMutableRawBufferPointer, file: String, name: String
+  ) throws(GraftError) {
+    guard !range.isEmpty else { return }
+    let blockSize = layout.blockSize
+    var inflater: GraftFileInflater? = nil
+    var scratch: UnsafeMutableRawBufferPointer? = nil
+    defer { scratch?.deallocate() }
+    for k in (range.lowerBound / blockSize)...((range.upperBound - 1) / blockSize) {
+      let blockStart = k * blockSize
+      let blockEnd = min(tensor.byteCount, blockStart + blockSize)
+      let rawCount = blockEnd - blockStart
+      let storedStart = tensor.offset + layout.blockStarts[k]
+      let stored = UnsafeRawBufferPointer(rebasing: fileBytes[storedStart..<(storedStart + layout.blockLengths[k])])
+      let wanted = max(range.lowerBound, blockStart)..<min(range.upperBound, blockEnd)
+      let destination = UnsafeMutableRawBufferPointer(
+        rebasing: buffer[(wanted.lowerBound - range.lowerBound)..<(wanted.upperBound - range.lowerBound)])
+      if stored.count == rawCount {
+        destination.copyMemory(
+          from: UnsafeRawBufferPointer(
+            rebasing: stored[(wanted.lowerBound - blockStart)..<(wanted.upperBound - blockStart)]))
+        continue
+      }
+      let decoder: GraftFileInflater
+      if let inflater {
+        decoder = inflater
+      } else {
+        do { decoder = try GraftFileInflater() } catch {
+          throw GraftError(error.code, error.message, file: file, tensor: name)
+        }
+        inflater = decoder
+      }
+      let whole = wanted.count == rawCount
+      if whole && layout.shuffle == 1 {
+        try inflate(decoder, stored, into: destination, block: k, at: storedStart, file: file, name: name)
+        continue
+      }
+      let work: UnsafeMutableRawBufferPointer
+      if let scratch {
+        work = scratch
+      } else {
+        work = .allocate(byteCount: 2 * blockSize, alignment: 64)
+        scratch = work
+      }
+      let inflated = UnsafeMutableRawBufferPointer(rebasing: work[0..<rawCount])
+      try inflate(decoder, stored, into: inflated, block: k, at: storedStart, file: file, name: name)
+      var plain = UnsafeRawBufferPointer(inflated)
+      if layout.shuffle > 1 {
+        if whole {
+          GraftFileBlockCodec.unshuffle(plain, width: layout.shuffle, into: destination)
+          continue
+        }
+        let unshuffled = UnsafeMutableRawBufferPointer(rebasing: work[blockSize..<(blockSize + rawCount)])
+        GraftFileBlockCodec.unshuffle(plain, width: layout.shuffle, into: unshuffled)
+        plain = UnsafeRawBufferPointer(unshuffled)
+      }
+      destination.copyMemory(
+        from: UnsafeRawBufferPointer(
+          rebasing: plain[(wanted.lowerBound - blockStart)..<(wanted.upperBound - blockStart)]))
+    }
+  }
+
+  private static func inflate(
+    _ decoder: GraftFileInflater, _ stored: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer,
+    block: Int, at offset: Int, file: String, name: String
+  ) throws(GraftError) {
+    do { try decoder.decompress(stored, into: destination) } catch {
+      throw GraftError(error.code, "block \(block): " + error.message, file: file, tensor: name, byteOffset: offset)
+    }
+  }
+}

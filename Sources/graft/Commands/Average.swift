@@ -1,0 +1,62 @@
+import ArgumentParser
+import Graft
+
+/// `graft average`: uniform or weighted average of N checkpoints, streamed tensor by tensor.
+struct AverageCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "average", abstract: "Average N checkpoints of one architecture in float64, tensor by tensor.",
+    discussion: "Integer buffers come from the last checkpoint unless --timm. Example: graft average a.pth b.pth "
+      + "c.pth -o avg.safetensors --weights 0.2,0.3,0.5")
+
+  @Argument(help: "The checkpoints.") var inputs: [String]
+  @Option(name: .shortAndLong, help: "The output path.") var output: String
+  @Option(help: "Comma-separated weights, one per checkpoint (default: the mean).") var weights: String?
+  @Flag(help: "timm avg_checkpoints' output: integers averaged too, every tensor float32.") var timm = false
+  @Flag(name: .customLong("no-verify"), help: "Skip the sampled-element check.") var noVerify = false
+  @OptionGroup var outputOptions: OutputOptions
+  @OptionGroup var reading: ReadingOptions
+
+  func run() throws {
+    try Failure.reporting {
+      var o = AverageWorkflow.Options(inputs: inputs, output: output)
+      o.output = outputOptions.output(output)
+      o.read = reading.readOptions
+      o.average.weights = try weights.map { try $0.split(separator: ",").map(Self.number) }
+      o.average.timmCompatible = timm
+      o.verify = !noVerify
+      try outputOptions.finish(try AverageWorkflow.average(o))
+    }
+  }
+
+  static func number(_ s: Substring) throws -> Double {
+    guard let v = Double(s) else { throw ValidationError("'\(s)' is not a number") }
+    return v
+  }
+}
+
+/// `graft interpolate`: linear or spherical interpolation of two checkpoints.
+struct InterpolateCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "interpolate", abstract: "Interpolate two checkpoints: (1−t)·A + t·B, or per-tensor SLERP.",
+    discussion: "Example: graft interpolate a.safetensors b.safetensors -o mid.safetensors --t 0.3 --slerp")
+
+  @Argument(help: "The checkpoint at t = 0.") var a: String
+  @Argument(help: "The checkpoint at t = 1.") var b: String
+  @Option(name: .shortAndLong, help: "The output path.") var output: String
+  @Option(help: "The position t.") var t: Double
+  @Flag(help: "Spherical interpolation per tensor (linear when nearly colinear).") var slerp = false
+  @Flag(name: .customLong("no-verify"), help: "Skip the sampled-element check.") var noVerify = false
+  @OptionGroup var outputOptions: OutputOptions
+  @OptionGroup var reading: ReadingOptions
+
+  func run() throws {
+    try Failure.reporting {
+      var o = AverageWorkflow.InterpolationOptions(a: a, b: b, t: t, output: output)
+      o.output = outputOptions.output(output)
+      o.read = reading.readOptions
+      o.method = slerp ? .slerp : .linear
+      o.verify = !noVerify
+      try outputOptions.finish(try AverageWorkflow.interpolate(o))
+    }
+  }
+}
