@@ -82,7 +82,8 @@ public enum LLMMoECheck {
         row(
           "whole model", .report, .nan, limit: nil,
           note: "engine run skipped: both models need \(Format.bytes(bytes)) in Float32, above the limit of "
-            + "\(Format.bytes(options.wholeModelByteLimit)) (raise the whole-model limit to run it)"))
+            + "\(Format.bytes(options.wholeModelByteLimit)) (raise the whole-model byte limit, wholeModelByteLimit, to run it)"
+        ))
       return result
     }
     var engine = try LLMCheck.compare(
