@@ -38,7 +38,9 @@ public enum LLMDemo {
     func add(_ name: String, _ shape: [Int], scale: Float, offset: Float = 0) throws(GraftError) {
       let n = shape.reduce(1, *)
       let values = (0..<n).map { _ in offset + scale * rng.approximateNormalFloat() }
-      try t.append(name, try encoded(values, shape: shape, dtype: c.dtype))
+      // Round to nearest even, as torch's `.to(dtype)`.
+      let f32 = Tensor(float32: values, shape: shape)
+      try t.append(name, try Cast.lazily(f32, to: c.dtype, options: CastOptions(), collector: CastReportCollector()))
     }
     let s = 1 / Float(h).squareRoot()
     try add("model.embed_tokens.weight", [c.vocabulary, h], scale: 1)
@@ -74,25 +76,6 @@ public enum LLMDemo {
     var config = literal.objectValue ?? JSONObject()
     if c.family == "mistral" { config["sliding_window"] = .null }
     return (t, config)
-  }
-
-  /// Float values stored as `dtype` (round to nearest even).
-  static func encoded(_ values: [Float], shape: [Int], dtype: DType) throws(GraftError) -> Tensor {
-    guard dtype != .float32 else { return Tensor(float32: values, shape: shape) }
-    guard let size = dtype.byteWidth else { throw GraftError(.unsupportedDType, "\(dtype) has no whole-byte width") }
-    var report = CastReport()
-    var failure: GraftError?
-    let bytes = HeapBytes(count: values.count * size) { dst in
-      values.withUnsafeBufferPointer { v in
-        do throws(GraftError) {
-          try ElementDecoding.encodeFromFloat(v, to: dtype, into: dst, options: CastOptions(), report: &report)
-        } catch {
-          failure = error
-        }
-      }
-    }
-    if let failure { throw failure }
-    return Tensor(dtype: dtype, shape: shape, bytes: bytes)
   }
 
   /// Writes the tiny Llama as a model folder, upcycles it into a 4-expert top-2 Mixtral folder (every check of

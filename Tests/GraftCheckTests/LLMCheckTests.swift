@@ -21,6 +21,15 @@ struct LLMCheckTests {
     return (d, (r.table, r.config), r.plan)
   }
 
+  /// The tiny Llama upcycled into two copies per layer.
+  static func twoCopies() throws -> (
+    dense: (TensorTable, JSONObject), moe: (TensorTable, JSONObject), plan: LLMUpcycle.Plan
+  ) {
+    var o = LLMUpcycle.Options()
+    o.experts = 2
+    return try upcycled(o)
+  }
+
   @Test("the same model passes with zero KL and full top-1 agreement; a perturbed head fails the logits bound")
   func denseComparison() throws {
     let (table, config) = try Self.dense()
@@ -66,9 +75,7 @@ struct LLMCheckTests {
 
   @Test("a tampered expert, a missing key and a changed dense tensor each fail their row; nothing else is blamed")
   func tampering() throws {
-    var o = LLMUpcycle.Options()
-    o.experts = 2
-    let (d, m, plan) = try Self.upcycled(o)
+    let (d, m, plan) = try Self.twoCopies()
     var moe = m.0
     let name = "model.layers.1.block_sparse_moe.experts.1.w2.weight"
     let t = try #require(moe[name])
@@ -91,9 +98,7 @@ struct LLMCheckTests {
 
   @Test("a changed config (rope θ) fails the config row; the whole-model limit turns the engine run into an info row")
   func configAndLimit() throws {
-    var o = LLMUpcycle.Options()
-    o.experts = 2
-    let (d, m, plan) = try Self.upcycled(o)
+    let (d, m, plan) = try Self.twoCopies()
     var config = m.1
     config["rope_parameters"] = ["rope_type": "default", "rope_theta": 1_000_000.0]
     config["rope_theta"] = 1_000_000.0
