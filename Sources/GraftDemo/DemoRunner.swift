@@ -211,6 +211,11 @@ public final class DemoRunner {
       try FileSystem.makeDirectory(folder)
       return try MoEDemo.run(workFolder: folder)
     }
+    step("LLM: upcycle a tiny Llama folder into a Mixtral folder (4 experts, top-2), prove the logits unchanged") {
+      let folder = path("llm")
+      try FileSystem.makeDirectory(folder)
+      return try LLMDemo.run(workFolder: folder)
+    }
     step("DenoiseRep: fuse the denoising layers into the Linears they follow, prove the model is unchanged") {
       let folder = path("denoiserep")
       try FileSystem.makeDirectory(folder)

@@ -143,13 +143,23 @@ public enum RunWorkflow {
 
 /// Compares two checkpoints' forward passes: `graft check` as a library call.
 public enum CheckWorkflow {
-  /// Reads both checkpoints (formats detected from content) and compares them with ``ModelCheck``.
+  /// Reads both checkpoints (formats detected from content) and compares them with ``ModelCheck``, or, when either
+  /// is a Hugging Face model folder, with ``LLMCheck`` (``compareLLM(before:after:read:tokens:options:)``).
   ///
-  /// - Parameter input: a file holding the input images, instead of the seeded random batch of `options`.
+  /// - Parameters:
+  ///   - input: a file holding the input images (the token ids for LLMs), instead of the seeded random batch.
+  ///   - options: the batch, seed, tolerances and hidden-state switch apply to both kinds of model.
+  ///   - tokensPerSequence: the length of each seeded token sequence of an LLM comparison.
   public static func compare(
     before: String, after: String, read: Checkpoint.ReadOptions = .init(), input: String? = nil,
-    options: CheckOptions = CheckOptions()
+    options: CheckOptions = CheckOptions(), tokensPerSequence: Int = 16
   ) throws -> CheckReport {
+    if isLLM(before) || isLLM(after) {
+      var o = LLMCheck.Options()
+      (o.batch, o.length, o.seed) = (options.batch, tokensPerSequence, options.seed)
+      (o.atol, o.rtol, o.compareHiddenStates) = (options.atol, options.rtol, options.compareHiddenStates)
+      return try compareLLM(before: before, after: after, read: read, tokens: input, options: o)
+    }
     let tableBefore = try Checkpoint.read(path: before, options: read)
     let tableAfter = try Checkpoint.read(path: after, options: read)
     var options = options

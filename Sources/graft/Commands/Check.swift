@@ -20,6 +20,7 @@ struct Check: ParsableCommand {
       Examples:
         graft check vit.safetensors vit-bf16.safetensors --model vit --rtol 2e-2
         graft check before.pth after.graft --model vit --random 4 --seed 1 --json
+        graft check llama/ llama-moe/ --random 2 --tokens-per-sequence 32
       """)
 
   @Argument(help: "The checkpoint before the change.") var before: String
@@ -34,6 +35,7 @@ struct Check: ParsableCommand {
   @Flag(help: "Print the report as JSON instead of a table.") var json = false
   @OptionGroup var reading: ReadingOptions
   @OptionGroup(title: "ViT architecture (overrides metadata)") var vit: ModelOptions
+  @OptionGroup var llm: LLMCheckOptions
 
   func validate() throws {
     if random < 1 { throw ValidationError("--random needs a positive batch size") }
@@ -43,11 +45,13 @@ struct Check: ParsableCommand {
   func run() throws {
     var passed = true
     try Failure.reporting {
+      try vit.refuse(forModelFolder: CheckWorkflow.isLLM(before) || CheckWorkflow.isLLM(after))
       let options = CheckOptions(
         architecture: model, model: vit.model, batch: random, seed: seed, atol: atol,
         rtol: rtol, compareHiddenStates: !outputsOnly)
       let report = try CheckWorkflow.compare(
-        before: before, after: after, read: reading.readOptions, input: input, options: options)
+        before: before, after: after, read: reading.readOptions, input: input ?? llm.tokensFile, options: options,
+        tokensPerSequence: llm.tokensPerSequence)
       print(json ? report.json.serialized(.pythonIndent2) : report.lines.joined(separator: "\n"))
       passed = report.passed
     }

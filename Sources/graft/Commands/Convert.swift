@@ -44,11 +44,13 @@ struct Convert: ParsableCommand {
   @OptionGroup var reading: ReadingOptions
   @OptionGroup var outputOptions: OutputOptions
 
+  func validate() throws { try outputOptions.refuseLLMTarget() }
+
   func run() throws {
     try Failure.reporting {
       var options = ConversionOptions()
       options.read = reading.readOptions
-      options.format = outputOptions.to
+      options.format = outputOptions.to?.format
       if let dtype { try options.setDType(named: dtype) }
       options.cast = CastOptions(saturate: saturate)
       options.selection = try TensorSelection(include: include, exclude: exclude)

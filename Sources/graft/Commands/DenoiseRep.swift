@@ -56,6 +56,8 @@ extension DenoiseRepCommand {
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var reading: ReadingOptions
 
+    func validate() throws { try outputOptions.refuseLLMTarget() }
+
     func run() throws {
       try Failure.reporting {
         var o = DenoiseRepWorkflow.FuseOptions(input: input, output: output)
@@ -92,6 +94,8 @@ extension DenoiseRepCommand {
     @Argument(help: "The output path; its extension picks the format unless --to is given.") var output: String
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var reading: ReadingOptions
+
+    func validate() throws { try outputOptions.refuseLLMTarget() }
 
     func run() throws {
       try Failure.reporting {

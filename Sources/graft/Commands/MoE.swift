@@ -85,6 +85,7 @@ extension MoECommand {
     @OptionGroup var common: MoECommonOptions
 
     func validate() throws {
+      try common.output.refuseLLMTarget()
       if calib != nil && synthetic != nil { throw ValidationError("pass either --calib or --synthetic, not both") }
       if let synthetic, synthetic < 1 { throw ValidationError("--synthetic needs a positive count") }
     }
@@ -128,6 +129,11 @@ extension MoECommand {
         Examples:
           graft moe upcycle vit.safetensors moe.safetensors --experts 8 --top-k 2 --method copies
           graft moe upcycle vit.safetensors moe.graft --experts 8 --method partition --partition clustering --shared-hidden 384 --router centroid --layers every-2+1
+
+        A Hugging Face model folder (Llama, Mistral, Qwen2, Qwen3) becomes a Mixtral, Qwen2-MoE or Qwen3-MoE folder \
+        (--to), checked the same way plus an engine run of both models on seeded token ids:
+          graft moe upcycle llama-1b/ llama-8x1b/ --to mixtral --experts 8 --top-k 2
+          graft moe upcycle qwen3/ qwen3-moe/ --to qwen3-moe --experts 8 --method partition --layers last-half
         """)
 
     @Argument(help: "The dense ViT.") var input: String
@@ -139,12 +145,18 @@ extension MoECommand {
     @Option(name: .customLong("shared-hidden"), help: "Partition: hidden units of an always-on shared expert.")
     var sharedHidden = 0
     @Option(help: "Router init.") var router = MoERouterInit.normal(0.02)
-    @Option(help: "The gate convention.") var gate = MoEGateConvention.softmaxTopKRenormalized
-    @Option(help: "The output layout.") var layout = MoELayout.generic
+    @Option(help: "The gate convention (default softmax-topk-renorm).") var gate: MoEGateConvention?
+    @Option(help: "The output layout: generic, jetpack; for model folders v4 (default) or v5-fused.")
+    var layout = UpcycleLayout.vit(.generic)
     @OptionGroup var common: MoECommonOptions
+    @OptionGroup var llm: LLMUpcycleOptions
 
     func run() throws {
       try Failure.reporting {
+        if LLMMoEWorkflow.accepts(input) {
+          return try common.output.finish(try LLMMoEWorkflow.upcycle(try llmOptions(target: common.output.to?.llm)))
+        }
+        try refuseLLMFlags()
         var o = MoEWorkflow.UpcycleOptions(input: input, output: output)
         o.common = common.common(input: input, output: output)
         o.upcycle.experts = experts
@@ -153,8 +165,8 @@ extension MoECommand {
         o.upcycle.partition = partition
         o.upcycle.sharedHidden = sharedHidden
         o.upcycle.router = router
-        o.upcycle.gate = gate
-        o.upcycle.layout = layout
+        if let gate { o.upcycle.gate = gate }
+        if case .vit(let l) = layout { o.upcycle.layout = l }
         o.upcycle.layers = common.layers ?? .all
         if let seed = common.seed { o.upcycle.seed = seed }
         try common.output.finish(try MoEWorkflow.upcycle(o))

@@ -50,6 +50,8 @@ struct MrDETRStripCommand: ParsableCommand {
   var noVerify = false
   @OptionGroup var outputOptions: OutputOptions
 
+  func validate() throws { try outputOptions.refuseLLMTarget() }
+
   func run() throws {
     try Failure.reporting {
       var o = MrDETRWorkflow.StripOptions(input: input, output: output)

@@ -15,6 +15,7 @@ struct Run: ParsableCommand {
       Examples:
         graft run vit_s16.safetensors --model vit --random 2 --seed 0
         graft run vit.pth --input images.npy --output logits.npy --heads 6 --global-pool token --act gelu
+        graft run llama-folder/ --tokens 1,450,4996 --generate 8 --output logits.npy
       """)
 
   @Argument(help: "A checkpoint file (any format graft reads).") var checkpoint: String
@@ -28,6 +29,7 @@ struct Run: ParsableCommand {
   @Flag(help: "Print the run as JSON.") var json = false
   @OptionGroup var reading: ReadingOptions
   @OptionGroup(title: "ViT architecture (overrides metadata)") var vit: ModelOptions
+  @OptionGroup var llm: LLMRunOptions
 
   func validate() throws {
     if input != nil && random != nil { throw ValidationError("pass either --input or --random, not both") }
@@ -37,6 +39,10 @@ struct Run: ParsableCommand {
 
   func run() throws {
     try Failure.reporting {
+      let isLLM = LLMRunWorkflow.accepts(checkpoint)
+      try llm.refuseMismatch(
+        isLLM: isLLM, imageFlags: vit.givenFlags.merging(["--input": input != nil, "--random": random != nil]) { $1 })
+      if isLLM { return try llm.run(model: checkpoint, output: output, reading: reading, json: json) }
       var o = RunWorkflow.Options(checkpoint: checkpoint)
       o.read = reading.readOptions
       o.architecture = model

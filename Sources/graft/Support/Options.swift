@@ -25,7 +25,7 @@ struct ReadingOptions: ParsableArguments {
 /// Options shared by every command that writes a checkpoint and prints a report.
 struct OutputOptions: ParsableArguments {
   @Option(help: "Output format: safetensors, sharded, graft, pth, npy, npz, h5 (default: from the extension).")
-  var to: CheckpointFormat?
+  var to: OutputTarget?
 
   @Option(help: "Also write the report as JSON to this path.") var report: String?
   @Flag(help: "Print the report as JSON instead of text.") var json = false
@@ -33,7 +33,7 @@ struct OutputOptions: ParsableArguments {
 
   /// The library's description of the output at `path`.
   func output(_ path: String) -> WorkflowOutput {
-    var o = WorkflowOutput(path: path, format: to)
+    var o = WorkflowOutput(path: path, format: to?.format)
     o.reportPath = report
     return o
   }
