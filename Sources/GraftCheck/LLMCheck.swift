@@ -33,7 +33,7 @@ public enum LLMCheck {
   /// The model comparison's columns plus the next-token figures of the logits row.
   public static let columns: [CheckReport.Column] =
     ModelCheck.columns + [
-      .init("kl_mean", "KL mean", width: 10), .init("kl_max", "KL max", width: 10),
+      .init("nmse", "NMSE", width: 10), .init("kl_mean", "KL mean", width: 10), .init("kl_max", "KL max", width: 10),
     ]
 
   /// `batch` sequences of `length` token ids, uniform below `vocabulary` (SplitMix64 of `seed`).
@@ -129,9 +129,22 @@ public enum LLMCheck {
         }
       }
     }
+    row.values["nmse"] = .number(normalizedSquaredError(x.values, y.values), .scientific)
     row.values["kl_mean"] = .number(positions > 0 ? sum / Double(positions) : 0, .scientific)
     row.values["kl_max"] = .number(worst, .scientific)
     return row
+  }
+
+  /// Σ(after − before)² / Σ before² in Float64: the logits NMSE that llama.cpp's own comparison scripts report.
+  static func normalizedSquaredError(_ before: [Float], _ after: [Float]) -> Double {
+    var num = 0.0
+    var den = 0.0
+    for (b, a) in zip(before, after) {
+      let d = Double(a) - Double(b)
+      num += d * d
+      den += Double(b) * Double(b)
+    }
+    return den > 0 ? num / den : (num == 0 ? 0 : .infinity)
   }
 
   /// KL(softmax(p) ‖ softmax(q)) in Float64, with log-sum-exp on both sides (non-negative up to rounding).

@@ -162,3 +162,26 @@ struct GGUFModelTests {
     #expect(try HuggingFaceFolder.open(folder + "/hf").llmConfiguration().family == .llama)
   }
 }
+
+@Suite("graft check between a Hugging Face folder and its GGUF")
+struct GGUFCheckTests {
+  @Test("F32 GGUF checks equal to the folder; Q8_0 reports its logits NMSE under 1e-3")
+  func checkAgainstGGUF() throws {
+    let dir = try TestPaths.scratchFolder("gguf-check")
+    let folder = try GGUFModels.folder("llama")
+    for (dtype, name) in [("F32", "f32.gguf"), ("Q8_0", "q8.gguf")] {
+      var o = ConversionOptions()
+      try o.setDType(named: dtype)
+      try Conversion.run(input: folder, output: dir + "/" + name, options: o)
+    }
+    let exact = try CheckWorkflow.compareLLM(before: folder, after: dir + "/f32.gguf")
+    #expect(exact.passed, "\(exact.lines.joined(separator: "\n"))")
+    #expect(exact.row("logits")?.number("nmse") == 0)
+    var loose = LLMCheck.Options()
+    loose.rtol = 0.1
+    let q8 = try CheckWorkflow.compareLLM(before: folder, after: dir + "/q8.gguf", options: loose)
+    let nmse = try #require(q8.row("logits")?.number("nmse"))
+    #expect(nmse > 0 && nmse < 1e-3, "\(q8.lines.joined(separator: "\n"))")
+    #expect(CheckWorkflow.isLLM(dir + "/q8.gguf"))
+  }
+}

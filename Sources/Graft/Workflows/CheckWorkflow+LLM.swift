@@ -1,6 +1,9 @@
 extension CheckWorkflow {
-  /// Whether `path` is an LLM input for `graft check`: a Hugging Face model folder (config.json + weights).
-  public static func isLLM(_ path: String) -> Bool { HuggingFaceFolder.isModelFolder(path) }
+  /// Whether `path` is an LLM input for `graft check`: a Hugging Face model folder (config.json + weights) or a GGUF
+  /// file of an architecture the engine runs.
+  public static func isLLM(_ path: String) -> Bool {
+    HuggingFaceFolder.isModelFolder(path) || LLMModelSource.isModel(path)
+  }
 
   /// Compares two model folders with ``LLMCheck``: every layer's output, the logits, top-1 agreement and the KL
   /// divergence of the next-token distributions, on seeded token ids or on the ids of `tokens`.
@@ -13,8 +16,8 @@ extension CheckWorkflow {
     for (side, path) in [("before", before), ("after", after)] where !isLLM(path) {
       throw GraftError(
         .invalidArgument,
-        "the \(side) checkpoint is not a model folder (config.json + weights) while the other one is; an LLM is "
-          + "compared with an LLM", file: path
+        "the \(side) checkpoint is not a model folder (config.json + weights) nor a GGUF LLM while the other one "
+          + "is; an LLM is compared with an LLM", file: path
       ).on(.input)
     }
     let (a, ca) = try LLMModelLoader.load(before, read: read)

@@ -158,11 +158,18 @@ public enum LLMRunWorkflow {
   }
 }
 
-/// Opens a model folder and builds the engine's model, with errors naming the folder's files.
+/// Opens a model folder or a GGUF file and builds the engine's model, with errors naming the files.
 enum LLMModelLoader {
   static func load(
     _ path: String, read: Checkpoint.ReadOptions, parse: LLMConfiguration.ParseOptions = .init()
   ) throws -> (CausalLM, LLMConfiguration) {
+    if !FileSystem.isDirectory(path), LLMModelSource.isModel(path) {
+      // GGUF: tensors in Hugging Face names and a configuration rebuilt from the key-values, dequantized lazily.
+      let (table, configuration) = try LLMModelSource.open(path)
+      do { return (try CausalLM(configuration: configuration, weights: table), configuration) } catch {
+        throw error.inFile(path).on(.input)
+      }
+    }
     let folder = try HuggingFaceFolder.open(path, options: read)
     let configuration = try folder.llmConfiguration(options: parse)
     do { return (try CausalLM(configuration: configuration, weights: folder.table), configuration) } catch {
