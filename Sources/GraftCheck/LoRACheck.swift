@@ -44,11 +44,13 @@ public enum LoRACheck {
   ///   - rowsPerLayer: random input rows per layer.
   ///   - wholeModel: also run the whole model when the base is a ViT (`patch_embed.proj.weight`).
   ///   - model: ViT options for the whole-model run.
+  ///   - llm: the configuration of an LLM base (its config.json), for the end-to-end run of the decoder.
   /// - Throws: `invalidModel` when a layer or the model cannot be built.
   public static func verify(
     base: TensorTable, merged: TensorTable, report: LoRA.MergeReport, adapters: [LoRA.Adapter],
     rowsPerLayer: Int = 64, seed: UInt64 = 0,
-    wholeModel: Bool = true, model: VisionTransformer.Options = VisionTransformer.Options()
+    wholeModel: Bool = true, model: VisionTransformer.Options = VisionTransformer.Options(),
+    llm: LLMConfiguration? = nil
   ) throws(GraftError) -> CheckReport {
     var rows: [CheckReport.Row] = []
     for (index, m) in report.modules.enumerated() {
@@ -70,7 +72,7 @@ public enum LoRACheck {
         return r
       }
     } else if isLanguageModel(base) {
-      rows.append(llmEndToEnd(base: base, merged: merged, report: report))
+      rows += try llmEndToEnd(base: base, merged: merged, report: report, configuration: llm, seed: seed)
     }
     return CheckReport(
       kind: "lora",
@@ -83,16 +85,35 @@ public enum LoRACheck {
       columns: columns, rows: rows, facts: JSONObject([("input", .string(input))]))
   }
 
-  /// The end-to-end LLM row; TODO(lead): wire the LLM engine here.
+  /// The end-to-end LLM rows: the decoder built from the base with every adapter unmerged (its Linears run
+  /// `W·x + s·B·A·x` through ``LowRankAdapter``) against the merged decoder, on seeded token ids.
   ///
-  /// Wire the LLM engine (`Sources/GraftEngine/LLM/`) here: build the model from
-  /// `unmergedTable(base:merged:report:)` (its Linears pick up the unmerged LoRA path by name) and from `merged`, run
-  /// both on seeded token ids and compare logits with `ModelCheck.row` at `rtol: tolerance`. Until then this row
-  /// says, by name, that the LLM end-to-end check did not run; the per-layer rows above still prove every layer.
-  static func llmEndToEnd(base: TensorTable, merged: TensorTable, report: LoRA.MergeReport) -> CheckReport.Row {
-    CheckReport.Row(
-      "model logits", .info, [:],
-      note: "end-to-end LLM check not run: the LLM engine is not wired into the LoRA check yet (per-layer rows hold)")
+  /// Without the base's configuration (a table not read from a model folder) the row says, by name, that it did not
+  /// run; the per-layer rows still prove every layer.
+  static func llmEndToEnd(
+    base: TensorTable, merged: TensorTable, report: LoRA.MergeReport, configuration: LLMConfiguration?, seed: UInt64
+  ) throws(GraftError) -> [CheckReport.Row] {
+    guard let configuration else {
+      return [
+        CheckReport.Row(
+          "model logits", .info, [:],
+          note: "end-to-end LLM check not run: the base's config.json is not known (read it from a model folder)")
+      ]
+    }
+    let unmerged = try unmergedTable(base: base, merged: merged, report: report)
+    let before = try CausalLM(configuration: configuration, weights: unmerged)
+    let after = try CausalLM(configuration: configuration, weights: merged)
+    var rng = SplitMix64(seed: seed)
+    let tokens = (0..<2).map { _ in (0..<12).map { _ in Int32(rng.below(configuration.vocabularySize)) } }
+    let x = try before.forward(tokens: tokens).logits
+    let y = try after.forward(tokens: tokens).logits
+    let flat = { (t: FloatTensor) in
+      (try? FloatTensor(shape: [t.values.count / max(1, t.shape.last ?? 1), t.shape.last ?? 1], values: t.values)) ?? t
+    }
+    var row = ModelCheck.row(
+      "model logits", TensorComparison(before: flat(x), after: flat(y), argmax: true), atol: 0, rtol: tolerance)
+    row.note = "decoder with unmerged adapters vs merged, 2 × 12 seeded token ids"
+    return [row]
   }
 
   /// Whether the base looks like a decoder LLM (HF Llama-family names).

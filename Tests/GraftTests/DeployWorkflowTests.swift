@@ -30,7 +30,24 @@ struct DeployWorkflowTests {
       output: dir + "/merged.safetensors")
     let result = try LoRAWorkflow.merge(o)
     #expect(result.passed && result.written != nil, "\(result.lines.joined(separator: "\n"))")
-    #expect(result.checks?.row("model logits")?.outcome == .info)
+    // The whole decoder with the adapter unmerged (W·x + s·B·A·x in every projection) against the merged weights.
+    #expect(result.checks?.row("model logits")?.outcome == .passed, "\(result.lines.joined(separator: "\n"))")
+    // And the merged folder's logits against peft's merge_and_unload() on the same ids.
+    let io = try Checkpoint.read(path: Self.fixture("llama-io.safetensors"))
+    let ids = try #require(io["input_ids"])
+    let idValues = try ids.withUnsafeBytes { raw in
+      (0..<ids.elementCount).map {
+        Int32(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))
+      }
+    }
+    let folder = try HuggingFaceFolder.open(Self.fixture("llama-base"))
+    let merged = try CausalLM(
+      configuration: folder.llmConfiguration(), weights: Checkpoint.read(path: dir + "/merged.safetensors"))
+    let logits = try merged.forward(tokens: [Array(idValues[0..<6]), Array(idValues[6..<12])]).logits
+    let peft = try floatValues(#require(io["logits.merged"]))
+    let scale = peft.map(abs).max() ?? 1
+    let worst = zip(logits.values, peft).map { abs($0 - $1) }.max() ?? .infinity
+    #expect(worst <= 1e-5 * scale, "engine vs peft merged logits: \(worst) of \(scale)")
     #expect(try Self.relativeDistance(dir + "/merged.safetensors", Self.fixture("llama-merged.safetensors")) < 1e-5)
     var again = o
     again.output.path = dir + "/again.safetensors"

@@ -112,8 +112,12 @@ public enum LoRAWorkflow {
     let dtypes = Set(report.modules.compactMap { base[$0.weightName]?.dtype.rawValue }).sorted()
     var result = MergeResult(merge: report, checks: nil, written: nil, output: options.output.path, dtypes: dtypes)
     if options.verify {
+      // A model folder's config.json lets the check run the whole decoder, unmerged against merged.
+      let llm =
+        HuggingFaceFolder.isModelFolder(options.base)
+        ? try HuggingFaceFolder.open(options.base, options: options.read).llmConfiguration() : nil
       result.checks = try LoRACheck.verify(
-        base: base, merged: merged, report: report, adapters: adapters, model: options.model)
+        base: base, merged: merged, report: report, adapters: adapters, model: options.model, llm: llm)
     }
     let inputs = [options.base] + options.adapters.map(\.path)
     try options.output.writeReport(result.json, inputs: inputs)

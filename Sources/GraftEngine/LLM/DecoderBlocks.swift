@@ -32,6 +32,54 @@ final class ConsumingWeightReader {
     return try floats(name, shape: shape)
   }
 
+  /// The unmerged LoRA paths (``LowRankAdapter``) of the Linears fused into one (`[q; k; v]`, `[gate; up]`), stacked
+  /// into one path, or `nil` when none of them has one.
+  ///
+  /// Stacking is exact: the `down` factors are concatenated, the `up` factors placed block-diagonally, so row block
+  /// `i` of the fused output only sees part `i`'s adapter. A part without DoRA gets the factor 1. Only the LoRA check
+  /// writes these tensors, next to the base weights, to run base + adapter unmerged.
+  func lowRank(_ parts: [(prefix: String, rows: Int)], inFeatures: Int) throws(GraftError) -> LowRankAdapter? {
+    var found: [(down: [Float], up: [Float], rank: Int, scale: [Float]?)?] = []
+    for part in parts {
+      let name = part.prefix + "." + LowRankAdapter.downName
+      guard let shape = loader.shape(name) else {
+        found.append(nil)
+        continue
+      }
+      guard shape.count == 2, shape[0] > 0 else {
+        throw located(GraftError(.invalidModel, "has shape \(shape); expected [R, \(inFeatures)]", tensor: name))
+      }
+      let r = shape[0]
+      let scaleName = part.prefix + "." + LowRankAdapter.scaleName
+      found.append(
+        (
+          try floats(name, shape: [r, inFeatures]),
+          try floats(part.prefix + "." + LowRankAdapter.upName, shape: [part.rows, r]), r,
+          contains(scaleName) ? try floats(scaleName, shape: [part.rows]) : nil
+        ))
+    }
+    let rank = found.reduce(0) { $0 + ($1?.rank ?? 0) }
+    guard rank > 0 else { return nil }
+    let out = parts.reduce(0) { $0 + $1.rows }
+    var down: [Float] = []
+    var up = [Float](repeating: 0, count: out * rank)
+    var scale: [Float]? = found.contains { $0?.scale != nil } ? [] : nil
+    var (row, column) = (0, 0)
+    for (part, f) in zip(parts, found) {
+      if let f {
+        down += f.down
+        for i in 0..<part.rows {
+          for j in 0..<f.rank { up[(row + i) * rank + column + j] = f.up[i * f.rank + j] }
+        }
+        column += f.rank
+      }
+      scale? += f?.scale ?? [Float](repeating: 1, count: part.rows)
+      row += part.rows
+    }
+    return try LowRankAdapter(
+      down: down, up: up, rank: rank, inFeatures: inFeatures, outFeatures: out, scale: scale)
+  }
+
   /// ``required(_:shape:because:)`` when `isRequired`, else `nil` (a present tensor is then left unread).
   func floats(
     _ name: String, shape: [Int], required isRequired: Bool, because key: String
@@ -50,12 +98,12 @@ struct DecoderMLP: Sendable {
 
   init(
     gate: [Float], up: [Float], down: [Float], gateBias: [Float]?, upBias: [Float]?, downBias: [Float]?,
-    hidden: Int, width: Int
+    hidden: Int, width: Int, gateUpLoRA: LowRankAdapter? = nil, downLoRA: LowRankAdapter? = nil
   ) {
     self.width = width
     let bias: [Float]? = gateBias.flatMap { g in upBias.map { g + $0 } }
-    gateUp = Linear(weight: gate + up, bias: bias, outFeatures: 2 * width, inFeatures: hidden)
-    self.down = Linear(weight: down, bias: downBias, outFeatures: hidden, inFeatures: width)
+    gateUp = Linear(weight: gate + up, bias: bias, outFeatures: 2 * width, inFeatures: hidden, lowRank: gateUpLoRA)
+    self.down = Linear(weight: down, bias: downBias, outFeatures: hidden, inFeatures: width, lowRank: downLoRA)
   }
 
   /// Already fused `[gate; up]` rows, as transformers 5 stores `experts.gate_up_proj[e]`.
@@ -79,7 +127,9 @@ struct DecoderMLP: Sendable {
       gateBias: try w.floats(prefix + g + ".bias", shape: [width], required: bias, because: biasKey),
       upBias: try w.floats(prefix + u + ".bias", shape: [width], required: bias, because: biasKey),
       downBias: try w.floats(prefix + d + ".bias", shape: [hidden], required: bias, because: biasKey),
-      hidden: hidden, width: width)
+      hidden: hidden, width: width,
+      gateUpLoRA: try w.lowRank([(prefix + g, width), (prefix + u, width)], inFeatures: hidden),
+      downLoRA: try w.lowRank([(prefix + d, hidden)], inFeatures: width))
   }
 }
 
@@ -185,11 +235,13 @@ struct DecoderLayer: Sendable {
         + w.required(a + "k_proj.bias", shape: [kvRows], because: biasKey)
         + w.required(a + "v_proj.bias", shape: [kvRows], because: biasKey)
     }
-    qkv = Linear(weight: q + k + v, bias: bias, outFeatures: qRows + 2 * kvRows, inFeatures: h)
+    qkv = Linear(
+      weight: q + k + v, bias: bias, outFeatures: qRows + 2 * kvRows, inFeatures: h,
+      lowRank: try w.lowRank([(a + "q_proj", qRows), (a + "k_proj", kvRows), (a + "v_proj", kvRows)], inFeatures: h))
     output = Linear(
       weight: try w.floats(a + "o_proj.weight", shape: [h, qRows]),
       bias: try w.floats(a + "o_proj.bias", shape: [h], required: c.outputBias, because: "attention_bias"),
-      outFeatures: h, inFeatures: qRows)
+      outFeatures: h, inFeatures: qRows, lowRank: try w.lowRank([(a + "o_proj", h)], inFeatures: qRows))
     queryNorm = c.queryKeyNorm ? try w.floats(a + "q_norm.weight", shape: [d]) : nil
     keyNorm = c.queryKeyNorm ? try w.floats(a + "k_norm.weight", shape: [d]) : nil
     postNorm = try w.floats(p + "post_attention_layernorm.weight", shape: [h])
