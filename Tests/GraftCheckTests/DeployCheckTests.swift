@@ -54,8 +54,23 @@ struct DeployCheckTests {
     let (merged, report) = try LoRA.merge(base, adapters: [adapter])
     let check = try LoRACheck.verify(base: base, merged: merged, report: report, adapters: [adapter])
     #expect(check.passed && report.modules.count == 2)
+    // Without the base's config.json the decoder cannot be built: said by name, not skipped silently.
     #expect(check.row("model logits")?.outcome == .info)
-    #expect(check.row("model logits")?.note?.contains("LLM engine") == true)
+    #expect(check.row("model logits")?.note?.contains("config.json") == true)
+    // With it, the whole decoder runs unmerged against merged.
+    let json = try JSONParser.parse(
+      String(decoding: try FileSystem.readAll(TestPaths.fixture("deploy/llama-base/config.json")), as: UTF8.self))
+    let configuration = try LLMConfiguration(json: try #require(json.objectValue))
+    let full = try LoRACheck.verify(
+      base: base, merged: merged, report: report, adapters: [adapter], llm: configuration)
+    #expect(full.row("model logits")?.outcome == .passed, "\(full.lines.joined(separator: "\n"))")
+    // A merged table that forgot one adapter (its q_proj left as in the base) fails the logits row.
+    var forgot = merged
+    let q = try #require(report.modules.last?.weightName)
+    try forgot.replace(q, with: try #require(base[q]))
+    let bad = try LoRACheck.verify(
+      base: base, merged: forgot, report: report, adapters: [adapter], llm: configuration)
+    #expect(bad.row("model logits")?.outcome == .failed)
   }
 
   @Test("re-parameterisation: every block passes; a tampered fused bias fails its block")
