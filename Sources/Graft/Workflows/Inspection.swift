@@ -4,7 +4,8 @@ public struct Inspection: Sendable {
   public var path: String
   /// The detected format.
   public var detection: FormatDetector.Detection
-  /// The file's size (or the folder's total for sharded checkpoints).
+  /// The file's size (for a sharded checkpoint, the index's and its shards' sizes; other files in the folder are not
+  /// counted).
   public var fileSize: Int
   /// The tensors, when a single state dict could be chosen.
   public var table: TensorTable?
@@ -28,11 +29,7 @@ public struct Inspection: Sendable {
   {
     let detection = try Checkpoint.detect(path: path)
     var size = 0
-    if FileSystem.isDirectory(path) {
-      for name in try FileSystem.contents(of: path) { size += (try? FileSystem.size(of: path + "/" + name)) ?? 0 }
-    } else {
-      size = try FileSystem.size(of: path)
-    }
+    for file in try checkpointFiles(detection) { size += try FileSystem.size(of: file) }
     var inspection = Inspection(path: path, detection: detection, fileSize: size)
     if HuggingFaceFolder.isModelFolder(path) {
       inspection.huggingFace = HuggingFaceSummary(try HuggingFaceFolder.open(path, options: options))
@@ -69,8 +66,18 @@ public struct Inspection: Sendable {
     return inspection
   }
 
+  /// The files a checkpoint's reader reads: an index and the shards it lists, or the one file.
+  ///
+  /// A folder may also hold leftovers of another checkpoint (stale shards, a second format); they are not part of it.
+  static func checkpointFiles(_ detection: FormatDetector.Detection) throws -> [String] {
+    let reader = detection.readerPath
+    guard reader.hasSuffix(".index.json") else { return [reader] }
+    let folder = AtomicOutputFile.folder(of: reader)
+    return [reader] + (try HuggingFaceFolder.shardNames(index: reader)).map { FileSystem.join(folder, $0) }
+  }
+
   /// The absolute file offset of a tensor's bytes, when they are mapped from the file.
-  public static func fileOffset(of tensor: Tensor) -> Int? { (tensor.bytes as? MappedBytes)?.offset }
+  public static func fileOffset(of tensor: Tensor) -> Int? { (tensor.bytes as? any FileBackedBytes)?.fileOffset }
 
   /// Renders the inspection as text; `limit` caps the number of tensor rows (0 = all).
   public func render(limit: Int = 0) -> String {

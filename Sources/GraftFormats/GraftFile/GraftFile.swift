@@ -49,15 +49,17 @@ public enum GraftFile {
 
   /// Options for ``read(path:options:)``.
   public struct ReadOptions: Sendable {
-    /// Check a tensor's stored checksum the first time any of its bytes is read.
+    /// Check every tensor's XXH64 as its bytes are read (on by default).
     ///
-    /// When on, tensors are served through a checking source instead of zero-copy ``MappedBytes``: the first
-    /// access hashes the tensor's stored bytes in place (no copy) and fails with `checksumMismatch` if they do
-    /// not match, so no byte of a corrupted tensor is ever handed out. The header checksum is checked on every
-    /// open regardless.
-    public var verifyTensorChecksumsOnRead = false
+    /// A reader that goes front to back (a conversion streaming the tensor, one read of the whole tensor) is hashed
+    /// on the way, with no extra pass over the bytes, and the read that completes the tensor fails with
+    /// `checksumMismatch` (file, tensor, offset) instead of returning corrupt bytes; an atomic output being written
+    /// from the tensor is then never put in place. Reads in another order hash the whole tensor once first. The
+    /// header checksum is checked on every open regardless. Turn it off only where the bytes are checked some
+    /// other way (``verify(path:progress:)`` hashes every tensor itself).
+    public var verifyTensorChecksumsOnRead = true
 
-    /// Creates default options (header checksum only).
+    /// Creates default options (every checksum checked).
     public init() {}
   }
 
