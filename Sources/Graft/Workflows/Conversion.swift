@@ -38,6 +38,8 @@ public struct ConversionReport: Sendable {
   public var summary: WriteSummary
   /// Wall time in seconds.
   public var seconds: Double
+  /// Which of several state dicts the input held was converted, when it held several.
+  public var collection: CollectionChoice? = nil
 
   /// All cast reports merged.
   public var totalCast: CastReport {
@@ -103,9 +105,12 @@ public enum Conversion {
     }
     var write = options.write
     write.inputs = [input, detection.readerPath]
-    // Converting safetensors to safetensors (directly or through .graft) keeps the metadata exactly as it was, so round
-    // trips are byte-identical; other sources gain the `format: pt` key that transformers requires.
-    if detection.format == .safetensors || detection.format == .safetensorsSharded || detection.format == .graft {
+    // Converting safetensors to safetensors (directly or through a .graft made from safetensors) keeps the metadata
+    // exactly as it was, so round trips are byte-identical; other sources gain the `format: pt` key that
+    // transformers requires.
+    if detection.format == .safetensors || detection.format == .safetensorsSharded
+      || (detection.format == .graft && original.lineage.first.map(Conversion.isFromSafetensors) == true)
+    {
       write.addFormatKey = false
     }
     if format == .graft {
@@ -126,7 +131,17 @@ public enum Conversion {
     let seconds = Double(FileSystem.monotonicNanoseconds() - start) / 1e9
     return ConversionReport(
       input: detection, outputFormat: format, tensorsIn: tensorsIn, tensorsOut: table.count, dropped: dropped,
-      renamed: renamed, casts: collectors.map { ($0.0, $0.1, $0.2.report) }, summary: summary, seconds: seconds)
+      renamed: renamed, casts: collectors.map { ($0.0, $0.1, $0.2.report) }, summary: summary, seconds: seconds,
+      collection: original.collection)
+  }
+}
+
+extension Conversion {
+  /// Whether a lineage record is a conversion from safetensors, whose metadata the source file kept as it was.
+  static func isFromSafetensors(_ record: LineageRecord) -> Bool {
+    let from = record.parameters.objectValue?["from"]?.stringValue
+    return record.operation == "convert"
+      && (from == CheckpointFormat.safetensors.rawValue || from == CheckpointFormat.safetensorsSharded.rawValue)
   }
 }
 
@@ -150,6 +165,7 @@ extension ConversionReport {
     lines.append(
       "\(input.detail) → \(outputFormat.displayName): \(tensorsOut) tensors, "
         + "\(Format.bytes(summary.bytesWritten)) written to \(files) in \(Format.fixed(seconds, digits: 2)) s")
+    if let note = collection?.note { lines.append(note) }
     if !dropped.isEmpty { lines.append("dropped \(dropped.count) tensors (selection)") }
     if renamed > 0 { lines.append("renamed \(renamed) tensors") }
     for note in summary.notes { lines.append("note: \(note)") }
@@ -177,6 +193,7 @@ extension ConversionReport {
     o["bytes_written"] = .integer(summary.bytesWritten)
     o["notes"] = .array(summary.notes.map(JSONValue.string))
     o["seconds"] = .double(seconds)
+    if let collection { o["state_dict"] = collection.json }
     o["casts"] = .array(
       casts.map { c in
         .object(
