@@ -150,4 +150,99 @@ struct IntegrityTests {
     #expect(try Checkpoint.read(path: dir + "/out.safetensors").collection == nil)
     #expect(try Checkpoint.read(path: dir + "/out.safetensors").metadata["checkpoint.selected"] == "model")
   }
+
+  @Test("errors of passes over a checkpoint name its file (DenoiseRep, reparam)")
+  func passErrorsNameTheFile() throws {
+    let dir = try TestPaths.scratchFolder("integrity-pass-errors")
+    let vit = TestPaths.fixture("engine/vit_token.safetensors")
+    let fuse = #expect(throws: GraftError.self) {
+      try DenoiseRepWorkflow.fuse(.init(input: vit, output: dir + "/fused.safetensors"))
+    }
+    #expect(fuse?.file == vit, "\(String(describing: fuse))")
+    let reparam = #expect(throws: GraftError.self) {
+      try ReparamWorkflow.run(.init(input: vit, output: dir + "/folded.safetensors"))
+    }
+    #expect(reparam?.file == vit, "\(String(describing: reparam))")
+    #expect(try FileSystem.contents(of: dir).isEmpty)
+  }
+
+  @Test(
+    "check of a BF16 cast: each row shows the quantity the tolerance bounds (max|Δ|/max|before| ≤ rtol), not an element-wise maximum"
+  )
+  func bf16CheckColumns() throws {
+    let dir = try TestPaths.scratchFolder("integrity-bf16-check")
+    let vit = TestPaths.fixture("engine/vit_token.safetensors")
+    var cast = ConversionOptions()
+    cast.dtype = .bfloat16
+    try Conversion.run(input: vit, output: dir + "/bf16.safetensors", options: cast)
+    var options = CheckOptions()
+    options.rtol = 2e-2
+    let report = try CheckWorkflow.compare(before: vit, after: dir + "/bf16.safetensors", options: options)
+    #expect(report.passed)
+    #expect(report.rows.count >= 3)
+    for row in report.rows {
+      let ratio = try #require(row.number("relative"))
+      let maxAbs = try #require(row.number("max_abs"))
+      let scale = try #require(row.number("scale"))
+      let bound = try #require(row.number("bound"))
+      #expect(abs(ratio - maxAbs / scale) <= 1e-9 * max(1, ratio), "\(row.name)")
+      // What an ok row shows is below the tolerance it passed: a BF16 cast is ~4e-3 of the scale, far below 1.
+      #expect(ratio < options.rtol && maxAbs <= bound, "\(row.name): \(ratio)")
+    }
+    let text = report.lines.joined(separator: "\n")
+    #expect(text.contains("max|Δ|/max|b|") && text.contains("bound") && !text.contains("max rel"))
+    #expect(text.contains("a tensor passes when max|Δ| ≤ bound = "))
+  }
+
+  @Test("inspect --json gives details as values: the pickle tree and state dicts, .graft header facts, HDF5 objects")
+  func inspectDetailsAreValues() throws {
+    let pth = try Inspection.inspect(path: TestPaths.fixture("integrity/vit-two-state-dicts.pth")).json
+    let details = try #require(pth.objectValue?["details"]?.objectValue)
+    #expect(details["state_dicts"] == [["path": "model", "tensors": 32], ["path": "model_ema", "tensors": 32]])
+    let tree = try #require(details["tree"]?.objectValue)
+    #expect(tree["type"] == "dict" && tree["tensors"] == 64)
+    #expect(tree["entries"]?["epoch"] == 3)
+    #expect(tree["entries"]?["model"]?["entries"]?["cls_token"]?["tensor"]?["shape"] == [1, 1, 32])
+
+    let dir = try TestPaths.scratchFolder("integrity-inspect-json")
+    try Checkpoint.write(DemoModel.vit(), to: dir + "/m.graft")
+    let graft = try #require(try Inspection.inspect(path: dir + "/m.graft").json.objectValue?["details"]?.objectValue)
+    #expect(graft["format_version"] == "1.0")
+    #expect(graft["header_checksum"]?.stringValue?.hasPrefix("xxh64:") == true)
+
+    if HDF5Support.isAvailable {
+      let h5 = try Inspection.inspect(path: TestPaths.fixture("integrity/fletcher32-corrupt.h5")).json
+      let objects = try #require(h5.objectValue?["details"]?["objects"]?.arrayValue)
+      let weight = try #require(objects.first { $0["path"] == "/layer/weight" })
+      #expect(weight["filters"] == ["fletcher32"] && weight["shape"] == [256] && weight["dtype"] == "F32")
+    }
+  }
+
+  @Test(
+    "convert --layout pytorch turns a Keras kernel [3, 3, 2, 3] into a PyTorch weight [3, 2, 3, 3], and keras turns it back",
+    .enabled(if: HDF5Support.isAvailable))
+  func convertLayout() throws {
+    let dir = try TestPaths.scratchFolder("integrity-layout")
+    let keras = TestPaths.fixture("integrity/keras-legacy-weights.h5")
+    var options = ConversionOptions()
+    options.layout = .pytorch
+    try Conversion.run(input: keras, output: dir + "/torch.safetensors", options: options)
+    let source = try Checkpoint.read(path: keras)
+    let torch = try Checkpoint.read(path: dir + "/torch.safetensors")
+    let kernel = try #require(source["conv.kernel"])
+    let weight = try #require(torch["conv.weight"])
+    #expect(kernel.shape == [3, 3, 2, 3] && weight.shape == [3, 2, 3, 3])
+    let k = try kernel.readAllBytes().withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    let w = try weight.readAllBytes().withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    // weight[o][i][h][w] == kernel[h][w][i][o]
+    for (o, i, h, x) in [(0, 0, 0, 0), (2, 1, 0, 2), (1, 0, 2, 1)] {
+      #expect(w[((o * 2 + i) * 3 + h) * 3 + x] == k[((h * 3 + x) * 2 + i) * 3 + o])
+    }
+    #expect(torch["bn.running_var"] != nil && torch["fc.weight"]?.shape == [5, 64])
+    options.layout = .keras
+    try Conversion.run(input: dir + "/torch.safetensors", output: dir + "/back.safetensors", options: options)
+    let back = try Checkpoint.read(path: dir + "/back.safetensors")
+    #expect(try back["conv.kernel"]?.readAllBytes() == kernel.readAllBytes())
+    #expect(try back["bn.moving_variance"]?.readAllBytes() == source["bn.moving_variance"]?.readAllBytes())
+  }
 }

@@ -6,6 +6,8 @@ public struct ConversionOptions: Sendable {
   public var write = Checkpoint.WriteOptions()
   /// The output format; `nil` means "from the output path's extension".
   public var format: CheckpointFormat?
+  /// Convert Keras names and layouts to PyTorch's or back (``KerasLayout``), before selection, renaming and casting.
+  public var layout: KerasLayout.Convention?
   /// Which tensors to keep.
   public var selection = TensorSelection.everything
   /// Rename rules, applied in order after selection.
@@ -72,6 +74,9 @@ public enum Conversion {
     // so keeping it costs nothing until (and unless) the digest is needed.
     let original = table
     let tensorsIn = table.count
+    if let layout = options.layout {
+      table = try WorkflowFiles.naming(input) { try KerasLayout.convert(table, to: layout) }
+    }
     let dropped = table.apply(options.selection)
     let renamed = try table.apply(options.renames)
     if table.isEmpty {
@@ -117,6 +122,7 @@ public enum Conversion {
       var parameters = JSONObject()
       parameters["from"] = .string(detection.format.rawValue)
       if let d = options.dtype { parameters["dtype"] = .string(d.rawValue) }
+      if let layout = options.layout { parameters["layout"] = .string(layout.rawValue) }
       if !options.renames.isEmpty { parameters["rename"] = .array(options.renames.map { .string($0.description) }) }
       if !dropped.isEmpty { parameters["dropped"] = .integer(dropped.count) }
       if let s = options.read.select { parameters["select"] = .string(s) }
@@ -124,6 +130,7 @@ public enum Conversion {
         operation: "convert", tool: Checkpoint.toolName, parameters: .object(parameters),
         inputs: [
           collectors.isEmpty && dropped.isEmpty && renamed == 0 && options.read.stripPrefixes.isEmpty
+            && options.layout == nil
             ? LineageRecord.sameAsOutput : try Checkpoint.inputDigest(of: original, detection: detection)
         ])
     }

@@ -16,6 +16,9 @@ public struct Inspection: Sendable {
   public var tableError: GraftError?
   /// Extra format-specific lines (object tree of a pickle, HDF5 groups and attributes, `.graft` header facts).
   public var details: [String] = []
+  /// The same facts as values, for `--json`: `.graft` header facts, the pickle's format and object tree, the HDF5
+  /// layout and objects, the GGUF header and metadata.
+  public var detailsJSON = JSONObject()
   /// For a Hugging Face model folder: architecture, hyperparameters and parameters per component.
   public var huggingFace: HuggingFaceSummary?
   /// Globals a pickle references, with the dangerous ones flagged.
@@ -40,6 +43,9 @@ public struct Inspection: Sendable {
       inspection.details.append(archive.formatDescription)
       inspection.details.append(
         contentsOf: archive.treeDescription(maxDepth: 4).split(separator: "\n").map(String.init))
+      inspection.detailsJSON["container"] = .string(archive.formatDescription)
+      inspection.detailsJSON["state_dicts"] = archive.stateDictCandidatesJSON
+      inspection.detailsJSON["tree"] = archive.treeJSON(maxDepth: 4)
       inspection.globals = archive.referencedGlobals
       do {
         var table = try archive.table(select: options.select, stripPrefixes: options.stripPrefixes)
@@ -52,13 +58,24 @@ public struct Inspection: Sendable {
       }
       return inspection
     case .hdf5:
-      inspection.details.append(
-        contentsOf: try HDF5Checkpoint.describe(path: path).split(separator: "\n").map(String.init))
+      let description = try HDF5Checkpoint.description(path: path)
+      inspection.details.append(contentsOf: description.lines)
+      inspection.detailsJSON = description.json.objectValue ?? JSONObject()
     case .gguf:
-      inspection.details.append(contentsOf: try GGUFInspection.inspect(path: path).lines(includeTensors: false))
+      let gguf = try GGUFInspection.inspect(path: path)
+      inspection.details.append(contentsOf: gguf.lines(includeTensors: false))
+      // The tensors are listed once, under `tensors`, like every format's.
+      inspection.detailsJSON = gguf.json.objectValue ?? JSONObject()
+      inspection.detailsJSON["tensors"] = nil
     case .graft:
       let info = try GraftFile.info(path: path)
       inspection.details.append("format version \(info.formatVersion), header \(info.headerLength) bytes")
+      inspection.detailsJSON = JSONObject([
+        ("format_version", .string(info.formatVersion)), ("header_offset", .integer(info.headerOffset)),
+        ("header_length", .integer(info.headerLength)), ("header_checksum", .string(info.headerChecksum)),
+        ("content_digest", .string(info.contentDigest)),
+        ("compressed_tensors", .integer(info.tensors.filter { $0.compression != .none }.count)),
+      ])
     default:
       break
     }
@@ -161,7 +178,7 @@ public struct Inspection: Sendable {
     o["format"] = .string(detection.format.rawValue)
     o["detail"] = .string(detection.detail)
     o["file_size"] = .integer(fileSize)
-    if !details.isEmpty { o["details"] = .array(details.map(JSONValue.string)) }
+    if !detailsJSON.isEmpty { o["details"] = .object(detailsJSON) }
     if !globals.isEmpty {
       o["globals"] = .array(globals.map { ["name": .string($0.name), "dangerous": .bool($0.isDangerous)] })
     }

@@ -37,6 +37,8 @@ struct Convert: ParsableCommand {
   var nestUnder: String?
   @Option(name: .customLong("hdf5-layout"), help: "For .h5 output: plain, keras2 or keras3.")
   var hdf5Layout = HDF5Checkpoint.Layout.plain
+  @Option(help: "Convert Keras names and layouts to PyTorch's (kernel HWIO → weight OIHW) or back: pytorch, keras.")
+  var layout: KerasLayout.Convention?
   @OptionGroup var reading: ReadingOptions
   @OptionGroup var outputOptions: OutputOptions
 
@@ -46,6 +48,7 @@ struct Convert: ParsableCommand {
       options.read = reading.readOptions
       options.format = outputOptions.to
       options.dtype = dtype
+      options.layout = layout
       options.cast = CastOptions(saturate: saturate)
       options.selection = try TensorSelection(include: include, exclude: exclude)
       options.renames = try rename.map { rule throws(GraftError) in try RenameRule(rule) }
