@@ -12,10 +12,12 @@ struct Convert: ParsableCommand {
 
       Examples:
         graft convert model.safetensors model.graft
-        graft convert checkpoint.pth model.safetensors --select model --strip-prefix module.
+        graft convert ckpt.pth m.safetensors --select model --strip-prefix module.
         graft convert model.safetensors model-bf16.safetensors --dtype BF16
         graft convert model.safetensors out/ --shard-size 5GB
-        graft convert model.safetensors enc.safetensors --include '^encoder\\.' --rename 's/^encoder\\.//'
+        graft convert model.safetensors enc.safetensors --include '^encoder\\.'
+        graft convert enc.safetensors out.safetensors --rename 's/^encoder\\.//'
+        graft convert keras.h5 torch.safetensors --layout pytorch
       """)
 
   @Argument(help: "The input checkpoint (file or sharded folder).") var input: String

@@ -14,7 +14,8 @@ struct Run: ParsableCommand {
 
       Examples:
         graft run vit_s16.safetensors --model vit --random 2 --seed 0
-        graft run vit.pth --input images.npy --output logits.npy --heads 6 --global-pool token --act gelu
+        graft run vit.pth --input images.npy --output logits.npy
+        graft run vit.pth --heads 6 --global-pool token --act gelu
       """)
 
   @Argument(help: "A checkpoint file (any format graft reads).") var checkpoint: String
