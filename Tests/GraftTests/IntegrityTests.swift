@@ -12,6 +12,16 @@ struct IntegrityTests {
     return value?.objectValue ?? JSONObject()
   }()
 
+  /// Converts `input` into a scratch folder with options set by `configure`; returns the output's path.
+  static func convert(_ input: String, to name: String, _ configure: (inout ConversionOptions) -> Void) throws -> String
+  {
+    let output = try TestPaths.scratchFolder("integrity-convert") + "/" + name
+    var options = ConversionOptions()
+    configure(&options)
+    try Conversion.run(input: input, output: output, options: options)
+    return output
+  }
+
   @Test("convert from a .graft with one flipped data byte fails naming file, tensor and offset, and writes nothing")
   func convertChecksGraftChecksums() throws {
     let dir = try TestPaths.scratchFolder("integrity-flip")
@@ -170,14 +180,11 @@ struct IntegrityTests {
     "check of a BF16 cast: each row shows the quantity the tolerance bounds (max|Δ|/max|before| ≤ rtol), not an element-wise maximum"
   )
   func bf16CheckColumns() throws {
-    let dir = try TestPaths.scratchFolder("integrity-bf16-check")
     let vit = TestPaths.fixture("engine/vit_token.safetensors")
-    var cast = ConversionOptions()
-    cast.dtype = .bfloat16
-    try Conversion.run(input: vit, output: dir + "/bf16.safetensors", options: cast)
+    let bf16 = try Self.convert(vit, to: "bf16.safetensors") { $0.dtype = .bfloat16 }
     var options = CheckOptions()
     options.rtol = 2e-2
-    let report = try CheckWorkflow.compare(before: vit, after: dir + "/bf16.safetensors", options: options)
+    let report = try CheckWorkflow.compare(before: vit, after: bf16, options: options)
     #expect(report.passed)
     #expect(report.rows.count >= 3)
     for row in report.rows {
@@ -222,13 +229,10 @@ struct IntegrityTests {
     "convert --layout pytorch turns a Keras kernel [3, 3, 2, 3] into a PyTorch weight [3, 2, 3, 3], and keras turns it back",
     .enabled(if: HDF5Support.isAvailable))
   func convertLayout() throws {
-    let dir = try TestPaths.scratchFolder("integrity-layout")
     let keras = TestPaths.fixture("integrity/keras-legacy-weights.h5")
-    var options = ConversionOptions()
-    options.layout = .pytorch
-    try Conversion.run(input: keras, output: dir + "/torch.safetensors", options: options)
+    let torchPath = try Self.convert(keras, to: "torch.safetensors") { $0.layout = .pytorch }
     let source = try Checkpoint.read(path: keras)
-    let torch = try Checkpoint.read(path: dir + "/torch.safetensors")
+    let torch = try Checkpoint.read(path: torchPath)
     let kernel = try #require(source["conv.kernel"])
     let weight = try #require(torch["conv.weight"])
     #expect(kernel.shape == [3, 3, 2, 3] && weight.shape == [3, 2, 3, 3])
@@ -239,9 +243,7 @@ struct IntegrityTests {
       #expect(w[((o * 2 + i) * 3 + h) * 3 + x] == k[((h * 3 + x) * 2 + i) * 3 + o])
     }
     #expect(torch["bn.running_var"] != nil && torch["fc.weight"]?.shape == [5, 64])
-    options.layout = .keras
-    try Conversion.run(input: dir + "/torch.safetensors", output: dir + "/back.safetensors", options: options)
-    let back = try Checkpoint.read(path: dir + "/back.safetensors")
+    let back = try Checkpoint.read(path: try Self.convert(torchPath, to: "back.safetensors") { $0.layout = .keras })
     #expect(try back["conv.kernel"]?.readAllBytes() == kernel.readAllBytes())
     #expect(try back["bn.moving_variance"]?.readAllBytes() == source["bn.moving_variance"]?.readAllBytes())
   }

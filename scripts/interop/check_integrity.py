@@ -131,10 +131,7 @@ def main():
     checker = Verbose()
     check_keras(checker, binary, work)
     check_transformers(checker, binary, work, python)
-    for failure in checker.failures:
-        print("FAIL", failure)
-    print(f"{checker.passed} passed, {len(checker.failures)} failed")
-    return 1 if checker.failures else 0
+    return checker.finish()
 
 
 if __name__ == "__main__":

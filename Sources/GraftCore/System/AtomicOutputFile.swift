@@ -34,8 +34,11 @@ public struct AtomicOutputFile: ~Copyable {
   public init(destination: String, inputs: [String] = []) throws(GraftError) {
     // Everything is computed into locals first: a noncopyable value must be fully initialised or not at all.
     let temporary = try AtomicOutputFile.prepareTemporary(for: destination, inputs: inputs)
+    // Registered before it exists, so that no signal can come between its creation and its registration.
+    let registration = TemporaryFiles.register(temporary)
     let descriptor: Int32
     do { descriptor = try Syscalls.createExclusive(temporary) } catch {
+      TemporaryFiles.unregister(registration)
       let reason =
         error.errno == Errno.accessDenied
         ? "the destination folder is not writable"
@@ -44,7 +47,7 @@ public struct AtomicOutputFile: ~Copyable {
     }
     self.destination = destination
     self.temporaryPath = temporary
-    self.registration = TemporaryFiles.register(temporary)
+    self.registration = registration
     self.fd = descriptor
     self.buffer = .allocate(byteCount: 1 << 20, alignment: 64)
   }

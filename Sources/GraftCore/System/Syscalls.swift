@@ -220,6 +220,12 @@ package enum Syscalls {
       action.sa_flags = 0
       _ = sigaction(signal, &action, nil)
     }
+    // A process started from a thread that blocks signals (a Dispatch worker) inherits that mask; the handlers
+    // must be able to run.
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&unblock, signal) }
+    _ = pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
   }
 
   package static func rmdir(_ path: String) {
