@@ -3,10 +3,11 @@ public import GraftCore
 extension GraftFile {
   /// Opens a `.graft` file as a lazy table: the header is validated and checksummed, no tensor byte is read.
   ///
-  /// Every tensor checks the XXH64 its index stores as it is read (``ReadOptions/verifyTensorChecksumsOnRead``): a
-  /// front-to-back read is hashed on the way, at no extra pass, and fails on the chunk that completes the tensor;
-  /// other reads hash the tensor once first. Deflated tensors decompress only the 1 MiB blocks a read touches.
-  /// With the check turned off, uncompressed tensors are plain ``MappedBytes`` (zero-copy, 64-byte aligned).
+  /// Every tensor is checked against the XXH64 its index stores before any of its bytes is handed out
+  /// (``ReadOptions/verifyTensorChecksumsOnRead``); the checks run in file order on another thread, ahead of the
+  /// readers, from the first read on (``GraftFileChecks``). Checked uncompressed tensors are mapped zero-copy;
+  /// deflated ones decompress only the 1 MiB blocks a read touches. With the check turned off, uncompressed tensors
+  /// are plain ``MappedBytes`` (zero-copy, 64-byte aligned).
   ///
   /// - Throws: ``GraftError`` with the file, the tensor and the byte offset of the first problem found.
   public static func read(path: String, options: ReadOptions = .init()) throws(GraftError) -> TensorTable {
@@ -14,9 +15,15 @@ extension GraftFile {
     let header = try GraftFileHeader.parse(region.bytes, file: path)
     var table = TensorTable()
     var hasAliases = false
-    for entry in header.entries where entry.aliasTarget == nil {
+    let storedEntries = header.entries.filter { $0.aliasTarget == nil }
+    let checks =
+      options.verifyTensorChecksumsOnRead
+      ? GraftFileChecks(region: region, file: path, tensors: storedEntries.map { ($0.name, $0.stored) }) : nil
+    for (k, entry) in storedEntries.enumerated() {
       let stored = entry.stored
-      let source = makeSource(stored, name: entry.name, region: region, path: path, options: options)
+      let source: any TensorByteSource =
+        checks.map { GraftFileCheckedBytes(checks: $0, index: k) }
+        ?? makeSource(stored, name: entry.name, region: region, path: path)
       do { try table.append(entry.name, Tensor(dtype: stored.dtype, shape: stored.shape, bytes: source)) } catch {
         throw error.inFile(path)
       }
@@ -59,12 +66,10 @@ extension GraftFile {
       metadata: header.metadata, lineage: header.lineage)
   }
 
+  /// The bytes of a tensor read without its checksum check: mapped zero-copy, or decompressed on demand.
   private static func makeSource(
-    _ stored: GraftFileStoredTensor, name: String, region: MappedRegion, path: String, options: ReadOptions
+    _ stored: GraftFileStoredTensor, name: String, region: MappedRegion, path: String
   ) -> any TensorByteSource {
-    if options.verifyTensorChecksumsOnRead {
-      return GraftFileCheckedBytes(region: region, tensor: stored, file: path, name: name)
-    }
     guard let layout = stored.deflate else {
       return MappedBytes(region: region, offset: stored.offset, count: stored.storedLength)
     }

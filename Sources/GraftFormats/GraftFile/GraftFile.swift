@@ -49,14 +49,13 @@ public enum GraftFile {
 
   /// Options for ``read(path:options:)``.
   public struct ReadOptions: Sendable {
-    /// Check every tensor's XXH64 as its bytes are read (on by default).
+    /// Check every tensor's XXH64 before any of its bytes is handed out (on by default).
     ///
-    /// A reader that goes front to back (a conversion streaming the tensor, one read of the whole tensor) is hashed
-    /// on the way, with no extra pass over the bytes, and the read that completes the tensor fails with
-    /// `checksumMismatch` (file, tensor, offset) instead of returning corrupt bytes; an atomic output being written
-    /// from the tensor is then never put in place. Reads in another order hash the whole tensor once first. The
-    /// header checksum is checked on every open regardless. Turn it off only where the bytes are checked some
-    /// other way (``verify(path:progress:)`` hashes every tensor itself).
+    /// The checks run in file order on another thread from the first read of a tensor on, a bounded distance ahead
+    /// of the readers, so a conversion (which reads in order) finds its tensors already checked; a read of a tensor
+    /// whose bytes do not match fails with `checksumMismatch` (file, tensor, offset). Opening a file reads only its
+    /// header, whose checksum is checked on every open regardless. Turn it off only where the bytes are checked
+    /// some other way (``verify(path:progress:)`` hashes every tensor itself).
     public var verifyTensorChecksumsOnRead = true
 
     /// Creates default options (every checksum checked).

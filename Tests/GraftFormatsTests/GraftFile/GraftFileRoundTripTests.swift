@@ -202,7 +202,7 @@ struct GraftFileRoundTripTests {
 
     func expectMismatch(_ body: () throws -> Void) {
       let error = #expect(throws: GraftError.self) { try body() }
-      #expect(error?.code == .checksumMismatch || compressed, "\(String(describing: error))")
+      #expect(error?.code == .checksumMismatch, "\(String(describing: error))")
       #expect(error?.tensor == "bad")
       #expect(error?.file == folder + "/v2.graft")
       #expect(error?.byteOffset != nil)
@@ -220,7 +220,6 @@ struct GraftFileRoundTripTests {
     let table2 = try read()
     expectMismatch { _ = try table2["bad"]?.readAllBytes() }
     expectMismatch { _ = try table2["bad"]?.readAllBytes() }
-    #expect(table2["good"]?.bytes.contiguousBytes == nil)
     _ = try table2["good"]?.readAllBytes()
     #expect(table2["good"]?.bytes.contiguousBytes != nil || compressed)
 
