@@ -169,7 +169,6 @@ public enum Checkpoint {
       var o = SafeTensors.WriteOptions()
       o.addFormatKey = options.addFormatKey
       let directory = path.hasSuffix(".safetensors") ? AtomicOutputFile.folder(of: path) : path
-      if !path.hasSuffix(".safetensors") { try FileSystem.makeDirectory(directory) }
       let base =
         path.hasSuffix(".safetensors")
         ? String((path.split(separator: "/").last ?? "model").dropLast(".safetensors".count)) : "model"

@@ -106,13 +106,18 @@ public enum HDF5Checkpoint {
   /// A readable summary of an HDF5 file for `graft inspect`: the layout found, the group tree with datasets (dtype,
   /// shape, storage) and attributes.
   public static func describe(path: String) throws(GraftError) -> String {
+    try description(path: path).lines.joined(separator: "\n")
+  }
+
+  /// What ``describe(path:)`` shows, as values.
+  public static func description(path: String) throws(GraftError) -> HDF5Description {
     #if HDF5
       try guardFile(path: path, layout: .auto)
     #endif
     return try describeInProcess(path: path)
   }
 
-  static func describeInProcess(path: String) throws(GraftError) -> String {
+  static func describeInProcess(path: String) throws(GraftError) -> HDF5Description {
     #if HDF5
       do { return try HDF5Reader(path: path).describe() } catch { throw error.inFile(path) }
     #else

@@ -27,6 +27,7 @@ struct GraftCommand: ParsableCommand {
   static func main() {
     // /proc/self/exe rather than the path it names: it still starts this binary after a rebuild replaced the file.
     HDF5Checkpoint.isolateFromEnvironment(executable: "/proc/self/exe", arguments: ["hdf5-guard"])
+    TemporaryFiles.removeOnTerminationSignals()  // Ctrl-C, kill, a closed terminal: no temporary file stays
     main(nil)
   }
 }

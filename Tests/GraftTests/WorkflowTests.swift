@@ -47,6 +47,28 @@ struct WorkflowTests {
     #expect(result.summary.contains { $0.contains("calibration") && $0.contains("[2, 3, 32, 32]") })
   }
 
+  @Test(
+    "MoE recycle, generic layout: overlapping subsets are reported as information and the output is written",
+    arguments: [MoERecycleStrategy.importanceL2, .random, .uniform, .coactivation])
+  func moeRecycleGenericOverlap(strategy: MoERecycleStrategy) throws {
+    let dir = try TestPaths.scratchFolder("wf-recycle-generic")
+    try Checkpoint.write(DemoModel.vit(), to: dir + "/vit.safetensors")
+    var o = MoEWorkflow.RecycleOptions(input: dir + "/vit.safetensors", output: dir + "/moe.safetensors")
+    o.recycle.layout = .generic
+    o.recycle.experts = 4
+    o.recycle.ratio = 0.5
+    o.recycle.strategy = strategy
+    o.statistics = strategy == .importanceL2 || strategy == .coactivation ? .synthetic(2) : .none
+    o.common.model.heads = 2
+    let result = try MoEWorkflow.recycle(o)
+    #expect(result.passed && result.written != nil, "\(result.lines.joined(separator: "\n"))")
+    let overlap = result.checks?.rows.filter { $0.name.hasSuffix("vs dense") } ?? []
+    #expect(!overlap.isEmpty)
+    #expect(overlap.allSatisfy { $0.outcome == .info && $0.note?.contains("not a partition") == true })
+    // No manifest file unless one is asked for (item 9).
+    #expect(try FileSystem.contents(of: dir).sorted() == ["moe.safetensors", "vit.safetensors"])
+  }
+
   @Test("DenoiseRep fuse: the fast and the float64 products both pass and agree")
   func denoiseRepFuse() throws {
     let dir = try TestPaths.scratchFolder("wf-denoiserep")

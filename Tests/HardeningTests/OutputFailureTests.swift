@@ -51,6 +51,33 @@ struct OutputFailureTests {
     #expect(try FileSystem.readAll(dir + "/out.graft") == [1, 2, 3])
   }
 
+  @Test(
+    "no space left while writing shards: no shard stays, a folder the write created is removed, the message is true",
+    .enabled(if: canMount))
+  func diskFullSharded() throws {
+    let dir = try TestPaths.scratchFolder("full-shards")
+    #expect(Self.shell(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir]) == 0)
+    defer { _ = Self.shell(["umount", dir]) }
+    let src = try TestPaths.scratchFolder("full-shards-src") + "/vit.safetensors"
+    try Checkpoint.write(DemoModel.vit(), to: src)  // 449 KiB: the first shards fit, a later one does not
+    try FileSystem.makeDirectory(dir + "/existing")
+    try FileSystem.writeAll([7], to: dir + "/existing/keep.txt")
+    for folder in ["new", "existing"] {
+      var options = ConversionOptions()
+      options.write.shardSize = 64_000
+      do {
+        try Conversion.run(input: src, output: dir + "/" + folder, options: options)
+        Issue.record("\(folder): expected a disk-full error")
+      } catch let error as GraftError {
+        #expect(error.message.lowercased().contains("no space left"), "\(error)")
+        #expect(error.message.contains("the destination was not touched"), "\(error)")
+        #expect(error.file?.hasPrefix(dir + "/" + folder + "/model-") == true, "\(error)")
+      }
+    }
+    #expect(try FileSystem.contents(of: dir) == ["existing"], "the folder the write created is removed")
+    #expect(try FileSystem.contents(of: dir + "/existing") == ["keep.txt"])
+  }
+
   @Test("an unwritable folder is refused before anything is read")
   func unwritable() throws {
     let dir = try TestPaths.scratchFolder("ro")

@@ -111,10 +111,7 @@ def main():
         check_file(checker, path, spec)
         if "--keras" in sys.argv and spec.get("keras_model"):
             check_keras(checker, path, spec)
-    for failure in checker.failures:
-        print("FAIL", failure)
-    print(f"{checker.passed} passed, {len(checker.failures)} failed")
-    return 1 if checker.failures else 0
+    return checker.finish()
 
 
 if __name__ == "__main__":

@@ -11,3 +11,10 @@ class Checker:
             self.passed += 1
         else:
             self.failures.append(what)
+
+    def finish(self, detail=""):
+        """Lists the failures, prints `N passed, M failed` and returns the exit status (1 on any failure)."""
+        for failure in self.failures:
+            print("FAIL", failure)
+        print(f"{self.passed} passed, {len(self.failures)} failed{detail}")
+        return 1 if self.failures else 0

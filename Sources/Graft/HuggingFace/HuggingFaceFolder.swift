@@ -41,7 +41,7 @@ public struct HuggingFaceFolder: Sendable {
   ) throws
     -> HuggingFaceFolder
   {
-    let folder = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
+    let folder = FileSystem.withoutTrailingSlashes(path)
     guard FileSystem.isDirectory(folder) else {
       throw GraftError(
         .unrecognizedFormat, "not a folder; a Hugging Face model is a folder with config.json", file: path
@@ -70,7 +70,7 @@ public struct HuggingFaceFolder: Sendable {
     let table = try Checkpoint.read(path: folder, options: options)
     var weightFiles = [weights.name]
     if weights.name.hasSuffix(".index.json") {
-      weightFiles += try shardNames(index: folder + "/" + weights.name)
+      weightFiles += try shardNames(index: FileSystem.join(folder, weights.name))
     }
     let used = Set(weightFiles + ["config.json", "generation_config.json"])
     let rest = names.filter { !used.contains($0) && !FileSystem.isDirectory(folder + "/" + $0) }

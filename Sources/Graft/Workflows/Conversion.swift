@@ -6,6 +6,8 @@ public struct ConversionOptions: Sendable {
   public var write = Checkpoint.WriteOptions()
   /// The output format; `nil` means "from the output path's extension".
   public var format: CheckpointFormat?
+  /// Convert Keras names and layouts to PyTorch's or back (``KerasLayout``), before selection, renaming and casting.
+  public var layout: KerasLayout.Convention?
   /// Which tensors to keep.
   public var selection = TensorSelection.everything
   /// Rename rules, applied in order after selection.
@@ -60,6 +62,8 @@ public struct ConversionReport: Sendable {
   public var summary: WriteSummary
   /// Wall time in seconds.
   public var seconds: Double
+  /// Which of several state dicts the input held was converted, when it held several.
+  public var collection: CollectionChoice? = nil
 
   /// All cast reports merged.
   public var totalCast: CastReport {
@@ -100,6 +104,9 @@ public enum Conversion {
     // so keeping it costs nothing until (and unless) the digest is needed.
     let original = table
     let tensorsIn = table.count
+    if let layout = options.layout {
+      table = try WorkflowFiles.naming(input) { try KerasLayout.convert(table, to: layout) }
+    }
     let dropped = table.apply(options.selection)
     let renamed = try table.apply(options.renames)
     if table.isEmpty {
@@ -149,15 +156,19 @@ public enum Conversion {
     var write = options.write
     if format == .gguf { write.ggufTarget = options.ggufTarget }
     write.inputs = [input, detection.readerPath]
-    // Converting safetensors to safetensors (directly or through .graft) keeps the metadata exactly as it was, so round
-    // trips are byte-identical; other sources gain the `format: pt` key that transformers requires.
-    if detection.format == .safetensors || detection.format == .safetensorsSharded || detection.format == .graft {
+    // Converting safetensors to safetensors (directly or through a .graft made from safetensors) keeps the metadata
+    // exactly as it was, so round trips are byte-identical; other sources gain the `format: pt` key that
+    // transformers requires.
+    if detection.format == .safetensors || detection.format == .safetensorsSharded
+      || (detection.format == .graft && original.lineage.first.map(Conversion.isFromSafetensors) == true)
+    {
       write.addFormatKey = false
     }
     if format == .graft {
       var parameters = JSONObject()
       parameters["from"] = .string(detection.format.rawValue)
       if let d = options.dtype { parameters["dtype"] = .string(d.rawValue) }
+      if let layout = options.layout { parameters["layout"] = .string(layout.rawValue) }
       if !options.renames.isEmpty { parameters["rename"] = .array(options.renames.map { .string($0.description) }) }
       if !dropped.isEmpty { parameters["dropped"] = .integer(dropped.count) }
       if let s = options.read.select { parameters["select"] = .string(s) }
@@ -165,6 +176,7 @@ public enum Conversion {
         operation: "convert", tool: Checkpoint.toolName, parameters: .object(parameters),
         inputs: [
           collectors.isEmpty && dropped.isEmpty && renamed == 0 && options.read.stripPrefixes.isEmpty
+            && options.layout == nil
             ? LineageRecord.sameAsOutput : try Checkpoint.inputDigest(of: original, detection: detection)
         ])
     }
@@ -173,7 +185,17 @@ public enum Conversion {
     let seconds = Double(FileSystem.monotonicNanoseconds() - start) / 1e9
     return ConversionReport(
       input: detection, outputFormat: format, tensorsIn: tensorsIn, tensorsOut: table.count, dropped: dropped,
-      renamed: renamed, casts: collectors.map { ($0.0, $0.1, $0.2.report) }, summary: summary, seconds: seconds)
+      renamed: renamed, casts: collectors.map { ($0.0, $0.1, $0.2.report) }, summary: summary, seconds: seconds,
+      collection: original.collection)
+  }
+}
+
+extension Conversion {
+  /// Whether a lineage record is a conversion from safetensors, whose metadata the source file kept as it was.
+  static func isFromSafetensors(_ record: LineageRecord) -> Bool {
+    let from = record.parameters.objectValue?["from"]?.stringValue
+    return record.operation == "convert"
+      && (from == CheckpointFormat.safetensors.rawValue || from == CheckpointFormat.safetensorsSharded.rawValue)
   }
 }
 
@@ -197,6 +219,7 @@ extension ConversionReport {
     lines.append(
       "\(input.detail) → \(outputFormat.displayName): \(tensorsOut) tensors, "
         + "\(Format.bytes(summary.bytesWritten)) written to \(files) in \(Format.fixed(seconds, digits: 2)) s")
+    if let note = collection?.note { lines.append(note) }
     if !dropped.isEmpty { lines.append("dropped \(dropped.count) tensors (selection)") }
     if renamed > 0 { lines.append("renamed \(renamed) tensors") }
     for note in summary.notes { lines.append("note: \(note)") }
@@ -224,6 +247,7 @@ extension ConversionReport {
     o["bytes_written"] = .integer(summary.bytesWritten)
     o["notes"] = .array(summary.notes.map(JSONValue.string))
     o["seconds"] = .double(seconds)
+    if let collection { o["state_dict"] = collection.json }
     o["casts"] = .array(
       casts.map { c in
         .object(

@@ -130,7 +130,7 @@ public enum DenoiseRepWorkflow {
     var fuseOptions = options.fuse
     // The fast product lives in the engine, which GraftSurgery cannot see: the workflow is where it is wired in.
     fuseOptions.product = options.precision == .float32 ? DenoiseRepKernels.product : nil
-    let (fused, fusion) = try DenoiseRep.fuse(table, options: fuseOptions)
+    let (fused, fusion) = try WorkflowFiles.naming(table) { try DenoiseRep.fuse(table, options: fuseOptions) }
     var result = FuseResult(
       fusion: fusion, checks: nil, written: nil, output: options.output.path, tensorCount: fused.count)
     if options.verify {
@@ -139,8 +139,9 @@ public enum DenoiseRepWorkflow {
       if table.names.contains(where: { $0.hasSuffix("patch_embed.proj.weight") }) {
         (result.configuration, model) = try ModelConfiguration.resolve(table, checkpoint: options.input, options: model)
       }
-      result.checks = try DenoiseRepCheck.verify(
-        unfused: table, fused: fused, report: fusion, fuseOptions: fuseOptions, model: model)
+      result.checks = try WorkflowFiles.naming(table) {
+        try DenoiseRepCheck.verify(unfused: table, fused: fused, report: fusion, fuseOptions: fuseOptions, model: model)
+      }
     }
     try options.output.writeReport(result.json, inputs: [options.input])
     guard result.passed else { return result }
@@ -152,7 +153,7 @@ public enum DenoiseRepWorkflow {
   /// Drops `dm.*`, `time_mlp.*` and the schedule buffers; every other tensor is written byte for byte.
   public static func strip(_ options: StripOptions) throws -> StripResult {
     let table = try Checkpoint.read(path: options.input, options: options.read)
-    let (clean, report) = try DenoiseRep.strip(table, tool: Checkpoint.toolName)
+    let (clean, report) = try WorkflowFiles.naming(table) { try DenoiseRep.strip(table, tool: Checkpoint.toolName) }
     try options.output.writeReport(report.json, inputs: [options.input])
     let written = try options.output.write(clean, inputs: [options.input], lineage: nil)
     return StripResult(strip: report, written: written, output: options.output.path)

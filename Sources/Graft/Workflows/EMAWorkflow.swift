@@ -79,7 +79,9 @@ public enum EMAWorkflow {
   /// Keeps one section, writes it, and reads it back.
   public static func extract(_ options: Options) throws -> Result {
     let checkpoint = try sections(of: options.input)
-    let (table, report) = try EMAExtract.extract(checkpoint, options: options.extract)
+    let (table, report) = try WorkflowFiles.naming(options.input) {
+      try EMAExtract.extract(checkpoint, options: options.extract)
+    }
     try options.output.writeReport(report.json, inputs: [options.input])
     let written = try options.output.write(table, inputs: [options.input], lineage: nil)
     var result = Result(extraction: report, checks: nil, written: written, output: options.output.path)

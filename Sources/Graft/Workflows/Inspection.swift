@@ -4,7 +4,8 @@ public struct Inspection: Sendable {
   public var path: String
   /// The detected format.
   public var detection: FormatDetector.Detection
-  /// The file's size (or the folder's total for sharded checkpoints).
+  /// The file's size (for a sharded checkpoint, the index's and its shards' sizes; other files in the folder are not
+  /// counted).
   public var fileSize: Int
   /// The tensors, when a single state dict could be chosen.
   public var table: TensorTable?
@@ -15,6 +16,9 @@ public struct Inspection: Sendable {
   public var tableError: GraftError?
   /// Extra format-specific lines (object tree of a pickle, HDF5 groups and attributes, `.graft` header facts).
   public var details: [String] = []
+  /// The same facts as values, for `--json`: `.graft` header facts, the pickle's format and object tree, the HDF5
+  /// layout and objects, the GGUF header and metadata.
+  public var detailsJSON = JSONObject()
   /// For a Hugging Face model folder: architecture, hyperparameters and parameters per component.
   public var huggingFace: HuggingFaceSummary?
   /// Globals a pickle references, with the dangerous ones flagged.
@@ -28,11 +32,7 @@ public struct Inspection: Sendable {
   {
     let detection = try Checkpoint.detect(path: path)
     var size = 0
-    if FileSystem.isDirectory(path) {
-      for name in try FileSystem.contents(of: path) { size += (try? FileSystem.size(of: path + "/" + name)) ?? 0 }
-    } else {
-      size = try FileSystem.size(of: path)
-    }
+    for file in try checkpointFiles(detection) { size += try FileSystem.size(of: file) }
     var inspection = Inspection(path: path, detection: detection, fileSize: size)
     if HuggingFaceFolder.isModelFolder(path) {
       inspection.huggingFace = HuggingFaceSummary(try HuggingFaceFolder.open(path, options: options))
@@ -43,6 +43,9 @@ public struct Inspection: Sendable {
       inspection.details.append(archive.formatDescription)
       inspection.details.append(
         contentsOf: archive.treeDescription(maxDepth: 4).split(separator: "\n").map(String.init))
+      inspection.detailsJSON["container"] = .string(archive.formatDescription)
+      inspection.detailsJSON["state_dicts"] = archive.stateDictCandidatesJSON
+      inspection.detailsJSON["tree"] = archive.treeJSON(maxDepth: 4)
       inspection.globals = archive.referencedGlobals
       do {
         var table = try archive.table(select: options.select, stripPrefixes: options.stripPrefixes)
@@ -55,13 +58,24 @@ public struct Inspection: Sendable {
       }
       return inspection
     case .hdf5:
-      inspection.details.append(
-        contentsOf: try HDF5Checkpoint.describe(path: path).split(separator: "\n").map(String.init))
+      let description = try HDF5Checkpoint.description(path: path)
+      inspection.details.append(contentsOf: description.lines)
+      inspection.detailsJSON = description.json.objectValue ?? JSONObject()
     case .gguf:
-      inspection.details.append(contentsOf: try GGUFInspection.inspect(path: path).lines(includeTensors: false))
+      let gguf = try GGUFInspection.inspect(path: path)
+      inspection.details.append(contentsOf: gguf.lines(includeTensors: false))
+      // The tensors are listed once, under `tensors`, like every format's.
+      inspection.detailsJSON = gguf.json.objectValue ?? JSONObject()
+      inspection.detailsJSON["tensors"] = nil
     case .graft:
       let info = try GraftFile.info(path: path)
       inspection.details.append("format version \(info.formatVersion), header \(info.headerLength) bytes")
+      inspection.detailsJSON = JSONObject([
+        ("format_version", .string(info.formatVersion)), ("header_offset", .integer(info.headerOffset)),
+        ("header_length", .integer(info.headerLength)), ("header_checksum", .string(info.headerChecksum)),
+        ("content_digest", .string(info.contentDigest)),
+        ("compressed_tensors", .integer(info.tensors.filter { $0.compression != .none }.count)),
+      ])
     default:
       break
     }
@@ -69,8 +83,18 @@ public struct Inspection: Sendable {
     return inspection
   }
 
+  /// The files a checkpoint's reader reads: an index and the shards it lists, or the one file.
+  ///
+  /// A folder may also hold leftovers of another checkpoint (stale shards, a second format); they are not part of it.
+  static func checkpointFiles(_ detection: FormatDetector.Detection) throws -> [String] {
+    let reader = detection.readerPath
+    guard reader.hasSuffix(".index.json") else { return [reader] }
+    let folder = AtomicOutputFile.folder(of: reader)
+    return [reader] + (try HuggingFaceFolder.shardNames(index: reader)).map { FileSystem.join(folder, $0) }
+  }
+
   /// The absolute file offset of a tensor's bytes, when they are mapped from the file.
-  public static func fileOffset(of tensor: Tensor) -> Int? { (tensor.bytes as? MappedBytes)?.offset }
+  public static func fileOffset(of tensor: Tensor) -> Int? { (tensor.bytes as? any FileBackedBytes)?.fileOffset }
 
   /// Renders the inspection as text; `limit` caps the number of tensor rows (0 = all).
   public func render(limit: Int = 0) -> String {
@@ -154,7 +178,7 @@ public struct Inspection: Sendable {
     o["format"] = .string(detection.format.rawValue)
     o["detail"] = .string(detection.detail)
     o["file_size"] = .integer(fileSize)
-    if !details.isEmpty { o["details"] = .array(details.map(JSONValue.string)) }
+    if !detailsJSON.isEmpty { o["details"] = .object(detailsJSON) }
     if !globals.isEmpty {
       o["globals"] = .array(globals.map { ["name": .string($0.name), "dangerous": .bool($0.isDangerous)] })
     }

@@ -121,7 +121,7 @@ public enum MoEWorkflow {
       (configuration, common.model) = try ModelConfiguration.resolve(
         dense, checkpoint: common.input, options: common.model)
     }
-    let (moe, manifest) = try MoEUpcycle.upcycle(dense, options: options.upcycle)
+    let (moe, manifest) = try WorkflowFiles.naming(dense) { try MoEUpcycle.upcycle(dense, options: options.upcycle) }
     let o = options.upcycle
     let summary = [
       "upcycled \(manifest.layers.count) blocks: \(o.method.rawValue), \(o.experts) experts, top-\(o.topK) "
@@ -175,7 +175,9 @@ public enum MoEWorkflow {
       summary.append(
         "statistics: \(o.statisticsSource), \(elapsed) (\(elapsed / max(images.shape.first ?? 1, 1)) per image)")
     }
-    let (moe, manifest) = try MoERecycle.recycle(dense, teacher: teacher, options: o)
+    let (moe, manifest) = try WorkflowFiles.naming(dense) {
+      try MoERecycle.recycle(dense, teacher: teacher, options: o)
+    }
     summary.append(
       "recycled \(manifest.layers.count) blocks (\(manifest.parameters["mode"]?.stringValue ?? "")), "
         + "strategy \(o.strategy.rawValue), layout \(o.layout.rawValue), seed \(o.seed)")
@@ -195,7 +197,9 @@ public enum MoEWorkflow {
     if common.verify {
       var check = MoECheck.Options()
       check.model = common.model
-      result.checks = try MoECheck.verify(dense: dense, moe: moe, manifest: manifest, teacher: teacher, options: check)
+      result.checks = try WorkflowFiles.naming(dense) {
+        try MoECheck.verify(dense: dense, moe: moe, manifest: manifest, teacher: teacher, options: check)
+      }
     }
     guard result.passed else { return result }
     let lineage = LineageRecord(

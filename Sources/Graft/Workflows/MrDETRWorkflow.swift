@@ -62,10 +62,10 @@ public enum MrDETRWorkflow {
     let full: TensorTable
     switch source {
     case .container(let c):
-      stripped = try MrDETRStrip.run(c, options: options.strip)
+      stripped = try WorkflowFiles.naming(options.input) { try MrDETRStrip.run(c, options: options.strip) }
       full = options.strip.useEMA ? (c.emaState ?? c.model) : c.model
     case .stateDict(let t):
-      stripped = try MrDETRStrip.run(t, options: options.strip)
+      stripped = try WorkflowFiles.naming(t) { try MrDETRStrip.run(t, options: options.strip) }
       full = t
     }
     var output = options.output

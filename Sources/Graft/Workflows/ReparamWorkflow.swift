@@ -60,9 +60,15 @@ public enum ReparamWorkflow {
   /// Folds, verifies with the engine, and writes only when every block matches.
   public static func run(_ options: Options) throws -> Result {
     let table = try Checkpoint.read(path: options.input, options: options.read)
-    let (folded, report) = try Reparam.reparameterize(table, options: options.reparam)
+    let (folded, report) = try WorkflowFiles.naming(table) {
+      try Reparam.reparameterize(table, options: options.reparam)
+    }
     var result = Result(reparam: report, checks: nil, written: nil, output: options.output.path)
-    if options.verify { result.checks = try ReparamCheck.verify(before: table, after: folded, report: report) }
+    if options.verify {
+      result.checks = try WorkflowFiles.naming(table) {
+        try ReparamCheck.verify(before: table, after: folded, report: report)
+      }
+    }
     try options.output.writeReport(result.json, inputs: [options.input])
     guard result.passed else { return result }
     result.written = try options.output.write(folded, inputs: [options.input], lineage: nil)

@@ -53,6 +53,8 @@ public enum RunWorkflow {
     public var forwardSeconds: [Double]
     /// The `.npy` written, if any.
     public var written: String?
+    /// Which of several state dicts the checkpoint held was run, when it held several.
+    public var collection: CollectionChoice? = nil
 
     /// The median forward time.
     public var medianSeconds: Double {
@@ -63,6 +65,7 @@ public enum RunWorkflow {
     /// The report for terminals: configuration, engine, input, a few output values with their arg-max, timing.
     public var lines: [String] {
       var out = ["model: \(architecture.rawValue)" + (metadataPath.map { " (architecture metadata: \($0))" } ?? "")]
+      if let note = collection?.note { out.append(note) }
       out += configurationLines.map { "  " + $0 }
       out += [
         "engine: \(EngineBuildInfo.features), \(EngineBuildInfo.defaultThreadCount) threads",
@@ -99,6 +102,7 @@ public enum RunWorkflow {
           ("output", .array(output.values.map { JSONValue.finite(Double($0)) })),
           ("build_seconds", .double(buildSeconds)), ("forward_seconds", .array(forwardSeconds.map(JSONValue.double))),
           ("written", written.map(JSONValue.string) ?? .null),
+          ("state_dict", collection?.json ?? .null),
         ]))
     }
   }
@@ -137,7 +141,7 @@ public enum RunWorkflow {
       architecture: options.architecture, configuration: network.configurationJSON,
       configurationLines: network.configurationLines, metadataPath: metadataPath, inputDescription: description,
       inputShape: images.shape, output: out, buildSeconds: ModelCheck.seconds(buildTime), forwardSeconds: times,
-      written: options.outputPath)
+      written: options.outputPath, collection: table.collection)
   }
 }
 
@@ -173,6 +177,10 @@ public enum CheckWorkflow {
     var header = ["before: \(before)", "after:  \(after)"]
     for (side, path) in [("before", pathBefore), ("after", pathAfter)] {
       if let path { header.append("architecture metadata (\(side)): \(path)") }
+    }
+    for (side, table) in [("before", tableBefore), ("after", tableAfter)] {
+      if let note = table.collection?.note { header.append("\(side): \(note)") }
+      if let collection = table.collection { report.facts["state_dict_\(side)"] = collection.json }
     }
     report.header.insert(contentsOf: header, at: 0)
     return report

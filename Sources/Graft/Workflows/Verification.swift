@@ -10,27 +10,43 @@ public struct VerificationReport: Sendable {
   public var problems: [String] = []
   /// Floating-point tensors holding NaN or ±inf, with counts (reported, not errors).
   public var nonFinite: [(name: String, nan: Int, inf: Int)] = []
-  /// Whether checksums were checked (only `.graft` files carry them).
+  /// Whether checksums were checked: `.graft` tensor checksums, the CRC-32 of every zip member (`.pth`, `.npz`);
+  /// HDF5 filter checksums (Fletcher-32) are checked by libhdf5 as every byte is read.
   public var checksumsChecked = false
+  /// The number of checksums that did not match (each is also in ``problems``).
+  public var checksumMismatches = 0
 
   /// Whether no problem was found.
   public var isValid: Bool { problems.isEmpty }
 
-  /// Verifies a checkpoint: parses it strictly (the reader validates every header rule), checks `.graft` checksums,
-  /// then reads every tensor's bytes and counts non-finite values.
+  /// Verifies a checkpoint: parses it strictly (the reader validates every header rule), checks `.graft` checksums
+  /// and the CRC-32 of every zip member, then reads every tensor's bytes and counts non-finite values.
+  ///
+  /// - Throws: the reader's ``GraftError`` when the checkpoint cannot be parsed at all (a truncated file, a broken
+  ///   header): there is nothing to verify, and the input is invalid. Damage found in a readable file (a checksum
+  ///   mismatch, a tensor that cannot be read) is a problem in the report.
   public static func verify(path: String, progress: ProgressCounter? = nil) throws -> VerificationReport {
     let detection = try Checkpoint.detect(path: path)
     var report = VerificationReport(detection: detection)
     if detection.format == .graft {
-      let native = try GraftFile.verify(path: path, progress: nil)
+      // The header is parsed first: a file whose structure is broken is an error, not a list of checksum problems.
+      do { _ = try GraftFile.info(path: detection.readerPath) } catch { throw error.on(.input) }
+      let native = try GraftFile.verify(path: detection.readerPath, progress: nil)
       report.checksumsChecked = true
+      report.checksumMismatches = native.problems.filter { $0.code == .checksumMismatch }.count
       report.problems.append(contentsOf: native.problems.map(\.description))
       if !native.isValid { return report }
     }
-    let table: TensorTable
-    do { table = try Checkpoint.read(path: path) } catch let error as GraftError {
-      report.problems.append(error.description)
-      return report
+    let table = try Checkpoint.read(path: path)
+    for file in try Inspection.checkpointFiles(detection) where isZip(file) {
+      let archive = try ZipArchive(path: file)
+      for entry in archive.entries {
+        do { try archive.verifyChecksum(entry) } catch {
+          if error.code == .checksumMismatch { report.checksumMismatches += 1 }
+          report.problems.append(error.description)
+        }
+      }
+      report.checksumsChecked = true
     }
     progress?.expect(table.storedByteCount)
     for entry in table.storedEntries {
@@ -72,7 +88,11 @@ public struct VerificationReport: Sendable {
     var lines: [String] = []
     lines.append(
       "\(detection.detail): \(tensorsChecked) tensors, \(Format.bytes(bytesChecked)) read"
-        + (checksumsChecked ? ", checksums verified" : ""))
+        + (!checksumsChecked
+          ? ""
+          : checksumMismatches == 0
+            ? ", checksums verified"
+            : ", \(checksumMismatches) checksum mismatch\(checksumMismatches == 1 ? "" : "es")"))
     for n in nonFinite { lines.append("note: \(n.name) holds \(n.nan) NaN and \(n.inf) infinite values") }
     for p in problems { lines.append("PROBLEM: \(p)") }
     lines.append(isValid ? "OK" : "INVALID (\(problems.count) problem\(problems.count == 1 ? "" : "s"))")
@@ -81,6 +101,12 @@ public struct VerificationReport: Sendable {
 }
 
 extension VerificationReport {
+  /// Whether a file is a zip archive (a `.pth` of torch ≥ 1.6, an `.npz`), whose members carry CRC-32s.
+  static func isZip(_ path: String) -> Bool {
+    guard let region = try? MappedRegion(path: path) else { return false }
+    return ZipArchive.looksLikeZip(region.bytes)
+  }
+
   /// The verification as data.
   public var json: JSONValue {
     var o = JSONObject()
@@ -89,6 +115,7 @@ extension VerificationReport {
     o["tensors_checked"] = .integer(tensorsChecked)
     o["bytes_checked"] = .integer(bytesChecked)
     o["checksums_checked"] = .bool(checksumsChecked)
+    o["checksum_mismatches"] = .integer(checksumMismatches)
     o["problems"] = .array(problems.map(JSONValue.string))
     o["non_finite"] = .array(
       nonFinite.map {

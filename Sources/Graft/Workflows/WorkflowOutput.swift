@@ -32,6 +32,20 @@ public struct WorkflowOutput: Sendable {
 
 /// Side files of workflows (manifests, reports), written atomically like checkpoints.
 enum WorkflowFiles {
+  /// Runs a pass or a check over `table`; a ``GraftError`` it throws that names no file gets the file the table was
+  /// read from (``TensorTable/source``), since passes and checks see tables, not files.
+  static func naming<T>(_ table: TensorTable, _ body: () throws -> T) throws -> T {
+    try naming(table.source, body)
+  }
+
+  /// Runs `body`; a ``GraftError`` it throws that names no file gets `file`.
+  static func naming<T>(_ file: String?, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as GraftError {
+      guard let file else { throw error }
+      throw error.inFile(file)
+    }
+  }
+
   /// Writes `json` (Python's `indent=2` style) atomically; a failure is the output's.
   static func writeJSON(_ json: JSONValue, to path: String, inputs: [String]) throws {
     do { try FileSystem.writeAll(json.serializedBytes(.pythonIndent2), to: path, inputs: inputs) } catch {

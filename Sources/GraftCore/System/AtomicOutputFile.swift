@@ -16,6 +16,8 @@ public struct AtomicOutputFile: ~Copyable {
   private var buffer: UnsafeMutableRawBufferPointer
   private var buffered = 0
   private var committed = false
+  /// The temporary path's slot in ``TemporaryFiles``, so that a signal removes it.
+  private let registration: Int?
   /// Cleared after the kernel refuses `copy_file_range` for this pair of files.
   private var copyFileRangeWorks = true
   /// Bytes written so far (including buffered ones).
@@ -32,8 +34,11 @@ public struct AtomicOutputFile: ~Copyable {
   public init(destination: String, inputs: [String] = []) throws(GraftError) {
     // Everything is computed into locals first: a noncopyable value must be fully initialised or not at all.
     let temporary = try AtomicOutputFile.prepareTemporary(for: destination, inputs: inputs)
+    // Registered before it exists, so that no signal can come between its creation and its registration.
+    let registration = TemporaryFiles.register(temporary)
     let descriptor: Int32
     do { descriptor = try Syscalls.createExclusive(temporary) } catch {
+      TemporaryFiles.unregister(registration)
       let reason =
         error.errno == Errno.accessDenied
         ? "the destination folder is not writable"
@@ -42,6 +47,7 @@ public struct AtomicOutputFile: ~Copyable {
     }
     self.destination = destination
     self.temporaryPath = temporary
+    self.registration = registration
     self.fd = descriptor
     self.buffer = .allocate(byteCount: 1 << 20, alignment: 64)
   }
@@ -56,6 +62,8 @@ public struct AtomicOutputFile: ~Copyable {
     destination: String, inputs: [String] = [], _ body: (_ temporaryPath: String) throws -> T
   ) throws -> T {
     let temporary = try prepareTemporary(for: destination, inputs: inputs)
+    let registration = TemporaryFiles.register(temporary)
+    defer { TemporaryFiles.unregister(registration) }
     do {
       let result = try body(temporary)
       let fd: Int32
@@ -99,7 +107,7 @@ public struct AtomicOutputFile: ~Copyable {
 
   /// The end of every atomic write: fsyncs the finished temporary file and renames it into place, then fsyncs the
   /// folder so that the rename itself survives a crash.
-  private static func install(fd: Int32, temporary: String, destination: String) throws(GraftError) {
+  static func install(fd: Int32, temporary: String, destination: String) throws(GraftError) {
     do {
       try Syscalls.fsync(fd)
     } catch {
@@ -132,6 +140,7 @@ public struct AtomicOutputFile: ~Copyable {
     if !committed {
       Syscalls.close(fd)
       Syscalls.unlink(temporaryPath)
+      TemporaryFiles.unregister(registration)
     }
   }
 
@@ -246,6 +255,19 @@ public struct AtomicOutputFile: ~Copyable {
     try AtomicOutputFile.install(fd: fd, temporary: temporaryPath, destination: destination)
     committed = true
     Syscalls.close(fd)
+    TemporaryFiles.unregister(registration)
+  }
+
+  /// Flushes and syncs the file but leaves it under its temporary name, for a writer that puts several files in
+  /// place together (the shards of a checkpoint) once all of them are complete.
+  public consuming func stage() throws(GraftError) -> StagedOutputFile {
+    try flush()
+    do { try Syscalls.fsync(fd) } catch {
+      throw GraftError(.io, "fsync failed; the destination was not touched", file: destination, cause: error)
+    }
+    committed = true
+    Syscalls.close(fd)
+    return StagedOutputFile(temporaryPath: temporaryPath, destination: destination, registration: registration)
   }
 }
 

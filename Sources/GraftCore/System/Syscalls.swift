@@ -193,6 +193,41 @@ package enum Syscalls {
     _ = path.withCString { Glibc.unlink($0) }
   }
 
+  /// `unlink` of a NUL-terminated path, for the signal handler (async-signal-safe: no `String`, no allocation).
+  static func unlink(cString path: UnsafePointer<UInt8>) {
+    _ = path.withMemoryRebound(to: CChar.self, capacity: 1) { Glibc.unlink($0) }
+  }
+
+  /// Installs the SIGINT, SIGTERM and SIGHUP handler of ``TemporaryFiles/removeOnTerminationSignals()``: remove the
+  /// registered temporary files, then `_exit(128 + signal)`.
+  static func installTerminationHandlers() {
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+      // A signal the parent ignores (`nohup` ignores SIGHUP) stays ignored.
+      var previous = sigaction()
+      if sigaction(signal, nil, &previous) == 0,
+        unsafeBitCast(previous.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+      {
+        continue
+      }
+      var action = sigaction()
+      action.__sigaction_handler.sa_handler = { signal in
+        TemporaryFiles.removeAllForSignal()
+        Glibc._exit(128 + signal)
+      }
+      sigemptyset(&action.sa_mask)
+      // The other two signals wait while one handler runs, so the cleanup runs once.
+      for other in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&action.sa_mask, other) }
+      action.sa_flags = 0
+      _ = sigaction(signal, &action, nil)
+    }
+    // A process started from a thread that blocks signals (a Dispatch worker) inherits that mask; the handlers
+    // must be able to run.
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&unblock, signal) }
+    _ = pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+  }
+
   package static func rmdir(_ path: String) {
     _ = path.withCString { Glibc.rmdir($0) }
   }

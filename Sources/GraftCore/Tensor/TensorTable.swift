@@ -82,6 +82,9 @@ public struct TensorTable: Sendable {
   /// The file or folder the table was read from, so that passes and the engine can name it in their errors; `nil` for
   /// a table built in memory.
   public var source: String?
+  /// For a file holding several tensor collections (a training checkpoint's `model` and `model_ema`): which one this
+  /// table holds, how it was chosen and what else the file offers; `nil` when the reader had nothing to choose.
+  public var collection: CollectionChoice?
 
   /// Creates an empty table.
   public init() {}

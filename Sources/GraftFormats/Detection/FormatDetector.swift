@@ -177,14 +177,15 @@ public enum FormatDetector {
   private static func detectDirectory(_ path: String) throws(GraftError) -> Detection {
     let names = try FileSystem.contents(of: path)
     let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
-    let folder = path.hasSuffix("/") ? String(path.dropLast()) : path
+    let folder = FileSystem.withoutTrailingSlashes(path)
     if names.contains("config.json"), let weights = huggingFaceWeightNames.first(where: { names.contains($0.name) }) {
       return Detection(
-        format: weights.format, detail: "Hugging Face folder, \(weights.name)", readerPath: folder + "/" + weights.name)
+        format: weights.format, detail: "Hugging Face folder, \(weights.name)",
+        readerPath: FileSystem.join(folder, weights.name))
     }
     if indexes.count == 1 {
       return Detection(
-        format: .safetensorsSharded, detail: "index \(indexes[0])", readerPath: folder + "/" + indexes[0])
+        format: .safetensorsSharded, detail: "index \(indexes[0])", readerPath: FileSystem.join(folder, indexes[0]))
     }
     if indexes.count > 1 {
       throw GraftError(
@@ -193,7 +194,8 @@ public enum FormatDetector {
     }
     let singles = names.filter { $0.hasSuffix(".safetensors") }
     if singles.count == 1 {
-      return Detection(format: .safetensors, detail: "single file \(singles[0])", readerPath: folder + "/" + singles[0])
+      return Detection(
+        format: .safetensors, detail: "single file \(singles[0])", readerPath: FileSystem.join(folder, singles[0]))
     }
     let shown = names.prefix(8).joined(separator: ", ") + (names.count > 8 ? ", …" : "")
     if singles.count > 1 {

@@ -34,8 +34,8 @@ extension GGUF {
         throw GraftError(
           .invalidTensorInfo, "has \(source.byteCount) stored bytes; \(plan.type.name) needs \(planned.byteCount)")
       }
-      if let mapped = source as? MappedBytes {
-        try out.copy(from: mapped.region, range: mapped.offset..<(mapped.offset + mapped.byteCount))
+      if let mapped = source as? any FileBackedBytes, mapped.fileOffset != nil {
+        try mapped.copy(into: &out)
         progress?.advance(by: mapped.byteCount)
         return
       }

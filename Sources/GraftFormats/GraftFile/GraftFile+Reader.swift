@@ -1,12 +1,13 @@
 public import GraftCore
-import Synchronization
 
 extension GraftFile {
   /// Opens a `.graft` file as a lazy table: the header is validated and checksummed, no tensor byte is read.
   ///
-  /// Uncompressed tensors are ``MappedBytes`` (zero-copy, 64-byte aligned); deflated ones are ``ProducedBytes``
-  /// that decompress only the 1 MiB blocks a read touches. With
-  /// ``ReadOptions/verifyTensorChecksumsOnRead`` every tensor checks its stored checksum on first access.
+  /// Every tensor is checked against the XXH64 its index stores before any of its bytes is handed out
+  /// (``ReadOptions/verifyTensorChecksumsOnRead``); the checks run in file order on another thread, ahead of the
+  /// readers, from the first read on (``GraftFileChecks``). Checked uncompressed tensors are mapped zero-copy;
+  /// deflated ones decompress only the 1 MiB blocks a read touches. With the check turned off, uncompressed tensors
+  /// are plain ``MappedBytes`` (zero-copy, 64-byte aligned).
   ///
   /// - Throws: ``GraftError`` with the file, the tensor and the byte offset of the first problem found.
   public static func read(path: String, options: ReadOptions = .init()) throws(GraftError) -> TensorTable {
@@ -14,9 +15,15 @@ extension GraftFile {
     let header = try GraftFileHeader.parse(region.bytes, file: path)
     var table = TensorTable()
     var hasAliases = false
-    for entry in header.entries where entry.aliasTarget == nil {
+    let storedEntries = header.entries.filter { $0.aliasTarget == nil }
+    let checks =
+      options.verifyTensorChecksumsOnRead
+      ? GraftFileChecks(region: region, file: path, tensors: storedEntries.map { ($0.name, $0.stored) }) : nil
+    for (k, entry) in storedEntries.enumerated() {
       let stored = entry.stored
-      let source = makeSource(stored, name: entry.name, region: region, path: path, options: options)
+      let source: any TensorByteSource =
+        checks.map { GraftFileCheckedBytes(checks: $0, index: k) }
+        ?? makeSource(stored, name: entry.name, region: region, path: path)
       do { try table.append(entry.name, Tensor(dtype: stored.dtype, shape: stored.shape, bytes: source)) } catch {
         throw error.inFile(path)
       }
@@ -59,68 +66,16 @@ extension GraftFile {
       metadata: header.metadata, lineage: header.lineage)
   }
 
+  /// The bytes of a tensor read without its checksum check: mapped zero-copy, or decompressed on demand.
   private static func makeSource(
-    _ stored: GraftFileStoredTensor, name: String, region: MappedRegion, path: String, options: ReadOptions
+    _ stored: GraftFileStoredTensor, name: String, region: MappedRegion, path: String
   ) -> any TensorByteSource {
-    let gate =
-      options.verifyTensorChecksumsOnRead
-      ? GraftFileChecksumGate(region: region, tensor: stored, file: path, name: name) : nil
     guard let layout = stored.deflate else {
-      guard let gate else { return MappedBytes(region: region, offset: stored.offset, count: stored.storedLength) }
-      let offset = stored.offset
-      return ProducedBytes(byteCount: stored.byteCount, storage: gate) { range, buffer in
-        try gate.check()
-        buffer.copyMemory(from: region.bytes(in: (offset + range.lowerBound)..<(offset + range.upperBound)))
-      }
+      return MappedBytes(region: region, offset: stored.offset, count: stored.storedLength)
     }
-    return ProducedBytes(byteCount: stored.byteCount, storage: gate) { range, buffer in
-      try gate?.check()
+    return ProducedBytes(byteCount: stored.byteCount) { range, buffer in
       try GraftFileDeflatedTensor.copy(
         stored, layout: layout, fileBytes: region.bytes, range: range, into: buffer, file: path, name: name)
-    }
-  }
-}
-
-/// Checks a tensor's stored checksum once, on the first read of any of its bytes, and remembers the outcome.
-final class GraftFileChecksumGate: Sendable {
-  private enum State: Sendable {
-    case unchecked
-    case passed
-    case failed(GraftError)
-  }
-
-  private let region: MappedRegion
-  private let tensor: GraftFileStoredTensor
-  private let file: String
-  private let name: String
-  private let state = Mutex<State>(.unchecked)
-
-  init(region: MappedRegion, tensor: GraftFileStoredTensor, file: String, name: String) {
-    self.region = region
-    self.tensor = tensor
-    self.file = file
-    self.name = name
-  }
-
-  /// Throws `checksumMismatch` when the stored bytes do not hash to the index's checksum.
-  func check() throws(GraftError) {
-    try state.withLock { (s: inout State) throws(GraftError) -> Void in
-      switch s {
-      case .passed: return
-      case .failed(let error): throw error
-      case .unchecked:
-        let actual = GraftFileVerifier.hash(region.bytes, range: tensor.storedRange, discard: nil)
-        if actual == tensor.checksum {
-          s = .passed
-          return
-        }
-        let error = GraftError(
-          .checksumMismatch,
-          "the \(tensor.storedLength) stored bytes hash to \(XXHash64.format(actual)) but the index says "
-            + "\(XXHash64.format(tensor.checksum))", file: file, tensor: name, byteOffset: tensor.offset)
-        s = .failed(error)
-        throw error
-      }
     }
   }
 }

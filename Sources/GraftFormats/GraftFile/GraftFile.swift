@@ -49,15 +49,16 @@ public enum GraftFile {
 
   /// Options for ``read(path:options:)``.
   public struct ReadOptions: Sendable {
-    /// Check a tensor's stored checksum the first time any of its bytes is read.
+    /// Check every tensor's XXH64 before any of its bytes is handed out (on by default).
     ///
-    /// When on, tensors are served through a checking source instead of zero-copy ``MappedBytes``: the first
-    /// access hashes the tensor's stored bytes in place (no copy) and fails with `checksumMismatch` if they do
-    /// not match, so no byte of a corrupted tensor is ever handed out. The header checksum is checked on every
-    /// open regardless.
-    public var verifyTensorChecksumsOnRead = false
+    /// The checks run in file order on another thread from the first read of a tensor on, a bounded distance ahead
+    /// of the readers, so a conversion (which reads in order) finds its tensors already checked; a read of a tensor
+    /// whose bytes do not match fails with `checksumMismatch` (file, tensor, offset). Opening a file reads only its
+    /// header, whose checksum is checked on every open regardless. Turn it off only where the bytes are checked
+    /// some other way (``verify(path:progress:)`` hashes every tensor itself).
+    public var verifyTensorChecksumsOnRead = true
 
-    /// Creates default options (header checksum only).
+    /// Creates default options (every checksum checked).
     public init() {}
   }
 

@@ -367,8 +367,15 @@ public struct PyTorchArchive {
         }
       }
     }
-    metadata["checkpoint.selected"] = .string(chosen)
+    // The root of a plain state dict is no choice worth recording (no empty `checkpoint.selected` in outputs).
+    if !chosen.isEmpty { metadata["checkpoint.selected"] = .string(chosen) }
     table.metadata = metadata
+    let candidates = stateDictCandidates
+    if candidates.count > 1 || candidates.first.map({ $0.path != chosen }) == true {
+      table.collection = CollectionChoice(
+        selected: chosen, isAutomatic: select == nil,
+        candidates: candidates.map { CollectionChoice.Candidate(path: $0.path, tensorCount: $0.tensorCount) })
+    }
     return table
   }
 

@@ -20,14 +20,16 @@ extension SafeTensors {
     let indexes = names.filter { $0.hasSuffix(".safetensors.index.json") }
     if indexes.count == 1 || indexes.contains("model.safetensors.index.json") {
       let chosen = indexes.count == 1 ? indexes[0] : "model.safetensors.index.json"
-      return try readIndex(path + "/" + chosen, options: options)
+      return try readIndex(FileSystem.join(path, chosen), options: options)
     }
     if indexes.count > 1 {
       throw GraftError(
         .invalidArgument,
         "the folder holds several shard indexes (\(indexes.joined(separator: ", "))); pass the one to read", file: path)
     }
-    if names.contains("model.safetensors") { return try read(path: path + "/model.safetensors", options: options) }
+    if names.contains("model.safetensors") {
+      return try read(path: FileSystem.join(path, "model.safetensors"), options: options)
+    }
     let found = names.filter { !$0.hasPrefix(".") }
     throw GraftError(
       .unrecognizedFormat,
@@ -99,7 +101,7 @@ extension SafeTensors {
     let folder = AtomicOutputFile.folder(of: indexPath)
     var shards: [(name: String, path: String, table: TensorTable)] = []
     for shard in shardOrder {
-      let shardPath = folder + "/" + shard
+      let shardPath = FileSystem.join(folder, shard)
       guard FileSystem.exists(shardPath) else {
         let tensors = weightMapObject.keys.filter { listed[$0] == shard }
         throw GraftError(
@@ -135,7 +137,7 @@ extension SafeTensors {
         ? "the index lists the tensor in '\(shard)', but no shard contains it"
         : "the index lists the tensor in '\(shard)', but it is stored in '\(homes[0])'"
       throw GraftError(
-        .indexMismatch, message, file: folder + "/" + shard, tensor: name, byteOffset: nil
+        .indexMismatch, message, file: FileSystem.join(folder, shard), tensor: name, byteOffset: nil
       ).withIndexContext(indexPath, offset: listOffsets[name])
     }
     for s in shards {

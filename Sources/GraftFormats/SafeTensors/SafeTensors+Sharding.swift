@@ -27,8 +27,27 @@ extension SafeTensors {
     guard !baseName.isEmpty, !baseName.contains("/") else {
       throw GraftError(.invalidArgument, "the base name '\(baseName)' must be a non-empty file name", file: directory)
     }
+    let createdFolder = !FileSystem.exists(directory)
     try FileSystem.makeDirectory(directory)
-    let singlePath = directory + "/" + baseName + ".safetensors"
+    do {
+      return try writeShards(
+        table, directory: directory, maxShardBytes: maxShardBytes, baseName: baseName, options: options,
+        inputs: inputs, progress: progress)
+    } catch {
+      // Nothing was put in place (see writeShards), so only a folder this call made is left to remove.
+      if createdFolder { FileSystem.removeEmptyDirectory(directory) }
+      throw error
+    }
+  }
+
+  /// The body of ``writeSharded(_:directory:maxShardBytes:baseName:options:inputs:progress:)`` once the folder
+  /// exists: every shard and the index are written under temporary names and renamed into place only when all are
+  /// complete (the index last), so a failure (a full disk) leaves the folder as it was.
+  private static func writeShards(
+    _ table: TensorTable, directory: String, maxShardBytes: Int, baseName: String, options: WriteOptions,
+    inputs: [String], progress: ProgressCounter?
+  ) throws -> WriteSummary {
+    let singlePath = FileSystem.join(directory, baseName + ".safetensors")
     let indexName = baseName + ".safetensors.index.json"
     let stored = try storedEntries(of: table, options: options, file: directory)
     let shards = assignShards(stored.entries, maxShardBytes: maxShardBytes)
@@ -48,10 +67,15 @@ extension SafeTensors {
     var names: [String] = []
     var weightMap: [(key: String, value: JSONValue)] = []
     var bytesWritten = 0
+    var staged: [StagedOutputFile] = []
+    // Whatever fails before every file is complete removes the temporary files; the folder is untouched.
+    defer { for file in staged { file.discard() } }
     for (k, shard) in shards.enumerated() {
       let name = baseName + "-" + fiveDigits(k + 1) + "-of-" + fiveDigits(shards.count) + ".safetensors"
-      let path = directory + "/" + name
-      bytesWritten += try writeFile(shard, metadata: shardMetadata, to: path, inputs: inputs, progress: progress)
+      let path = FileSystem.join(directory, name)
+      let written = try stageFile(shard, metadata: shardMetadata, to: path, inputs: inputs, progress: progress)
+      staged.append(written.file)
+      bytesWritten += written.bytes
       files.append(path)
       names.append(name)
       for p in shard { weightMap.append((p.name, .string(name))) }
@@ -65,8 +89,18 @@ extension SafeTensors {
     if options.sortMetadataKeys { indexMetadata = sortedByUTF8(indexMetadata) }
     let index: JSONValue = ["metadata": .object(indexMetadata), "weight_map": .object(JSONObject(weightMap))]
     let indexBytes = index.serializedBytes(.pythonIndent2)
-    let indexPath = directory + "/" + indexName
-    try FileSystem.writeAll(indexBytes, to: indexPath, inputs: inputs)
+    let indexPath = FileSystem.join(directory, indexName)
+    var indexFile = try AtomicOutputFile(destination: indexPath, inputs: inputs)
+    try indexFile.write(indexBytes)
+    staged.append(try indexFile.stage())
+    // The index goes in last, so no reader ever finds an index whose shards are not all in place.
+    for (k, file) in staged.enumerated() {
+      do { try file.install() } catch {
+        throw GraftError(
+          error.code, error.message + "; \(k) of the \(staged.count) files were already in place", file: error.file,
+          cause: error.cause)
+      }
+    }
     files.append(indexPath)
     bytesWritten += indexBytes.count
     let notes = stored.notes + staleFiles(in: directory, baseName: baseName, keeping: Set(names + [indexName]))
@@ -119,7 +153,7 @@ extension SafeTensors {
   private static func staleFiles(in directory: String, baseName: String, keeping: Set<String>) -> [String] {
     let names = (try? FileSystem.contents(of: directory)) ?? []
     return names.filter { isCheckpointFile($0, baseName: baseName) && !keeping.contains($0) }.map {
-      "stale file '\(directory)/\($0)' from an earlier write was left in place; delete it before publishing, or "
+      "stale file '\(FileSystem.join(directory, $0))' from an earlier write was left in place; delete it before publishing, or "
         + "readers may load it"
     }
   }

@@ -158,26 +158,43 @@ extension SafeTensors {
   static func writeFile(
     _ entries: [PlannedTensor], metadata: JSONObject, to path: String, inputs: [String], progress: ProgressCounter?
   ) throws -> Int {
+    var out = try AtomicOutputFile(destination: path, inputs: inputs)
+    try fill(&out, entries, metadata: metadata, path: path, progress: progress)
+    let total = out.position
+    try out.commit()
+    return total
+  }
+
+  /// Writes one file like ``writeFile(_:metadata:to:inputs:progress:)`` but leaves it under its temporary name, for
+  /// the sharded writer to put in place once every shard is complete.
+  static func stageFile(
+    _ entries: [PlannedTensor], metadata: JSONObject, to path: String, inputs: [String], progress: ProgressCounter?
+  ) throws -> (bytes: Int, file: StagedOutputFile) {
+    var out = try AtomicOutputFile(destination: path, inputs: inputs)
+    try fill(&out, entries, metadata: metadata, path: path, progress: progress)
+    let total = out.position
+    return (total, try out.stage())
+  }
+
+  /// The header, then every tensor's bytes streamed in order.
+  private static func fill(
+    _ out: inout AtomicOutputFile, _ entries: [PlannedTensor], metadata: JSONObject, path: String,
+    progress: ProgressCounter?
+  ) throws {
     let ordered = writeOrder(entries)
     let header = try encodeHeader(ordered, metadata: metadata, file: path)
     progress?.expect(ordered.reduce(0) { $0 + $1.byteCount })
-    var out = try AtomicOutputFile(destination: path, inputs: inputs)
     try out.write(header)
     for p in ordered {
-      if let mapped = p.tensor.bytes as? MappedBytes {
+      if let mapped = p.tensor.bytes as? any FileBackedBytes, mapped.fileOffset != nil {
         // Unchanged bytes of a mapped file: copied by the kernel, never touched here.
-        do {
-          try out.copy(from: mapped.region, range: mapped.offset..<(mapped.offset + mapped.byteCount))
-        } catch {
-          throw error.inFile(path).forTensor(p.name)
+        do { try mapped.copy(into: &out) } catch {
+          throw error.side == nil ? error.inFile(path).forTensor(p.name) : error
         }
         progress?.advance(by: mapped.byteCount)
         continue
       }
       try p.tensor.write(named: p.name, file: path, progress: progress) { try out.write($0) }
     }
-    let total = out.position
-    try out.commit()
-    return total
   }
 }

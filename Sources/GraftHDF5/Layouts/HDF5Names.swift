@@ -64,31 +64,15 @@ enum HDF5Names {
     return (Array(parts.dropLast(2)), last)
   }
 
-  /// The HDF5 path of a tensor in the Keras 3 layout.
-  ///
-  /// Names already in Keras 3 form map directly. Keras 2 style names (`dense.kernel`) become
-  /// `layers/dense/vars/<i>`, numbering each layer's variables in table order, which is the order `model.weights`
-  /// lists them in when the table came from a Keras model.
+  /// The HDF5 paths of tensors whose names are already in Keras 3 form (`layers.dense.vars.0` →
+  /// `layers/dense/vars/0`); other names are laid out by ``KerasModelOrder``.
   static func keras3Paths(of names: [String]) throws(GraftError) -> [String: [String]] {
     var result: [String: [String]] = [:]
-    var counters: [[String]: Int] = [:]
     for name in names {
-      if let k3 = keras3Parts(name) {
-        result[name] = k3.layerPath + ["vars", k3.index]
-        continue
+      guard let k3 = keras3Parts(name) else {
+        throw GraftError(.invalidArgument, "not a Keras 3 weight name ('layers.dense.vars.0')", tensor: name)
       }
-      let parts = try plainPath(of: name, flat: false)
-      guard parts.count >= 2 else {
-        throw GraftError(
-          .invalidArgument,
-          "a Keras 3 weight name needs a layer and a variable ('dense.kernel' or 'layers.dense.vars.0')",
-          tensor: name)
-      }
-      let layer = Array(parts.dropLast())
-      let prefix = layer.first == "layers" || layer.first == "optimizer" ? layer : ["layers"] + layer
-      let index = counters[prefix, default: 0]
-      counters[prefix] = index + 1
-      result[name] = prefix + ["vars", String(index)]
+      result[name] = k3.layerPath + ["vars", k3.index]
     }
     var seen: [[String]: String] = [:]
     for name in names {

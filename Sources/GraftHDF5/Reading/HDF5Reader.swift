@@ -118,7 +118,10 @@
       let layout = requested == .auto ? detected : requested
       var table = TensorTable()
       switch layout {
-      case .keras2: try readKeras2(into: &table)
+      case .keras2:
+        try readKeras2(into: &table)
+        // Keras 2 loads by position: keep the order, which formats that sort tensors by name would lose.
+        table.metadata[KerasModelOrder.orderKey] = .array(table.names.map(JSONValue.string))
       case .plain, .keras3, .auto: try readPlain(into: &table)
       }
       if !skipped.isEmpty { table.metadata["hdf5.skipped"] = .array(skipped.map(JSONValue.string)) }

@@ -32,9 +32,9 @@
       case .plain, .auto:
         for name in table.names { result[name] = try HDF5Names.plainPath(of: name, flat: options.flat) }
       case .keras3:
-        result = try HDF5Names.keras3Paths(of: table.names)
+        result = try keras3Layout().paths
       case .keras2:
-        for name in table.names {
+        for name in try keras2Order().layers.flatMap(\.weights) {
           let (layer, weight) = try HDF5Names.keras2Location(of: name)
           result[name] = [layer] + weight.split(separator: "/").map(String.init)
         }
@@ -61,6 +61,42 @@
         }
       }
       return result
+    }
+
+    /// The order Keras 2's loader reads weights in (``KerasModelOrder``).
+    func keras2Order() throws(GraftError) -> KerasModelOrder {
+      try KerasModelOrder(
+        table,
+        purpose: "a Keras 2 file is loaded by position, so it must list the layers and their weights in the order the "
+          + "model creates them")
+    }
+
+    /// The Keras 3 path of every tensor, and the group of each layer with the layer's own name.
+    ///
+    /// Names already in Keras 3 form (`layers.conv2d.vars.0`) map directly; Keras 2 names need the recorded order and
+    /// the model config (``KerasModelOrder``).
+    func keras3Layout() throws(GraftError) -> (paths: [String: [String]], groups: [(group: String, layer: String)]) {
+      if table.names.allSatisfy({ HDF5Names.keras3Parts($0) != nil }) {
+        return (try HDF5Names.keras3Paths(of: table.names), [])
+      }
+      let purpose =
+        "a Keras 3 file names each layer's group after the layer's class (layers/conv2d/vars/0) and numbers its "
+        + "variables in creation order"
+      let order = try KerasModelOrder(table, purpose: purpose)
+      let groups = try KerasModelOrder.keras3GroupNames(table, purpose: purpose)
+      var paths: [String: [String]] = [:]
+      var named: [(group: String, layer: String)] = []
+      for (layer, weights) in order.layers {
+        guard let group = groups[layer] else {
+          throw GraftError(
+            .invalidArgument, "\(purpose), and layer '\(layer)' is not in the checkpoint's model_config",
+            tensor: weights.first
+          ).resolved(by: "hdf5Layout")
+        }
+        named.append((group, layer))
+        for (k, name) in weights.enumerated() { paths[name] = ["layers", group, "vars", String(k)] }
+      }
+      return (paths, named)
     }
 
     // MARK: - Writing
@@ -95,9 +131,15 @@
           newName: "/" + components.joined(separator: "/"))
         notes.append("\(alias): written as a hard link to \(target)")
       }
-      // Keras 3 saves the model's own (usually empty) variables in /vars.
+      // Keras 3 saves the model's own (usually empty) variables in /vars, and each layer's name on its vars group.
       if options.layout == .keras3, groups.insert(["vars"]).inserted {
         _ = try HDF5Library.createGroup(file, "/vars")
+      }
+      if options.layout == .keras3 {
+        for (group, layer) in try keras3Layout().groups {
+          let vars = try HDF5Library.openObject(file, "/layers/\(group)/vars")
+          try HDF5Library.writeAttribute(vars, "name", .strings([layer], scalar: true))
+        }
       }
       notes += try writeMetadata(file, groups: groups, datasets: Set(paths.values))
       try HDF5Library.closeFile(file)
@@ -110,7 +152,7 @@
     ) throws(GraftError) {
       var layers: [String] = []
       var weights: [String: [String]] = [:]
-      for name in table.names {
+      for name in try keras2Order().layers.flatMap(\.weights) {
         guard let path = paths[name], let layer = path.first else { continue }
         if weights[layer] == nil { layers.append(layer) }
         weights[layer, default: []].append(path.dropFirst().joined(separator: "/"))

@@ -22,6 +22,22 @@ public import GraftCore
 /// weight Conv2d, a rank-3 weight Conv1d, a rank-2 weight Linear unless the layer's name contains `embed`, and a
 /// rank-1 weight with a bias LayerNorm.
 public enum KerasLayout {
+  /// A naming and layout convention to convert a table to.
+  public enum Convention: String, Sendable, CaseIterable {
+    /// PyTorch names and layouts (``toPyTorch(_:)``).
+    case pytorch
+    /// Keras 2 style names and Keras layouts (``toKeras(_:)``).
+    case keras
+  }
+
+  /// Converts a table to `convention`: ``toPyTorch(_:)`` or ``toKeras(_:)``.
+  public static func convert(_ table: TensorTable, to convention: Convention) throws -> TensorTable {
+    switch convention {
+    case .pytorch: return try toPyTorch(table)
+    case .keras: return try toKeras(table)
+    }
+  }
+
   /// Renames and transposes Keras weights to PyTorch's names and layouts.
   ///
   /// - Throws: ``GraftError`` when two tensors map to one name or a kernel has a sub-byte dtype.

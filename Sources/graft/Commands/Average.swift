@@ -5,8 +5,12 @@ import Graft
 struct AverageCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "average", abstract: "Average N checkpoints of one architecture in float64, tensor by tensor.",
-    discussion: "Integer buffers come from the last checkpoint unless --timm. Example: graft average a.pth b.pth "
-      + "c.pth -o avg.safetensors --weights 0.2,0.3,0.5")
+    discussion: """
+      Integer buffers come from the last checkpoint unless --timm.
+
+      Example:
+        graft average a.pth b.pth c.pth -o avg.safetensors --weights 0.2,0.3,0.5
+      """)
 
   @Argument(help: "The checkpoints.") var inputs: [String]
   @Option(name: .shortAndLong, help: "The output path.") var output: String
@@ -38,7 +42,7 @@ struct AverageCommand: ParsableCommand {
 struct InterpolateCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "interpolate", abstract: "Interpolate two checkpoints: (1−t)·A + t·B, or per-tensor SLERP.",
-    discussion: "Example: graft interpolate a.safetensors b.safetensors -o mid.safetensors --t 0.3 --slerp")
+    discussion: "Example:\n  graft interpolate a.pth b.pth -o mid.safetensors --t 0.3 --slerp")
 
   @Argument(help: "The checkpoint at t = 0.") var a: String
   @Argument(help: "The checkpoint at t = 1.") var b: String

@@ -12,10 +12,12 @@ struct Convert: ParsableCommand {
 
       Examples:
         graft convert model.safetensors model.graft
-        graft convert checkpoint.pth model.safetensors --select model --strip-prefix module.
+        graft convert ckpt.pth m.safetensors --select model --strip-prefix module.
         graft convert model.safetensors model-bf16.safetensors --dtype BF16
         graft convert model.safetensors out/ --shard-size 5GB
-        graft convert model.safetensors enc.safetensors --include '^encoder\\.' --rename 's/^encoder\\.//'
+        graft convert model.safetensors enc.safetensors --include '^encoder\\.'
+        graft convert enc.safetensors out.safetensors --rename 's/^encoder\\.//'
+        graft convert keras.h5 torch.safetensors --layout pytorch
       """)
 
   @Argument(help: "The input checkpoint (file or sharded folder).") var input: String
@@ -41,6 +43,8 @@ struct Convert: ParsableCommand {
   var nestUnder: String?
   @Option(name: .customLong("hdf5-layout"), help: "For .h5 output: plain, keras2 or keras3.")
   var hdf5Layout = HDF5Checkpoint.Layout.plain
+  @Option(help: "Convert Keras names and layouts to PyTorch's (kernel HWIO → weight OIHW) or back: pytorch, keras.")
+  var layout: KerasLayout.Convention?
   @OptionGroup var reading: ReadingOptions
   @OptionGroup var outputOptions: OutputOptions
 
@@ -52,6 +56,7 @@ struct Convert: ParsableCommand {
       options.read = reading.readOptions
       options.format = outputOptions.to?.format
       if let dtype { try options.setDType(named: dtype) }
+      options.layout = layout
       options.cast = CastOptions(saturate: saturate)
       options.selection = try TensorSelection(include: include, exclude: exclude)
       options.renames = try rename.map { rule throws(GraftError) in try RenameRule(rule) }

@@ -8,7 +8,7 @@ struct Demo: ParsableCommand {
     abstract:
       "Run the main job on the embedded default model: convert across formats, inspect, diff, verify, cast, check.",
     discussion: """
-      Needs no input: the default model is a tiny timm-style ViT built from a fixed seed. Files go to a fresh folder
+      Needs no input: the default model is a tiny timm-style ViT built from a fixed seed. Files go to a fresh folder \
       under /tmp (or --work); the demo exits 0 only if every step's check passed.
 
       Example:

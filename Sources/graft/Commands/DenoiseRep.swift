@@ -31,7 +31,8 @@ extension DenoiseRepCommand {
 
         Examples:
           graft denoiserep fuse reid.pth reid-deploy.safetensors --mode mean
-          graft denoiserep fuse reid.pth reid-exact.safetensors --mode exact --t-map '{"base.blocks.0.mlp.fc1": 24}'
+          graft denoiserep fuse reid.pth exact.safetensors --mode exact --t-map t.json
+          graft denoiserep fuse reid.pth e.pth --t-map '{"blocks.0.mlp.fc1": 24}'
         """)
 
     @Argument(help: "The unfused DenoiseRep checkpoint.") var input: String

@@ -6,8 +6,8 @@ struct Diff: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Compare two checkpoints: missing and extra names, dtype and shape changes, value differences.",
     discussion: """
-      Exits 0 when the checkpoints match (same names and shapes, values within |a−b| ≤ atol + rtol·|b|; NaN equals
-      NaN), 1 otherwise. With the default tolerances of 0, values must be equal (dtype changes are allowed if every
+      Exits 0 when the checkpoints match (same names and shapes, values within |a−b| ≤ atol + rtol·|b|; NaN equals \
+      NaN), 1 otherwise. With the default tolerances of 0, values must be equal (dtype changes are allowed if every \
       value is exactly representable in both).
 
       Example:

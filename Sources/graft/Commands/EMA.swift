@@ -11,7 +11,7 @@ struct EMACommand: ParsableCommand {
   struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Keep one state dict (the EMA unless --source names another), report what is dropped, read back.",
-      discussion: "Example: graft ema extract last.pth.tar deploy.safetensors --source state_dict_ema")
+      discussion: "Example:\n  graft ema extract last.pth.tar deploy.safetensors --source state_dict_ema")
 
     @Argument(help: "The training checkpoint.") var input: String
     @Argument(help: "The output path.") var output: String

@@ -11,7 +11,7 @@ struct LoRACommand: ParsableCommand {
   struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Merge adapters (W + Σ w·s·B·A; DoRA as peft), verify every layer unmerged vs merged, write.",
-      discussion: "Example: graft lora merge llama/ my-lora/:0.7 merged.safetensors --adapter other-lora/:0.3")
+      discussion: "Example:\n  graft lora merge llama/ a-lora/:0.7 merged.safetensors --adapter b-lora/:0.3")
 
     @Argument(help: "The base checkpoint (file or Hugging Face folder).") var base: String
     @Argument(help: "A PEFT adapter folder; append :w to weight it.") var adapter: String
@@ -41,7 +41,7 @@ struct LoRACommand: ParsableCommand {
   struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Extract a rank-r PEFT adapter (truncated SVD of W_tuned − W_base per Linear) and verify it.",
-      discussion: "Example: graft lora extract base.safetensors tuned.safetensors my-lora/ --rank 16")
+      discussion: "Example:\n  graft lora extract base.safetensors tuned.safetensors my-lora/ --rank 16")
 
     @Argument(help: "The base checkpoint.") var base: String
     @Argument(help: "The fine-tuned checkpoint.") var tuned: String

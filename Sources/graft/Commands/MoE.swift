@@ -58,8 +58,11 @@ extension MoECommand {
         (balanced partition of the co-activation graph; data-free proxy without statistics).
 
         Examples:
-          graft moe recycle dense.safetensors out.graft --experts 8 --ratio 0.25 --strategy importance-l2 --layers last-half --calib images.npz
-          graft moe recycle vit_t.safetensors out.pth --teacher vit_s.safetensors --layout dual-path --core-experts 98 --univ-experts 196
+          graft moe recycle vit.safetensors moe.graft --experts 8 --ratio 0.25
+          graft moe recycle vit.safetensors moe.graft --strategy importance-l2
+          graft moe recycle vit.pth moe.graft --calib images.npz --layers last-half
+          graft moe recycle vit_t.pth moe.pth --teacher vit_s.pth --layout dual-path
+          graft moe recycle t.pth moe.pth --layout dual-path --core-experts 98
         """)
 
     @Argument(help: "The dense ViT (the student in teacher-width mode).") var input: String
@@ -127,13 +130,15 @@ extension MoECommand {
         on (checked whatever --gate says). --gate softmax-topk (V-MoE) gives y = (Σg)·f, which is checked as such.
 
         Examples:
-          graft moe upcycle vit.safetensors moe.safetensors --experts 8 --top-k 2 --method copies
-          graft moe upcycle vit.safetensors moe.graft --experts 8 --method partition --partition clustering --shared-hidden 384 --router centroid --layers every-2+1
+          graft moe upcycle vit.safetensors moe.safetensors --experts 8 --top-k 2
+          graft moe upcycle v.pth moe.graft --method partition --partition clustering
+          graft moe upcycle v.pth moe.graft --shared-hidden 384 --router centroid
+          graft moe upcycle v.pth moe.graft --layers every-2+1
 
         A Hugging Face model folder (Llama, Mistral, Qwen2, Qwen3) becomes a Mixtral, Qwen2-MoE or Qwen3-MoE folder \
         (--to), checked the same way plus an engine run of both models on seeded token ids:
           graft moe upcycle llama-1b/ llama-8x1b/ --to mixtral --experts 8 --top-k 2
-          graft moe upcycle qwen3/ qwen3-moe/ --to qwen3-moe --experts 8 --method partition --layers last-half
+          graft moe upcycle qwen3/ qwen3-moe/ --to qwen3-moe --method partition
         """)
 
     @Argument(help: "The dense ViT.") var input: String

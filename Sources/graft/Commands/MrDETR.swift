@@ -26,7 +26,7 @@ struct MrDETRStripCommand: ParsableCommand {
 
       Examples:
         graft mrdetr strip model_final.pth deploy.pth --variant dino --drop-label-enc
-        graft mrdetr strip model_0089999.pth deploy.safetensors --use-ema --canonical detrex
+        graft mrdetr strip model.pth deploy.safetensors --use-ema --canonical detrex
       """)
 
   @Argument(help: "The Mr.DETR checkpoint (.pth training checkpoint, state dict, .safetensors or .graft).")

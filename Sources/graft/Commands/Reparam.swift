@@ -6,8 +6,12 @@ struct ReparamCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "reparam",
     abstract: "Fold RepVGG (timm or original naming) and ACB blocks, and with --fold-bn every Conv + BN pair.",
-    discussion: "Every block is run training-time vs fused in the engine first. Example: graft reparam repvgg.pth "
-      + "deploy.safetensors --fold-bn --eps 1e-5")
+    discussion: """
+      Every block is run training-time vs fused in the engine first.
+
+      Example:
+        graft reparam repvgg.pth deploy.safetensors --fold-bn --eps 1e-5
+      """)
 
   @Argument(help: "The training-time checkpoint.") var input: String
   @Argument(help: "The output path.") var output: String

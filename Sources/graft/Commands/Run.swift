@@ -14,7 +14,8 @@ struct Run: ParsableCommand {
 
       Examples:
         graft run vit_s16.safetensors --model vit --random 2 --seed 0
-        graft run vit.pth --input images.npy --output logits.npy --heads 6 --global-pool token --act gelu
+        graft run vit.pth --input images.npy --output logits.npy
+        graft run vit.pth --heads 6 --global-pool token --act gelu
         graft run llama-folder/ --tokens 1,450,4996 --generate 8 --output logits.npy
       """)
 

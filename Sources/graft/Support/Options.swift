@@ -95,6 +95,7 @@ extension DType: ExpressibleByArgument {
 }
 
 extension HDF5Checkpoint.Layout: ExpressibleByArgument {}
+extension KerasLayout.Convention: ExpressibleByArgument {}
 extension ModelArchitecture: ExpressibleByArgument {}
 extension MoERecycleStrategy: ExpressibleByArgument {}
 extension MoEPartitionStrategy: ExpressibleByArgument {}

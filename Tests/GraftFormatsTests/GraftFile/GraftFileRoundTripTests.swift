@@ -28,7 +28,9 @@ struct GraftFileRoundTripTests {
     let folder = try TestPaths.scratchFolder("native")
     let path = folder + "/m.graft"
     try GraftFile.write(try GraftFileFixtures.everything(), to: path)
-    let back = try GraftFile.read(path: path)
+    var unchecked = GraftFile.ReadOptions()
+    unchecked.verifyTensorChecksumsOnRead = false
+    let back = try GraftFile.read(path: path, options: unchecked)
     for entry in back.storedEntries {
       let mapped = try #require(entry.tensor.bytes as? MappedBytes, "\(entry.name)")
       #expect(mapped.offset % 64 == 0)
@@ -140,8 +142,11 @@ struct GraftFileRoundTripTests {
 
     let back = try GraftFile.read(path: folder + "/c.graft")
     #expect(try GraftFileFixtures.assertEqual(table, back))
-    #expect(back["random"]?.bytes is MappedBytes)
-    #expect(back["smooth"]?.bytes is ProducedBytes)
+    var unchecked = GraftFile.ReadOptions()
+    unchecked.verifyTensorChecksumsOnRead = false
+    let raw = try GraftFile.read(path: folder + "/c.graft", options: unchecked)
+    #expect(raw["random"]?.bytes is MappedBytes)
+    #expect(raw["smooth"]?.bytes is ProducedBytes)
     #expect(try GraftFile.verify(path: folder + "/c.graft").isValid)
 
     // Random access across block boundaries decompresses only what it needs and matches the original.
@@ -175,31 +180,56 @@ struct GraftFileRoundTripTests {
     #expect(try FileSystem.readAll(folder + "/c0.graft") == FileSystem.readAll(folder + "/a0.graft"))
   }
 
-  @Test("verifyTensorChecksumsOnRead refuses a corrupted tensor on first access, other tensors still read")
-  func verifyOnRead() throws {
+  @Test(
+    "reading checks every tensor's checksum: whole reads, streamed reads and random access fail on a flipped byte",
+    arguments: [false, true])
+  func verifyOnRead(compressed: Bool) throws {
     var table = TensorTable()
     try table.append("good", GraftFileFixtures.tensor(.float32, [16], seed: 1))
-    try table.append("bad", GraftFileFixtures.tensor(.float32, [16], seed: 2))
+    // Compressible, so that the deflated variant really stores deflated blocks.
+    try table.append("bad", Tensor(float32: (0..<(1 << 19)).map { Float($0 % 7) }, shape: [1 << 19]))
     let folder = try TestPaths.scratchFolder("native")
-    try GraftFile.write(table, to: folder + "/v.graft")
+    var write = GraftFile.WriteOptions()
+    if compressed { write.compression = .deflate(level: 6) }
+    try GraftFile.write(table, to: folder + "/v.graft", options: write)
     var bytes = try FileSystem.readAll(folder + "/v.graft")
     let info = try GraftFile.info(path: folder + "/v.graft")
     let bad = try #require(info.tensors.first { $0.name == "bad" })
-    bytes[bad.offset + 5] ^= 0x10
+    #expect(compressed == (bad.storedBytes < bad.byteCount))
+    // The last stored byte: a streamed read finds it only with the final chunk.
+    bytes[bad.offset + bad.storedBytes - 1] ^= 0x10
     try FileSystem.writeAll(bytes, to: folder + "/v2.graft")
 
-    let lazy = try GraftFile.read(path: folder + "/v2.graft")
-    #expect(try lazy["bad"]?.readAllBytes() != table["bad"]?.readAllBytes())
-    var options = GraftFile.ReadOptions()
-    options.verifyTensorChecksumsOnRead = true
-    let checked = try GraftFile.read(path: folder + "/v2.graft", options: options)
-    #expect(try checked["good"]?.readAllBytes() == table["good"]?.readAllBytes())
-    let error = try #require(throws: GraftError.self) { try checked["bad"]?.readAllBytes() }
-    #expect(error.code == .checksumMismatch)
-    #expect(error.tensor == "bad")
-    #expect(error.byteOffset == bad.offset)
+    func expectMismatch(_ body: () throws -> Void) {
+      let error = #expect(throws: GraftError.self) { try body() }
+      #expect(error?.code == .checksumMismatch, "\(String(describing: error))")
+      #expect(error?.tensor == "bad")
+      #expect(error?.file == folder + "/v2.graft")
+      #expect(error?.byteOffset != nil)
+    }
+    let read = { try GraftFile.read(path: folder + "/v2.graft") }
+    #expect(try read()["good"]?.readAllBytes() == table["good"]?.readAllBytes())
+    expectMismatch { _ = try read()["bad"]?.readAllBytes() }
+    expectMismatch { try read()["bad"]?.forEachChunk(chunkSize: 1 << 16) { _ in } }
+    expectMismatch {
+      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 64)
+      defer { buffer.deallocate() }
+      try read()["bad"]?.bytes.copyBytes(in: 4096..<4160, into: buffer)
+    }
+    // A failed tensor stays failed; a good one is served zero-copy once checked.
+    let table2 = try read()
+    expectMismatch { _ = try table2["bad"]?.readAllBytes() }
+    expectMismatch { _ = try table2["bad"]?.readAllBytes() }
+    _ = try table2["good"]?.readAllBytes()
+    #expect(table2["good"]?.bytes.contiguousBytes != nil || compressed)
+
+    var unchecked = GraftFile.ReadOptions()
+    unchecked.verifyTensorChecksumsOnRead = false
+    if !compressed {
+      let lazy = try GraftFile.read(path: folder + "/v2.graft", options: unchecked)
+      #expect(try lazy["bad"]?.readAllBytes() != table["bad"]?.readAllBytes())
+    }
     let report = try GraftFile.verify(path: folder + "/v2.graft")
-    #expect(report.problems.count == 1)
     #expect(report.problems.first?.tensor == "bad")
   }
 
