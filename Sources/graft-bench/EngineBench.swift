@@ -142,8 +142,12 @@ private func benchViT(runs: Int) {
   print("|---|---|---|---|---|---|")
   for (name, width, heads) in [("vit_small_patch16_224", 384, 6), ("vit_base_patch16_224", 768, 12)] {
     let table = randomViT(width: width, depth: 12, heads: heads)
-    guard let model = try? VisionTransformer(table) else {
-      print("could not build \(name)")
+    let model: VisionTransformer
+    var options = VisionTransformer.Options()
+    // timm's defaults for these models, as the PyTorch anchor builds them.
+    (options.globalPool, options.normEps, options.activation) = (.token, 1e-6, .gelu)
+    do { model = try VisionTransformer(table, options: options) } catch {
+      print("could not build \(name): \(error)")
       continue
     }
     for batch in [1, 8] {

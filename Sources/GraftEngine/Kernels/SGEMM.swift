@@ -53,29 +53,35 @@ enum GEMM {
     return max(1, min(threads, panels))
   }
 
-  /// `C[m×n] += A[m×k] · B[k×n]`, packing both operands; C has row stride `ldc`.
+  /// `C[m×n] += A[m×k] · B[k×n]`, packing both operands; C has row stride `ldc`. With `overwrite`, `C = A·B`
+  /// without reading C (which may then be uninitialised).
   static func multiply(
     m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand, c: UnsafeMutablePointer<Float>, ldc: Int,
-    threads: Int = WorkerPool.shared.threadCount, kernels: KernelSet = .active
+    threads: Int = WorkerPool.shared.threadCount, overwrite: Bool = false, kernels: KernelSet = .active
   ) {
-    if m == 0 || n == 0 || k == 0 { return }
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+      if overwrite { for r in 0..<m { (c + r * ldc).update(repeating: 0, count: n) } }
+      return
+    }
     let parts = partCount(m: m, n: n, k: k, nr: kernels.nr, threads: threads)
     let panels = (n + kernels.nr - 1) / kernels.nr
     if parts == 1 {
-      multiplyPanels(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, panels: 0..<panels, kernels: kernels)
+      multiplyPanels(
+        m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, panels: 0..<panels, overwrite: overwrite, kernels: kernels)
       return
     }
     let shared = SharedOperands(a: a, b: b, c: SharedPointer(c))
     WorkerPool.shared.run(parts: parts) { part in
       multiplyPanels(
         m: m, n: n, k: k, a: shared.a, b: shared.b, c: shared.c.pointer, ldc: ldc,
-        panels: panelRange(part: part, parts: parts, panels: panels), kernels: kernels)
+        panels: panelRange(part: part, parts: parts, panels: panels), overwrite: overwrite, kernels: kernels)
     }
   }
 
   static func multiplyPanels(
     m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand, c: UnsafeMutablePointer<Float>, ldc: Int,
-    panels: Range<Int>, kernels: KernelSet
+    panels: Range<Int>, overwrite: Bool, kernels: KernelSet
   ) {
     if panels.isEmpty { return }
     let (mr, nr) = (kernels.mr, kernels.nr)
@@ -101,7 +107,8 @@ enum GEMM {
               kernels.packA(a, rowStart: ic, rows: rows, depthStart: pc, depth: depth, into: packedA)
               kernels.macroKernel(
                 rows: rows, depth: depth, packedA: packedA, packedB: packedB, panelStride: depth * nr,
-                panelCount: chunkPanels, col0: col0, totalCols: n, c: c + ic * ldc, ldc: ldc)
+                panelCount: chunkPanels, col0: col0, totalCols: n, c: c + ic * ldc, ldc: ldc,
+                overwrite: overwrite && pc == 0)
               ic += mc
             }
             pc += kb
