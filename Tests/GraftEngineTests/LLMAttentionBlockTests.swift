@@ -4,8 +4,10 @@ import Testing
 
 @testable import GraftEngine
 
+/// Prefill in query blocks against decoding one token at a time.
+///
 /// Prefill splits the queries into blocks of ``LLMSession/queryBlock`` rows and runs the query heads that share a KV
-/// head as one GEMM; decoding one token at a time uses neither. Both must give the same logits at every position.
+/// head as one GEMM over the block; decoding has one row per block. Both must give the same logits at every position.
 @Suite("LLM attention: query blocks and grouped heads")
 struct LLMAttentionBlockTests {
   @Test("a prefill longer than two query blocks equals token-by-token decoding", arguments: ["llama", "mistral"])

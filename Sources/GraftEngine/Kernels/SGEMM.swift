@@ -53,8 +53,9 @@ enum GEMM {
     return max(1, min(threads, panels))
   }
 
-  /// `C[m×n] += A[m×k] · B[k×n]`, packing both operands; C has row stride `ldc`. With `overwrite`, `C = A·B`
-  /// without reading C (which may then be uninitialised).
+  /// `C[m×n] += A[m×k] · B[k×n]`, packing both operands; C has row stride `ldc`.
+  ///
+  /// With `overwrite`, `C = A·B` without reading C (which may then be uninitialised).
   static func multiply(
     m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand, c: UnsafeMutablePointer<Float>, ldc: Int,
     threads: Int = WorkerPool.shared.threadCount, overwrite: Bool = false, kernels: KernelSet = .active
