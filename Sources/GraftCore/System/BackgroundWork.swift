@@ -23,8 +23,9 @@ package final class BackgroundWork<Result: Sendable>: @unchecked Sendable {
     }
   }
 
-  /// Waits for the result. Call exactly once, and always, even on an error path: the work may read memory the caller
-  /// owns.
+  /// Waits for the result.
+  ///
+  /// Call exactly once, and always, even on an error path: the work may read memory the caller owns.
   package func wait() -> Result {
     done.wait()
     return result.unsafelyUnwrapped

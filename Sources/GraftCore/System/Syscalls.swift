@@ -167,10 +167,11 @@ package enum Syscalls {
     return unsafeBitCast(symbol, to: CopyFileRange.self)
   }()
 
-  /// Starts write-back of `count` bytes at `offset` of `fd` without waiting for it (`sync_file_range` with
-  /// `SYNC_FILE_RANGE_WRITE`), so the disk works while the writer produces the next bytes and the final `fsync` has
-  /// little left; `count` 0 means to the end of the file. Purely a hint: where the call is missing or fails, the
-  /// final `fsync` still does all the work.
+  /// Starts write-back of `count` bytes at `offset` of `fd` without waiting for it; `count` 0 means to the end.
+  ///
+  /// `sync_file_range` with `SYNC_FILE_RANGE_WRITE`: the disk works while the writer produces the next bytes, and the
+  /// final `fsync` has little left. Purely a hint: where the call is missing or fails, the final `fsync` still does
+  /// all the work.
   package static func startWriteBack(_ fd: Int32, offset: Int, count: Int) {
     guard let syncFileRange = syncFileRangeFunction, count >= 0 else { return }
     _ = syncFileRange(fd, off_t(offset), off_t(count), 2)  // SYNC_FILE_RANGE_WRITE
