@@ -316,7 +316,9 @@ def surgery_table():
          [GRAFT, "moe", "recycle", vit, o("vitb-moe.safetensors"), "--experts", "8", "--layers", "last-half",
           "--seed", "0"], None, None),
         ("graft convert DenoiseRep ViT-B", [GRAFT, "convert", "-q", dn, o("dn-copy.safetensors")], None, None),
-        ("graft denoiserep fuse", [GRAFT, "denoiserep", "fuse", dn, o("dn-fused.safetensors")], None, None),
+        # The generated checkpoint names no architecture: timm's ViT-B defaults, stated.
+        ("graft denoiserep fuse", [GRAFT, "denoiserep", "fuse", dn, o("dn-fused.safetensors"), "--global-pool",
+                                   "token", "--norm-eps", "1e-6", "--act", "gelu"], None, None),
     ]
     header("MoE recycle and DenoiseRep fuse, ViT-B, against `graft convert` of the same input")
     for cold in (False, True):
@@ -367,8 +369,10 @@ def llama_cpp_source():
     script = os.path.join(root, "vendor", "llama.cpp", "convert_hf_to_gguf.py")
     if not os.path.exists(script):
         dl = os.path.join(WORK, "sdist")
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", dl,
-                        f"llama-cpp-python=={version}"], check=True)
+        # Only this package as source; no build isolation, so pip prepares its metadata with the installed
+        # scikit-build-core instead of building cmake from source for an isolated build environment.
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "llama-cpp-python",
+                        "--no-build-isolation", "-d", dl, f"llama-cpp-python=={version}"], check=True)
         with tarfile.open(os.path.join(dl, f"llama_cpp_python-{version}.tar.gz")) as tar:
             tar.extractall(WORK, filter="data")
     return script

@@ -66,10 +66,10 @@ typedef struct ck_kernels {
   /// `out = silu(gate) ⊙ up` (LLaMA's gated MLP); `out` may alias `gate`.
   void (*CK_NONNULL silu_mul)(
     const float *CK_NONNULL gate, const float *CK_NONNULL up, float *CK_NONNULL out, long count);
-  /// IEEE half → float, every value exact (NaN payloads quieted).
-  void (*CK_NONNULL f16_to_f32)(const uint16_t *CK_NONNULL src, float *CK_NONNULL dst, long count);
-  /// bfloat16 → float, exact.
-  void (*CK_NONNULL bf16_to_f32)(const uint16_t *CK_NONNULL src, float *CK_NONNULL dst, long count);
+  /// IEEE half → float, every value exact (NaN payloads quieted); `src` needs no alignment.
+  void (*CK_NONNULL f16_to_f32)(const void *CK_NONNULL src, float *CK_NONNULL dst, long count);
+  /// bfloat16 → float, exact; `src` needs no alignment.
+  void (*CK_NONNULL bf16_to_f32)(const void *CK_NONNULL src, float *CK_NONNULL dst, long count);
 } ck_kernels;
 
 /// The variant `variant` (`CK_PORTABLE` …) when this CPU and OS can run it, else NULL. The portable one always runs.

@@ -4,14 +4,14 @@ import Dispatch
 /// while the kernel copies the same bytes to disk (`copy_file_range`) on the first.
 ///
 /// With one processor (`GRAFT_THREADS=1` or a single CPU) the work runs inline in ``init(_:)``.
-package final class BackgroundWork<Result: Sendable>: @unchecked Sendable {
+final class BackgroundWork<Result: Sendable>: @unchecked Sendable {
   // Invariant: `result` is written once, by the worker, before it signals `done`; it is read only after `wait()`
   // consumed that signal, so the semaphore orders the two accesses.
   private var result: Result?
   private let done = DispatchSemaphore(value: 0)
 
   /// Starts `body` on a global queue (or runs it now on a single processor).
-  package init(_ body: @escaping @Sendable () -> Result) {
+  init(_ body: @escaping @Sendable () -> Result) {
     guard ParallelWork.threadCount > 1 else {
       result = body()
       done.signal()
@@ -26,7 +26,7 @@ package final class BackgroundWork<Result: Sendable>: @unchecked Sendable {
   /// Waits for the result.
   ///
   /// Call exactly once, and always, even on an error path: the work may read memory the caller owns.
-  package func wait() -> Result {
+  func wait() -> Result {
     done.wait()
     return result.unsafelyUnwrapped
   }
@@ -35,10 +35,10 @@ package final class BackgroundWork<Result: Sendable>: @unchecked Sendable {
 /// A read-only byte range handed to a ``BackgroundWork``.
 ///
 /// Invariant: the memory stays mapped and unchanged until the work's `wait()` returns.
-package struct SharedBytes: @unchecked Sendable {
+struct SharedBytes: @unchecked Sendable {
   // Invariant: see above.
-  package let bytes: UnsafeRawBufferPointer
-  package init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+  let bytes: UnsafeRawBufferPointer
+  init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 }
 
 /// Starts write-back of a file that another library writes (libhdf5), so its final `fsync` has little left.

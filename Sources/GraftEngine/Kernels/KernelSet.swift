@@ -150,12 +150,12 @@ struct KernelSet: @unchecked Sendable {
   }
 
   @inline(__always)
-  func float16ToFloat32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+  func float16ToFloat32(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
     table.pointee.f16_to_f32(src, dst, count)
   }
 
   @inline(__always)
-  func bfloat16ToFloat32(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+  func bfloat16ToFloat32(_ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
     table.pointee.bf16_to_f32(src, dst, count)
   }
 }

@@ -191,30 +191,17 @@ extension GraftFile {
       offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
   }
 
-  /// Unchanged bytes of a mapped file: the kernel copies them (`copy_file_range`) while the second core hashes them
-  /// from the mapping, dropping each hashed chunk's pages behind it.
+  /// Unchanged bytes of a mapped file: the kernel copies them (`copy_file_range`) while the second core hashes what
+  /// was copied.
   private static func copyHashing(
     _ mapped: MappedBytes, out: inout AtomicOutputFile, path: String, name: String
   ) throws(GraftError) -> UInt64 {
     let range = mapped.offset..<(mapped.offset + mapped.byteCount)
-    let bytes = SharedBytes(mapped.region.bytes(in: range))
-    let region = mapped.region
-    let hashing = BackgroundWork { () -> UInt64 in
-      var hash = XXHash64()
-      var start = 0
-      while start < bytes.bytes.count {
-        let end = min(bytes.bytes.count, start + GraftFileLayout.chunkSize)
-        hash.update(UnsafeRawBufferPointer(rebasing: bytes.bytes[start..<end]))
-        region.discardConsumed((range.lowerBound + start)..<(range.lowerBound + end), floor: range.lowerBound)
-        start = end
-      }
-      return hash.finalize()
-    }
-    do { try out.copy(from: mapped.region, range: range) } catch {
-      _ = hashing.wait()
+    do {
+      return try out.copy(from: mapped.region, range: range, digesting: XXHash64()) { $0.update($1) }.finalize()
+    } catch {
       throw error.inFile(path).forTensor(name)
     }
-    return hashing.wait()
   }
 
   private static func streamDeflated(

@@ -104,28 +104,10 @@ public struct ZipWriter: ~Copyable {
   }
 
   /// Appends `range` of a mapped file to the open member: the kernel copies the bytes (`copy_file_range`) while the
-  /// second core computes their CRC-32 from the mapping, dropping each checksummed chunk's pages behind it.
+  /// second core computes their CRC-32 from what was copied.
   public mutating func copy(from region: MappedRegion, range: Range<Int>) throws(GraftError) {
     precondition(open != nil, "copy without an open member")
-    let bytes = SharedBytes(region.bytes(in: range))
-    let start = crc
-    let checksum = BackgroundWork { () -> CRC32 in
-      var c = start
-      var at = 0
-      let chunk = 8 << 20
-      while at < bytes.bytes.count {
-        let end = min(bytes.bytes.count, at + chunk)
-        c.update(UnsafeRawBufferPointer(rebasing: bytes.bytes[at..<end]))
-        region.discardConsumed((range.lowerBound + at)..<(range.lowerBound + end), floor: range.lowerBound)
-        at = end
-      }
-      return c
-    }
-    do { try out.copy(from: region, range: range) } catch {
-      _ = checksum.wait()
-      throw error
-    }
-    crc = checksum.wait()
+    crc = try out.copy(from: region, range: range, digesting: crc) { $0.update($1) }
     open?.size += range.count
   }
 
