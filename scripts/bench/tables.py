@@ -365,7 +365,7 @@ def llama_cpp_source():
     """convert_hf_to_gguf.py and gguf-py from the installed llama-cpp-python's source package (pip download)."""
     import importlib.metadata
     version = importlib.metadata.version("llama_cpp_python")
-    root = os.path.join(WORK, f"llama-cpp-python-{version}")
+    root = os.path.join(WORK, f"llama_cpp_python-{version}")
     script = os.path.join(root, "vendor", "llama.cpp", "convert_hf_to_gguf.py")
     if not os.path.exists(script):
         dl = os.path.join(WORK, "sdist")
@@ -404,17 +404,16 @@ def llm_table():
         ("llama.cpp Q8_0", lambda: [sys.executable, "-c", LLAMA_CPP, llama_gguf("q8_0"), str(tokens), str(threads),
                                     str(RUNS)]),
     ]
-    res = {}
+    g = None
     for name, cmd in cases:
         _, rss, out = child(cmd(), env)
         if name.startswith("graft"):
             secs = [json.loads(l)["seconds"] for l in out.splitlines() if l.startswith('{"tokens"')]
         else:
             secs = json.loads(out.strip().splitlines()[-1])["seconds"]
-        res[name] = ([tokens / s for s in secs], rss)
-    g = statistics.median(res["graft F32"][0])
-    for name, (rates, rss) in res.items():
-        print(row(name, rates, rss, extra=f" graft {g / statistics.median(rates):.2f}× |"))
+        rates = [tokens / s for s in secs]
+        g = g or statistics.median(rates)
+        print(row(name, rates, rss, extra=f" graft {g / statistics.median(rates):.2f}× |"), flush=True)
     print(f"\n{load()}. tok/s: higher is better; ratio = graft tok/s / this row's.\n")
 
 

@@ -85,8 +85,7 @@ struct KernelSet: @unchecked Sendable {
     _ a: MatrixOperand, rowStart i0: Int, rows: Int, depthStart p0: Int, depth: Int,
     into dst: UnsafeMutablePointer<Float>
   ) {
-    table.pointee.pack_a(
-      a.base + i0 * a.rowStride + p0 * a.colStride, a.rowStride, a.colStride, rows, depth, dst)
+    table.pointee.pack_a(a.base + i0 * a.rowStride + p0 * a.colStride, a.rowStride, a.colStride, rows, depth, dst)
   }
 
   /// Packs depth `p0..<p0+depth` and columns `j0..<j0+cols` of B into `nr`-column panels, zero-padding the last.
@@ -95,8 +94,7 @@ struct KernelSet: @unchecked Sendable {
     _ b: MatrixOperand, depthStart p0: Int, depth: Int, colStart j0: Int, cols: Int,
     into dst: UnsafeMutablePointer<Float>
   ) {
-    table.pointee.pack_b(
-      b.base + p0 * b.rowStride + j0 * b.colStride, b.rowStride, b.colStride, depth, cols, dst)
+    table.pointee.pack_b(b.base + p0 * b.rowStride + j0 * b.colStride, b.rowStride, b.colStride, depth, cols, dst)
   }
 
   /// `C += A·B` (or `C = A·B + bias`) for a packed A block of `rows` rows and `panelCount` packed B panels; see

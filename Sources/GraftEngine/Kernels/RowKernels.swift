@@ -39,13 +39,10 @@ enum RowKernels {
     gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float, xStride: Int? = nil, yStride: Int? = nil,
     kernels: KernelSet = .active
   ) {
-    let xs = xStride ?? width
-    let ys = yStride ?? width
     let shared = RowOperands(x: UnsafeMutablePointer(mutating: x), y: y, gamma: gamma, beta: beta)
-    forEachRowBlock(rows: rows, costPerRow: width * 3) { range in
+    forEachRowPair(shared, rows: rows, width: width, xStride: xStride, yStride: yStride, cost: 3) { x, y, n, xs, ys in
       kernels.layerNorm(
-        shared.x + range.lowerBound * xs, shared.y + range.lowerBound * ys, rows: range.count, width: width,
-        xStride: xs, yStride: ys, gamma: shared.gamma, beta: shared.beta, eps: eps)
+        x, y, rows: n, width: width, xStride: xs, yStride: ys, gamma: shared.gamma, beta: shared.beta, eps: eps)
     }
   }
 
@@ -56,13 +53,23 @@ enum RowKernels {
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, width: Int, gamma: UnsafePointer<Float>?,
     eps: Float, xStride: Int? = nil, yStride: Int? = nil, kernels: KernelSet = .active
   ) {
+    let shared = RowOperands(x: UnsafeMutablePointer(mutating: x), y: y, gamma: gamma, beta: nil)
+    forEachRowPair(shared, rows: rows, width: width, xStride: xStride, yStride: yStride, cost: 2) { x, y, n, xs, ys in
+      kernels.rmsNorm(x, y, rows: n, width: width, xStride: xs, yStride: ys, gamma: shared.gamma, eps: eps)
+    }
+  }
+
+  /// Runs `body(xRows, yRows, count, xStride, yStride)` over blocks of rows of `operands.x` and `operands.y` (row
+  /// strides default to `width`), on the pool when the rows cost enough.
+  @inline(__always)
+  private static func forEachRowPair(
+    _ operands: RowOperands, rows: Int, width: Int, xStride: Int?, yStride: Int?, cost: Int,
+    _ body: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void
+  ) {
     let xs = xStride ?? width
     let ys = yStride ?? width
-    let shared = RowOperands(x: UnsafeMutablePointer(mutating: x), y: y, gamma: gamma, beta: nil)
-    forEachRowBlock(rows: rows, costPerRow: width * 2) { range in
-      kernels.rmsNorm(
-        shared.x + range.lowerBound * xs, shared.y + range.lowerBound * ys, rows: range.count, width: width,
-        xStride: xs, yStride: ys, gamma: shared.gamma, eps: eps)
+    forEachRowBlock(rows: rows, costPerRow: width * cost) { range in
+      body(operands.x + range.lowerBound * xs, operands.y + range.lowerBound * ys, range.count, xs, ys)
     }
   }
 
