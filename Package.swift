@@ -9,7 +9,7 @@
 //   GraftFormats   safetensors, native .graft, PyTorch zip/pickle, NumPy, GGUF.     -> GraftCore, CZlib
 //   GraftHDF5      HDF5 / Keras over libhdf5 (trait "HDF5").                           -> GraftCore, CHDF5
 //   GraftSurgery   passes: tensor table -> tensor table, no IO.                        -> GraftCore
-//   GraftEngine    CPU forward engine; knows nothing of files.                         -> GraftCore, CTargetFeatures
+//   GraftEngine    CPU forward engine; knows nothing of files.               -> GraftCore, CTargetFeatures, CKernels
 //   GraftCheck     runs models before/after a surgery and compares them.               -> GraftEngine, GraftSurgery
 //   Graft          the library's front door: read/write any format, every workflow.    -> all of the above
 //   GraftDemo      the embedded demo models and `graft demo` (not a product).          -> Graft
@@ -54,6 +54,10 @@ let package = Package(
     .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
     // Header-only: turns the compiler's target macros (__FMA__, __F16C__, __AVX2__) into constants Swift can branch on.
     .target(name: "CTargetFeatures"),
+    // The engine's SGEMM and row kernels in C, once per instruction set (portable, AVX2, AVX-512) through per-function
+    // `target` attributes, chosen by CPUID when the process starts: no unsafeFlags, and a flag-less build still runs
+    // AVX-512 on a CPU that has it.
+    .target(name: "CKernels"),
 
     // MARK: - Libraries
 
@@ -64,7 +68,8 @@ let package = Package(
       dependencies: ["GraftCore", .target(name: "CHDF5", condition: .when(traits: ["HDF5"]))],
       swiftSettings: strictSettings),
     .target(name: "GraftSurgery", dependencies: ["GraftCore"], swiftSettings: strictSettings),
-    .target(name: "GraftEngine", dependencies: ["GraftCore", "CTargetFeatures"], swiftSettings: strictSettings),
+    .target(
+      name: "GraftEngine", dependencies: ["GraftCore", "CTargetFeatures", "CKernels"], swiftSettings: strictSettings),
     .target(
       name: "GraftCheck", dependencies: ["GraftCore", "GraftEngine", "GraftSurgery"], swiftSettings: strictSettings),
     .target(

@@ -4,7 +4,10 @@ import Graft
 func runGGUFBenchmarks(arguments: [String]) {
   do {
     switch arguments.first {
-    case "kernels": try ggufKernels(megabytes: Int(arguments.dropFirst().first ?? "") ?? 64)
+    case "kernels":
+      let rest = Array(arguments.dropFirst())
+      let runs = rest.firstIndex(of: "--runs").flatMap { rest.indices.contains($0 + 1) ? Int(rest[$0 + 1]) : nil }
+      try ggufKernels(megabytes: Int(rest.first ?? "") ?? 64, runs: max(1, runs ?? 3))
     case "make-f32":
       guard arguments.count == 3, let mb = Int(arguments[2]) else { return ggufUsage() }
       try ggufMakeInput(path: arguments[1], megabytes: mb)
@@ -21,7 +24,7 @@ func runGGUFBenchmarks(arguments: [String]) {
 func ggufUsage() {
   print(
     """
-    usage: graft-bench gguf kernels [MB]                 dequantize/quantize Q8_0 and Q4_K, 1 thread and all
+    usage: graft-bench gguf kernels [MB] [--runs N]               dequantize/quantize Q8_0 and Q4_K, 1 thread and all
            graft-bench gguf make-f32 PATH MB             a GGUF of F32 [4096, n] weights with seeded values
            graft-bench gguf write INPUT OUTPUT TARGET    GGUF.write with a target (Q8_0, Q4_K_M, …): time, peak RSS
     """)
@@ -43,7 +46,7 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 }
 
 /// Throughput of the kernels on `megabytes` of Float32, on one thread and on all (`ParallelWork`).
-func ggufKernels(megabytes: Int) throws {
+func ggufKernels(megabytes: Int, runs: Int) throws {
   let count = megabytes << 18
   let values = ggufValues(count, seed: 1)
   print("GGUF kernels on \(megabytes) MB of F32, \(ParallelWork.threadCount) threads available")
@@ -61,13 +64,13 @@ func ggufKernels(megabytes: Int) throws {
       let parts = threads == 1 ? 1 : 8 * threads
       @Sendable func range(_ part: Int) -> Range<Int> { (blocks * part / parts)..<(blocks * (part + 1) / parts) }
       // Both types are supported, so the kernels do not throw here.
-      let q = timeParts(parts: parts, serial: threads == 1) { part in
+      let q = timeParts(parts: parts, serial: threads == 1, runs: runs) { part in
         let r = range(part)
         _ = try? GGUFQuantize.encode(
           type, values: buffers.source + r.lowerBound * type.blockElements, blockCount: r.count,
           into: buffers.encoded + r.lowerBound * type.blockBytes)
       }
-      let d = timeParts(parts: parts, serial: threads == 1) { part in
+      let d = timeParts(parts: parts, serial: threads == 1, runs: runs) { part in
         let r = range(part)
         try? GGUFDequantize.decode(
           type, blocks: buffers.encoded + r.lowerBound * type.blockBytes, blockCount: r.count,
@@ -76,8 +79,13 @@ func ggufKernels(megabytes: Int) throws {
       let gb = Double(count * 4) / 1e9
       print(
         "  \(type.name) \(threads == 1 ? "1 thread " : "\(threads) threads"): quantize "
-          + Format.fixed(gb / q, digits: 3) + " GB/s of F32 in, dequantize " + Format.fixed(gb / d, digits: 3)
-          + " GB/s of F32 out")
+          + Format.fixed(gb / q[0], digits: 3) + " GB/s of F32 in, dequantize " + Format.fixed(gb / d[0], digits: 3)
+          + " GB/s of F32 out (best of \(runs))")
+      for (what, samples) in [("quantize", q), ("dequantize", d)] {
+        print(
+          "{\"case\":\"gguf\",\"type\":\"\(type.name)\",\"op\":\"\(what)\",\"threads\":\(threads),\"gb\":\(gb),"
+            + "\"seconds\":[\(samples.map { String($0) }.joined(separator: ","))]}")
+      }
     }
   }
 }
@@ -90,10 +98,10 @@ struct BenchBuffers: @unchecked Sendable {
   let decoded: UnsafeMutablePointer<Float>
 }
 
-/// Runs `body` for every part (serially, or with ``ParallelWork``) and returns the best of three timings.
-func timeParts(parts: Int, serial: Bool, _ body: @escaping @Sendable (Int) -> Void) -> Double {
-  var best = Double.infinity
-  for _ in 0..<3 {
+/// Runs `body` for every part (serially, or with ``ParallelWork``) `runs` times and returns the timings, fastest first.
+func timeParts(parts: Int, serial: Bool, runs: Int, _ body: @escaping @Sendable (Int) -> Void) -> [Double] {
+  var samples: [Double] = []
+  for _ in 0..<runs {
     let t = seconds {
       if serial {
         for p in 0..<parts { body(p) }
@@ -101,9 +109,9 @@ func timeParts(parts: Int, serial: Bool, _ body: @escaping @Sendable (Int) -> Vo
         ParallelWork.run(parts: parts, body)
       }
     }
-    best = min(best, t)
+    samples.append(t)
   }
-  return best
+  return samples.sorted()
 }
 
 /// Writes a GGUF of F32 `[4096, n]` weights totalling about `megabytes`, produced on the fly (never in memory).

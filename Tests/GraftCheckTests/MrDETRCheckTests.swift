@@ -42,11 +42,12 @@ struct MrDETRVerificationTests {
     let check = MrDETRCheck.verify(full: full, stripped: stripped, heads: 4)
     #expect(!check.passed)
     #expect(check.row("strict manifest")?.outcome == .failed)
-    // A tensor changed by one ulp breaks byte identity and the engine comparison.
+    // A kept tensor changed by 0.01 breaks byte identity and the engine comparison (a one-ulp change of a bias can
+    // vanish in the rounding of x̂·γ + β, so it proves nothing about the engine row).
     var tampered = try MrDETRStrip.run(full).table
     let name = "transformer.decoder.layers.5.attentions.0.norm_o2o.bias"
     var values = try floatValues(#require(tampered[name]))
-    values[0] = values[0].nextUp
+    values[0] += 0.01
     try tampered.replace(name, with: Tensor(float32: values, shape: [values.count]))
     let bad = MrDETRCheck.verify(full: full, stripped: tampered, heads: 4)
     #expect(!bad.passed && (bad.row("engine max|Δ|")?.number("value") ?? 0) > 0)

@@ -40,7 +40,7 @@ public enum ReparamWorkflow {
     public var lines: [String] {
       var kinds: [String: Int] = [:]
       for b in reparam.blocks { kinds[b.kind.rawValue, default: 0] += 1 }
-      var out = [
+      let out = [
         "folded \(reparam.blocks.count) blocks ("
           + kinds.sorted { $0.key < $1.key }.map { "\($1) \($0)" }
           .joined(separator: ", ") + "); removed \(reparam.removed.count) tensors",

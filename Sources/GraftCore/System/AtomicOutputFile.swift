@@ -5,8 +5,9 @@
 /// when it goes away. Temporary names start with `.graft-tmp-` so that a later run (or a person) can recognise the
 /// leftovers of a killed process.
 ///
-/// Writes are buffered (1 MiB) and go through `write(2)`; ``commit()`` flushes, `fsync`s the file, renames it and
-/// `fsync`s the folder.
+/// Writes are buffered (1 MiB) and go through `write(2)`; every 8 MiB written, write-back of those bytes starts
+/// (`sync_file_range`), so the disk writes while the producer works; ``commit()`` flushes, `fsync`s the file (little
+/// is left by then), renames it and `fsync`s the folder.
 public struct AtomicOutputFile: ~Copyable {
   /// The final path.
   public let destination: String
@@ -22,6 +23,12 @@ public struct AtomicOutputFile: ~Copyable {
   private var copyFileRangeWorks = true
   /// Bytes written so far (including buffered ones).
   public private(set) var position = 0
+  /// Bytes handed to the kernel so far.
+  private var written = 0
+  /// Bytes whose write-back has been started.
+  private var writeBackStart = 0
+  /// Bytes handed to the kernel between write-back requests.
+  private static let writeBackChunk = 8 << 20
 
   /// The prefix of every temporary file name.
   public static let temporaryPrefix = ".graft-tmp-"
@@ -205,10 +212,12 @@ public struct AtomicOutputFile: ~Copyable {
     while copyFileRangeWorks && region.descriptor >= 0 && at < range.upperBound {
       do {
         let n = try Syscalls.copyFileRange(
-          from: region.descriptor, offset: at, to: fd, count: min(range.upperBound - at, 1 << 30))
+          from: region.descriptor, offset: at, to: fd, count: min(range.upperBound - at, 64 << 20))
         if n == 0 { break }
         at += n
         position += n
+        written += n
+        startWriteBack()
       } catch {
         guard Syscalls.refusesCopyFileRange(error) else { throw writeFailure(error) }
         copyFileRangeWorks = false
@@ -240,8 +249,23 @@ public struct AtomicOutputFile: ~Copyable {
     buffered = 0
   }
 
-  private func writeThrough(_ bytes: UnsafeRawBufferPointer) throws(GraftError) {
-    do { try Syscalls.writeAll(fd, bytes) } catch { throw writeFailure(error) }
+  private mutating func writeThrough(_ bytes: UnsafeRawBufferPointer) throws(GraftError) {
+    var at = 0
+    // Large writes go in write-back-sized pieces, so write-back starts while the rest is still being copied.
+    while at < bytes.count {
+      let piece = UnsafeRawBufferPointer(rebasing: bytes[at..<min(bytes.count, at + Self.writeBackChunk)])
+      do { try Syscalls.writeAll(fd, piece) } catch { throw writeFailure(error) }
+      at += piece.count
+      written += piece.count
+      startWriteBack()
+    }
+  }
+
+  /// Starts write-back of what reached the kernel since the last request, once that is a chunk's worth.
+  private mutating func startWriteBack() {
+    guard written - writeBackStart >= Self.writeBackChunk else { return }
+    Syscalls.startWriteBack(fd, offset: writeBackStart, count: written - writeBackStart)
+    writeBackStart = written
   }
 
   private func writeFailure(_ error: SystemError) -> GraftError {

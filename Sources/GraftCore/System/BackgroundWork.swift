@@ -24,7 +24,7 @@ public final class BackgroundWork<Result: Sendable>: Sendable {
       return
     }
     group.enter()
-    (queue?.queue ?? DispatchQueue.global()).async {
+    (queue?.queue ?? DispatchQueue.global(qos: .userInitiated)).async {
       let value = work()
       self.result.withLock { $0 = value }
       self.group.leave()
@@ -40,4 +40,30 @@ public final class BackgroundWork<Result: Sendable>: Sendable {
     guard let value = result.withLock({ $0 }) else { preconditionFailure("background work finished without a result") }
     return value
   }
+}
+
+/// A read-only byte range handed to a ``BackgroundWork``.
+///
+/// Invariant: the memory stays mapped and unchanged until the work's `wait()` returns.
+struct SharedBytes: @unchecked Sendable {
+  // Invariant: see above.
+  let bytes: UnsafeRawBufferPointer
+  init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+}
+
+/// Starts write-back of a file that another library writes (libhdf5), so its final `fsync` has little left.
+///
+/// Opens the file read-only: `sync_file_range` acts on the file's pages, whichever descriptor names them.
+package struct WriteBackHint: ~Copyable {
+  private let fd: Int32
+
+  /// Opens `path`; a file that cannot be opened just gets no hints.
+  package init(path: String) { fd = (try? Syscalls.openReadOnly(path)) ?? -1 }
+
+  /// Starts write-back of every dirty page of the file written so far.
+  package func start() {
+    if fd >= 0 { Syscalls.startWriteBack(fd, offset: 0, count: 0) }
+  }
+
+  deinit { if fd >= 0 { Syscalls.close(fd) } }
 }

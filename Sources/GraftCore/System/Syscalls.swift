@@ -167,6 +167,24 @@ package enum Syscalls {
     return unsafeBitCast(symbol, to: CopyFileRange.self)
   }()
 
+  /// Starts write-back of `count` bytes at `offset` of `fd` without waiting for it; `count` 0 means to the end.
+  ///
+  /// `sync_file_range` with `SYNC_FILE_RANGE_WRITE`: the disk works while the writer produces the next bytes, and the
+  /// final `fsync` has little left. Purely a hint: where the call is missing or fails, the final `fsync` still does
+  /// all the work.
+  package static func startWriteBack(_ fd: Int32, offset: Int, count: Int) {
+    guard let syncFileRange = syncFileRangeFunction, count >= 0 else { return }
+    _ = syncFileRange(fd, off_t(offset), off_t(count), 2)  // SYNC_FILE_RANGE_WRITE
+  }
+
+  private typealias SyncFileRange = @convention(c) (Int32, off_t, off_t, UInt32) -> Int32
+
+  /// Declared only under `_GNU_SOURCE`, like `copy_file_range`; looked up at run time (Linux 2.6.17, glibc 2.6).
+  private static let syncFileRangeFunction: SyncFileRange? = {
+    guard let symbol = dlsym(nil, "sync_file_range") else { return nil }
+    return unsafeBitCast(symbol, to: SyncFileRange.self)
+  }()
+
   package static func fsync(_ fd: Int32) throws(SystemError) {
     guard Glibc.fsync(fd) == 0 else { throw SystemError(errno: errno, call: "fsync") }
   }

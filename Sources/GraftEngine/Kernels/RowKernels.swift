@@ -1,6 +1,7 @@
 /// Row-wise kernels (normalisation, softmax, activations) over row-major `[rows × width]` buffers.
 ///
-/// Each splits rows over the worker pool when the buffer is large enough to pay for the hand-off.
+/// The arithmetic runs in the C kernels of the selected ``KernelSet``; this layer splits rows over the worker pool
+/// when the buffer is large enough to pay for the hand-off.
 enum RowKernels {
   /// Runs `body(rowRange)` over `rows` rows, in parallel when `rows × costPerRow` is large.
   @inline(__always)
@@ -16,59 +17,18 @@ enum RowKernels {
     }
   }
 
-  /// Sums `count` values with eight-lane blocked accumulators, whose error grows with count/32 rather than count.
+  /// Runs `body(start, count)` over `count` values in blocks of 4096, in parallel when `count × costPerValue` is
+  /// large.
   @inline(__always)
-  static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    let raw = UnsafeRawPointer(x)
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-    var i = 0
-    while i + 32 <= count {
-      a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-      a1 += raw.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
-      a2 += raw.loadUnaligned(fromByteOffset: i * 4 + 64, as: SIMD8<Float>.self)
-      a3 += raw.loadUnaligned(fromByteOffset: i * 4 + 96, as: SIMD8<Float>.self)
-      i += 32
+  static func forEachBlock(
+    count: Int, costPerValue: Int, _ body: @escaping @Sendable (_ start: Int, _ count: Int) -> Void
+  ) {
+    let blocks = (count + 4095) / 4096
+    forEachRowBlock(rows: blocks, costPerRow: 4096 * costPerValue) { range in
+      let start = range.lowerBound * 4096
+      let end = min(count, range.upperBound * 4096)
+      if start < end { body(start, end - start) }
     }
-    while i + 8 <= count {
-      a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-      i += 8
-    }
-    var total = ((a0 + a1) + (a2 + a3)).sum()
-    var tail: Float = 0
-    while i < count {
-      tail += x[i]
-      i += 1
-    }
-    total += tail
-    return total
-  }
-
-  /// Sums `(x − mean)²` with blocked accumulators (the two-pass variance, free of cancellation).
-  @inline(__always)
-  static func sumSquaredDeviation(_ x: UnsafePointer<Float>, count: Int, mean: Float) -> Float {
-    let raw = UnsafeRawPointer(x)
-    let m = SIMD8<Float>(repeating: mean)
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-    var i = 0
-    while i + 16 <= count {
-      let d0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m
-      let d1 = raw.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) - m
-      multiplyAdd(&a0, d0, d0)
-      multiplyAdd(&a1, d1, d1)
-      i += 16
-    }
-    while i + 8 <= count {
-      let d0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - m
-      multiplyAdd(&a0, d0, d0)
-      i += 8
-    }
-    var total = (a0 + a1).sum()
-    while i < count {
-      let d = x[i] - mean
-      total += d * d
-      i += 1
-    }
-    return total
   }
 
   /// `y = (x − mean) / sqrt(var + eps) · gamma + beta` per row (biased variance, as `nn.LayerNorm`).
@@ -76,63 +36,65 @@ enum RowKernels {
   /// `x` and `y` may be the same buffer.
   static func layerNorm(
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, width: Int,
-    gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float, xStride: Int? = nil, yStride: Int? = nil
+    gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float, xStride: Int? = nil, yStride: Int? = nil,
+    kernels: KernelSet = .active
+  ) {
+    let shared = RowOperands(x: UnsafeMutablePointer(mutating: x), y: y, gamma: gamma, beta: beta)
+    forEachRowPair(shared, rows: rows, width: width, xStride: xStride, yStride: yStride, cost: 3) { x, y, n, xs, ys in
+      kernels.layerNorm(
+        x, y, rows: n, width: width, xStride: xs, yStride: ys, gamma: shared.gamma, beta: shared.beta, eps: eps)
+    }
+  }
+
+  /// `y = x · rsqrt(mean(x²) + eps) · gamma` per row (timm's `RmsNorm`, `LlamaRMSNorm`); `gamma` may be absent.
+  ///
+  /// `x` and `y` may be the same buffer.
+  static func rmsNorm(
+    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, width: Int, gamma: UnsafePointer<Float>?,
+    eps: Float, xStride: Int? = nil, yStride: Int? = nil, kernels: KernelSet = .active
+  ) {
+    let shared = RowOperands(x: UnsafeMutablePointer(mutating: x), y: y, gamma: gamma, beta: nil)
+    forEachRowPair(shared, rows: rows, width: width, xStride: xStride, yStride: yStride, cost: 2) { x, y, n, xs, ys in
+      kernels.rmsNorm(x, y, rows: n, width: width, xStride: xs, yStride: ys, gamma: shared.gamma, eps: eps)
+    }
+  }
+
+  /// Runs `body(xRows, yRows, count, xStride, yStride)` over blocks of rows of `operands.x` and `operands.y` (row
+  /// strides default to `width`), on the pool when the rows cost enough.
+  @inline(__always)
+  private static func forEachRowPair(
+    _ operands: RowOperands, rows: Int, width: Int, xStride: Int?, yStride: Int?, cost: Int,
+    _ body: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Int, Int) -> Void
   ) {
     let xs = xStride ?? width
     let ys = yStride ?? width
-    let shared = RowOperands(x: UnsafeMutablePointer(mutating: x), y: y, gamma: gamma, beta: beta)
-    forEachRowBlock(rows: rows, costPerRow: width * 3) { range in
-      for r in range {
-        let xr = UnsafePointer(shared.x + r * xs)
-        let yr = shared.y + r * ys
-        let mean = sum(xr, count: width) / Float(width)
-        let variance = sumSquaredDeviation(xr, count: width, mean: mean) / Float(width)
-        let inv = 1 / (variance + eps).squareRoot()
-        for j in 0..<width {
-          var v = (xr[j] - mean) * inv
-          if let g = shared.gamma { v *= g[j] }
-          if let b = shared.beta { v += b[j] }
-          yr[j] = v
-        }
-      }
+    forEachRowBlock(rows: rows, costPerRow: width * cost) { range in
+      body(operands.x + range.lowerBound * xs, operands.y + range.lowerBound * ys, range.count, xs, ys)
     }
   }
 
-  /// Softmax of each row in place, after multiplying by `scale`.
-  static func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int, scale: Float) {
-    for r in 0..<rows {
-      let row = x + r * stride
-      var m = -Float.infinity
-      for j in 0..<width { m = max(m, row[j]) }
-      let shift = m * scale
-      let s = SIMD8<Float>(repeating: scale)
-      let sh = SIMD8<Float>(repeating: shift)
-      VectorMath.apply(row, count: width) { VectorMath.exp($0 * s - sh) }
-      let inv = 1 / sum(row, count: width)
-      let iv = SIMD8<Float>(repeating: inv)
-      VectorMath.apply(row, count: width) { $0 * iv }
-    }
+  /// Softmax of each row in place, after multiplying by `scale`; runs on the calling thread.
+  static func softmaxInPlace(
+    _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int, scale: Float, kernels: KernelSet = .active
+  ) {
+    kernels.softmax(x, rows: rows, width: width, stride: stride, scale: scale)
   }
 
   /// GELU in place: `x·Φ(x)` with the exact erf form, or PyTorch's `approximate='tanh'` form.
-  static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int, approximateTanh: Bool) {
+  static func gelu(
+    _ x: UnsafeMutablePointer<Float>, count: Int, approximateTanh: Bool, kernels: KernelSet = .active
+  ) {
     let shared = SharedPointer(x)
-    let blocks = (count + 4095) / 4096
-    forEachRowBlock(rows: blocks, costPerRow: 4096 * 8) { range in
-      let start = range.lowerBound * 4096
-      let end = min(count, range.upperBound * 4096)
-      if start >= end { return }
-      let p = shared.pointer + start
-      if approximateTanh {
-        VectorMath.apply(p, count: end - start) { v in
-          let inner = SIMD8<Float>(repeating: 0.797_884_56) * (v + SIMD8(repeating: 0.044_715) * v * v * v)
-          return SIMD8(repeating: 0.5) * v * (SIMD8(repeating: 1) + VectorMath.tanh(inner))
-        }
-      } else {
-        VectorMath.apply(p, count: end - start) { v in
-          SIMD8(repeating: 0.5) * v * (SIMD8(repeating: 1) + VectorMath.erf(v * SIMD8(repeating: 0.707_106_77)))
-        }
-      }
+    forEachBlock(count: count, costPerValue: 8) { start, n in
+      kernels.gelu(shared.pointer + start, count: n, approximateTanh: approximateTanh)
+    }
+  }
+
+  /// SiLU in place, `x / (1 + e^−x)`.
+  static func silu(_ x: UnsafeMutablePointer<Float>, count: Int, kernels: KernelSet = .active) {
+    let shared = SharedPointer(x)
+    forEachBlock(count: count, costPerValue: 4) { start, n in
+      kernels.silu(shared.pointer + start, count: n)
     }
   }
 

@@ -1,32 +1,5 @@
 /// Row kernels of decoder-only LLMs: RMSNorm, gated activations, residual adds.
 enum LLMKernels {
-  /// Sums the squares of `count` values with eight-lane blocked accumulators.
-  @inline(__always)
-  static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Float {
-    let raw = UnsafeRawPointer(x)
-    var a0 = SIMD8<Float>()
-    var a1 = SIMD8<Float>()
-    var i = 0
-    while i + 16 <= count {
-      let v0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-      let v1 = raw.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
-      a0 += v0 * v0
-      a1 += v1 * v1
-      i += 16
-    }
-    while i + 8 <= count {
-      let v0 = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-      a0 += v0 * v0
-      i += 8
-    }
-    var total = (a0 + a1).sum()
-    while i < count {
-      total += x[i] * x[i]
-      i += 1
-    }
-    return total
-  }
-
   /// `LlamaRMSNorm`: `y = w ⊙ (x · 1/sqrt(mean(x²) + eps))` per row of `width` values (no `1 + w`).
   ///
   /// Rows are `stride` apart in both buffers, which may be the same.
@@ -34,16 +7,7 @@ enum LLMKernels {
     _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
     weight: UnsafePointer<Float>, eps: Float
   ) {
-    let shared = RowOperands(x: UnsafeMutablePointer(mutating: x), y: y, gamma: weight, beta: nil)
-    RowKernels.forEachRowBlock(rows: rows, costPerRow: width * 3) { range in
-      guard let w = shared.gamma else { return }
-      for r in range {
-        let xr = UnsafePointer(shared.x + r * stride)
-        let yr = shared.y + r * stride
-        let inv = 1 / (sumOfSquares(xr, count: width) / Float(width) + eps).squareRoot()
-        for j in 0..<width { yr[j] = w[j] * (xr[j] * inv) }
-      }
-    }
+    RowKernels.rmsNorm(x, y, rows: rows, width: width, gamma: weight, eps: eps, xStride: stride, yStride: stride)
   }
 
   /// ``rmsNorm(_:_:rows:width:stride:weight:eps:)`` over contiguous rows with a weight array of `width` values.
@@ -75,22 +39,20 @@ enum LLMKernels {
     activation: LLMConfiguration.Activation
   ) {
     let shared = RowOperands(x: UnsafeMutablePointer(mutating: gateUp), y: out, gamma: nil, beta: nil)
+    let kernels = KernelSet.active
     RowKernels.forEachRowBlock(rows: rows, costPerRow: width * 16) { range in
       for r in range {
         let g = UnsafePointer(shared.x + r * 2 * width)
         let u = g + width
         let o = shared.y + r * width
-        o.update(from: g, count: width)
         switch activation {
         case .silu:
-          // torch's SiLU: x / (1 + e^−x).
-          VectorMath.apply(o, count: width) { v in v / (SIMD8(repeating: 1) + VectorMath.exp(-v)) }
-        case .gelu:
-          RowKernels.gelu(o, count: width, approximateTanh: false)
-        case .geluTanh:
-          RowKernels.gelu(o, count: width, approximateTanh: true)
+          kernels.siluMultiply(gate: g, up: u, into: o, count: width)
+        case .gelu, .geluTanh:
+          o.update(from: g, count: width)
+          kernels.gelu(o, count: width, approximateTanh: activation == .geluTanh)
+          for j in 0..<width { o[j] *= u[j] }
         }
-        for j in 0..<width { o[j] *= u[j] }
       }
     }
   }

@@ -1,4 +1,5 @@
 import GraftCore
+import Synchronization
 
 extension LLMSession {
   /// Query rows attended together: their key range is shared, so causal attention wastes at most one block's
@@ -7,8 +8,8 @@ extension LLMSession {
 
   /// Grouped-query attention with RoPE over the cache, adding `o_proj(context)` to `residual`.
   ///
-  /// The GEMMs: one fused QKV projection over all rows, then per (sequence, head) and query block `q·Kᵀ` and
-  /// `P·V`, then the output projection over all rows.
+  /// The GEMMs: one fused QKV projection over all rows, then per (sequence, KV head) and query block `q·Kᵀ` and
+  /// `P·V` for all the query heads sharing that KV head at once, then the output projection over all rows.
   func attention(
     _ layer: DecoderLayer, index l: Int, input: UnsafeMutablePointer<Float>, tokens t: Int,
     cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, residual: UnsafeMutablePointer<Float>
@@ -48,21 +49,21 @@ extension LLMSession {
         }
       }
     }
+    // Every query head's columns of every row are written by exactly one job, so the context needs no zeroing.
     let context = scratch.context.reserve(n * heads * d)
-    context.update(repeating: 0, count: n * heads * d)
     let total = length + t
     let block = min(t, Self.queryBlock)
+    let blocks = (t + block - 1) / block
+    let group = heads / kvHeads
+    let jobs = batch * kvHeads * blocks
+    let parts = jobs > 1 && t * total * heads * d >= 1 << 16 ? min(WorkerPool.shared.threadCount, jobs) : 1
+    let partScratch = group * block * (total + 2 * d)
     let job = AttentionJob(
       qkv: qkv, keys: keyCache, values: valueCache, context: context,
-      scores: scratch.scores.reserve(batch * heads * block * total), tokens: t, past: length, heads: heads,
-      kvHeads: kvHeads, headDim: d, capacity: capacity, block: block, scoreStride: total, window: layer.window,
-      scale: 1 / Float(d).squareRoot())
-    let jobs = batch * heads
-    if jobs > 1 && t * total * heads * d >= 1 << 16 {
-      WorkerPool.shared.run(parts: jobs) { job.run($0) }
-    } else {
-      for p in 0..<jobs { job.run(p) }
-    }
+      scratch: scratch.scores.reserve(parts * partScratch), scratchPerPart: partScratch, tokens: t, past: length,
+      batch: batch, heads: heads, kvHeads: kvHeads, headDim: d, capacity: capacity, block: block, window: layer.window,
+      scale: 1 / Float(d).squareRoot(), jobs: jobs, next: JobCounter())
+    WorkerPool.shared.run(parts: parts) { job.runPart($0) }
     layer.output.accumulate(context, rows: n, into: residual)
   }
 
@@ -157,63 +158,95 @@ extension LLMSession {
   }
 }
 
-/// The per-(sequence, head) attention jobs of one layer.
+/// Hands out job indices to pool parts, so jobs of unequal cost balance across threads.
+final class JobCounter: Sendable {
+  private let next = Atomic<Int>(0)
+
+  /// The next unclaimed job index (growing without bound once all are claimed).
+  func claim() -> Int { next.add(1, ordering: .relaxed).oldValue }
+}
+
+/// The attention jobs of one layer: one per (sequence, KV head, query block), so the query heads that share a KV
+/// head (grouped-query attention) run as one GEMM against one packing of their keys and values.
 ///
-/// Invariant: job (b, h) writes only its own scores slice and the columns of head h in sequence b's context rows;
-/// `qkv` and the caches are only read; the submitting call returns after every job has finished.
+/// Invariant: job (b, g, block) writes only its part's scratch and the columns of the query heads of group g in the
+/// block's context rows; `qkv` and the caches are only read; the submitting call returns after every job has finished.
 struct AttentionJob: @unchecked Sendable {
   // Invariant: see above; the memory belongs to the session, which outlives the call.
   let qkv: UnsafeMutablePointer<Float>
   let keys: UnsafeMutablePointer<Float>
   let values: UnsafeMutablePointer<Float>
   let context: UnsafeMutablePointer<Float>
-  let scores: UnsafeMutablePointer<Float>
+  let scratch: UnsafeMutablePointer<Float>
+  let scratchPerPart: Int
   let tokens: Int
   let past: Int
+  let batch: Int
   let heads: Int
   let kvHeads: Int
   let headDim: Int
   let capacity: Int
   let block: Int
-  let scoreStride: Int
   let window: Int?
   let scale: Float
+  let jobs: Int
+  let next: JobCounter
 
-  /// Causal (and sliding-window) softmax attention of query head `job % heads` of sequence `job / heads`.
-  func run(_ job: Int) {
-    let b = job / heads
-    let h = job % heads
-    // repeat_kv: query head h reads kv head h / (heads / kvHeads).
-    let g = h / (heads / kvHeads)
-    let width = (heads + 2 * kvHeads) * headDim
-    let contextWidth = heads * headDim
-    let keyBase = keys + (b * kvHeads + g) * capacity * headDim
-    let valueBase = values + (b * kvHeads + g) * capacity * headDim
-    let s = scores + job * block * scoreStride
-    var t0 = 0
-    while t0 < tokens {
-      let rows = min(block, tokens - t0)
-      let lo = window.map { max(0, past + t0 - $0 + 1) } ?? 0
-      let count = past + t0 + rows - lo
-      s.update(repeating: 0, count: rows * count)
-      GEMM.multiply(
-        m: rows, n: count, k: headDim,
-        a: MatrixOperand(qkv + (b * tokens + t0) * width + h * headDim, rowStride: width),
-        b: MatrixOperand(keyBase + lo * headDim, rowStride: headDim).transposed, c: s, ldc: count, threads: 1)
+  /// Claims and runs jobs until none is left, the longest (last query blocks, most keys) first.
+  func runPart(_ part: Int) {
+    let blocks = (tokens + block - 1) / block
+    let work = scratch + part * scratchPerPart
+    while true {
+      let j = next.claim()
+      guard j < jobs else { return }
+      let index = blocks - 1 - j / (batch * kvHeads)
+      let rest = j % (batch * kvHeads)
+      run(sequence: rest / kvHeads, group: rest % kvHeads, t0: index * block, scratch: work)
+    }
+  }
+
+  /// Causal (and sliding-window) softmax attention of the query heads of KV head `g` (`repeat_kv`: query head h reads
+  /// KV head h / (heads / kvHeads)) for the query rows `t0..<t0+block` of sequence `b`.
+  func run(sequence b: Int, group g: Int, t0: Int, scratch: UnsafeMutablePointer<Float>) {
+    let d = headDim
+    let group = heads / kvHeads
+    let width = (heads + 2 * kvHeads) * d
+    let contextWidth = heads * d
+    let rows = min(block, tokens - t0)
+    let m = group * rows
+    let lo = window.map { max(0, past + t0 - $0 + 1) } ?? 0
+    let count = past + t0 + rows - lo
+    let keyBase = keys + (b * kvHeads + g) * capacity * d
+    let valueBase = values + (b * kvHeads + g) * capacity * d
+    // Rows of q, scores and output are (head j of the group, query i), head-major.
+    let q = scratch
+    let s = q + group * block * d
+    let out = s + group * block * (past + tokens)
+    for j in 0..<group {
       for i in 0..<rows {
-        let position = past + t0 + i
-        let first = (window.map { max(0, position - $0 + 1) } ?? 0) - lo
-        let last = position - lo
-        let row = s + i * count
-        RowKernels.softmaxInPlace(row + first, rows: 1, width: last - first + 1, stride: count, scale: scale)
-        if first > 0 { row.update(repeating: 0, count: first) }
-        if last + 1 < count { (row + last + 1).update(repeating: 0, count: count - last - 1) }
+        (q + (j * rows + i) * d).update(from: qkv + (b * tokens + t0 + i) * width + (g * group + j) * d, count: d)
       }
-      GEMM.multiply(
-        m: rows, n: headDim, k: count, a: MatrixOperand(s, rowStride: count),
-        b: MatrixOperand(valueBase + lo * headDim, rowStride: headDim),
-        c: context + (b * tokens + t0) * contextWidth + h * headDim, ldc: contextWidth, threads: 1)
-      t0 += rows
+    }
+    GEMM.multiply(
+      m: m, n: count, k: d, a: MatrixOperand(q, rowStride: d),
+      b: MatrixOperand(keyBase + lo * d, rowStride: d).transposed, c: s, ldc: count, threads: 1, overwrite: true)
+    for r in 0..<m {
+      let position = past + t0 + r % rows
+      let first = (window.map { max(0, position - $0 + 1) } ?? 0) - lo
+      let last = position - lo
+      let row = s + r * count
+      RowKernels.softmaxInPlace(row + first, rows: 1, width: last - first + 1, stride: count, scale: scale)
+      if first > 0 { row.update(repeating: 0, count: first) }
+      if last + 1 < count { (row + last + 1).update(repeating: 0, count: count - last - 1) }
+    }
+    GEMM.multiply(
+      m: m, n: d, k: count, a: MatrixOperand(s, rowStride: count), b: MatrixOperand(valueBase + lo * d, rowStride: d),
+      c: out, ldc: d, threads: 1, overwrite: true)
+    for j in 0..<group {
+      for i in 0..<rows {
+        (context + (b * tokens + t0 + i) * contextWidth + (g * group + j) * d).update(
+          from: out + (j * rows + i) * d, count: d)
+      }
     }
   }
 }

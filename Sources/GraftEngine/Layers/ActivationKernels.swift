@@ -11,7 +11,7 @@ enum ActivationKernels {
       let p = shared.pointer + start
       switch activation {
       case .relu: VectorMath.apply(p, count: end - start) { $0.replacing(with: 0, where: $0 .< 0) }
-      case .silu: VectorMath.apply(p, count: end - start) { $0 * sigmoid($0) }
+      case .silu: KernelSet.active.silu(p, count: end - start)
       case .quickGelu: VectorMath.apply(p, count: end - start) { $0 * sigmoid(SIMD8(repeating: 1.702) * $0) }
       case .gelu, .geluTanh: break  // Activation.apply sends these to RowKernels.gelu.
       }

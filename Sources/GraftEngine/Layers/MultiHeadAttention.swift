@@ -88,32 +88,37 @@ public struct MultiHeadAttention: Sendable {
       guard let qkvBase = qkvBuffer.baseAddress else { return }
       if let qNorm { qNorm.applyPerHead(qkvBase, tokens: rows, heads: h, rowStride: 3 * w) }
       if let kNorm { kNorm.applyPerHead(qkvBase + w, tokens: rows, heads: h, rowStride: 3 * w) }
-      var context = [Float](repeating: 0, count: rows * w)
+      // Every head writes its own columns of every row, so the context needs no zeroing.
+      var context = uninitializedFloats(rows * w) { _ in }
       context.withUnsafeMutableBufferPointer { ctxBuffer in
         guard let ctx = ctxBuffer.baseAddress else { return }
         let shared = AttentionOperands(qkv: SharedPointer(qkvBase), context: SharedPointer(ctx))
         let scale = 1 / Float(hd).squareRoot()
-        let run: @Sendable (Int) -> Void = { job in
-          let b = job / h
-          let head = job % h
-          let base = shared.qkv.pointer + b * tokens * 3 * w + head * hd
-          let q = MatrixOperand(base, rowStride: 3 * w)
-          let kT = MatrixOperand(base + w, rowStride: 3 * w).transposed
-          let v = MatrixOperand(base + 2 * w, rowStride: 3 * w)
+        let jobs = batch * h
+        // One part per thread, each with one scores buffer for all of its (sequence, head) jobs; the GEMMs inside
+        // overwrite their outputs, so nothing is zeroed.
+        let parts = jobs > 1 && rows * tokens * w >= 1 << 18 ? min(WorkerPool.shared.threadCount, jobs) : 1
+        let run: @Sendable (Int) -> Void = { part in
           GEMM.withScratch(tokens * tokens) { scores in
-            scores.update(repeating: 0, count: tokens * tokens)
-            GEMM.multiply(m: tokens, n: tokens, k: hd, a: q, b: kT, c: scores, ldc: tokens, threads: 1)
-            RowKernels.softmaxInPlace(scores, rows: tokens, width: tokens, stride: tokens, scale: scale)
-            GEMM.multiply(
-              m: tokens, n: hd, k: tokens, a: MatrixOperand(scores, rowStride: tokens), b: v,
-              c: shared.context.pointer + b * tokens * w + head * hd, ldc: w, threads: 1)
+            var job = part
+            while job < jobs {
+              let b = job / h
+              let head = job % h
+              let base = shared.qkv.pointer + b * tokens * 3 * w + head * hd
+              let q = MatrixOperand(base, rowStride: 3 * w)
+              let kT = MatrixOperand(base + w, rowStride: 3 * w).transposed
+              let v = MatrixOperand(base + 2 * w, rowStride: 3 * w)
+              GEMM.multiply(
+                m: tokens, n: tokens, k: hd, a: q, b: kT, c: scores, ldc: tokens, threads: 1, overwrite: true)
+              RowKernels.softmaxInPlace(scores, rows: tokens, width: tokens, stride: tokens, scale: scale)
+              GEMM.multiply(
+                m: tokens, n: hd, k: tokens, a: MatrixOperand(scores, rowStride: tokens), b: v,
+                c: shared.context.pointer + b * tokens * w + head * hd, ldc: w, threads: 1, overwrite: true)
+              job += parts
+            }
           }
         }
-        if batch * h > 1 && rows * tokens * w >= 1 << 18 {
-          WorkerPool.shared.run(parts: batch * h, run)
-        } else {
-          for job in 0..<(batch * h) { run(job) }
-        }
+        WorkerPool.shared.run(parts: parts, run)
         scaleNorm?.apply(ctx, rows: rows, into: ctx)
         if accumulate {
           proj.accumulate(ctx, rows: rows, into: y)

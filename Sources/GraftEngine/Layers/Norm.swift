@@ -80,7 +80,7 @@ public struct Norm: Sendable {
         case .layerNorm:
           RowKernels.layerNorm(x, y, rows: rows, width: w, gamma: g, beta: b, eps: e, xStride: stride)
         case .rmsNorm:
-          NormKernels.rmsNorm(x, y, rows: rows, width: w, gamma: g, eps: e, xStride: stride)
+          RowKernels.rmsNorm(x, y, rows: rows, width: w, gamma: g, eps: e, xStride: stride)
         }
       }
     }
@@ -107,33 +107,6 @@ public struct Norm: Sendable {
       if let base = p.baseAddress { apply(base, rows: rows, into: base) }
     }
     return out
-  }
-}
-
-/// Row kernels the ViT variants add (RMSNorm), kept beside the layers that use them.
-enum NormKernels {
-  /// `y = x · rsqrt(mean(x²) + eps) · gamma` per row, as timm's `RmsNorm` (Float32 mean of squares).
-  ///
-  /// `x` and `y` may be the same buffer.
-  static func rmsNorm(
-    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, width: Int, gamma: UnsafePointer<Float>?,
-    eps: Float, xStride: Int
-  ) {
-    let shared = RowOperands(x: UnsafeMutablePointer(mutating: x), y: y, gamma: gamma, beta: nil)
-    RowKernels.forEachRowBlock(rows: rows, costPerRow: width * 2) { range in
-      for r in range {
-        let xr = UnsafePointer(shared.x + r * xStride)
-        let yr = shared.y + r * width
-        // The two-pass deviation kernel with mean 0 is the plain sum of squares.
-        let meanSquare = RowKernels.sumSquaredDeviation(xr, count: width, mean: 0) / Float(width)
-        let inv = 1 / (meanSquare + eps).squareRoot()
-        for j in 0..<width {
-          var v = xr[j] * inv
-          if let g = shared.gamma { v *= g[j] }
-          yr[j] = v
-        }
-      }
-    }
   }
 }
 

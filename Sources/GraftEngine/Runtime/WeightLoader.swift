@@ -67,7 +67,8 @@ public struct WeightLoader: Sendable {
     contains(name) ? try floats(name, shape: expected) : nil
   }
 
-  /// Decodes any floating-point storage (F32, F16, BF16, F64, FP8, FP4) to Float32 with GraftCore's decoders.
+  /// Decodes any floating-point storage (F32, F16, BF16, F64, FP8, FP4) to Float32: F16 and BF16 with the
+  /// selected ``KernelSet`` (F16C / AVX-512 whatever the build flags), the rest with GraftCore's decoders.
   static func decode(_ tensor: Tensor, name: String) throws(GraftError) -> [Float] {
     let count = tensor.elementCount
     let dtype = tensor.dtype
@@ -80,7 +81,14 @@ public struct WeightLoader: Sendable {
     do {
       try tensor.withUnsafeBytes { raw in
         try values.withUnsafeMutableBufferPointer { out in
-          try ElementDecoding.decodeToFloat(raw, dtype: dtype, into: out)
+          guard let src = raw.baseAddress, let dst = out.baseAddress, dtype == .float16 || dtype == .bfloat16,
+            raw.count == 2 * count
+          else { return try ElementDecoding.decodeToFloat(raw, dtype: dtype, into: out) }
+          if dtype == .float16 {
+            KernelSet.active.float16ToFloat32(src, dst, count: count)
+          } else {
+            KernelSet.active.bfloat16ToFloat32(src, dst, count: count)
+          }
         }
       }
       return values

@@ -161,6 +161,12 @@ extension GraftFile {
     let source = entry.tensor.bytes
     let total = source.byteCount
     let offset = out.position
+    if let mapped = source as? MappedBytes, total >= 1 << 20 {  // smaller: not worth a hand-off
+      let checksum = try copyHashing(mapped, out: &out, path: path, name: entry.name)
+      progress?.advance(by: total)
+      return GraftFileWrittenTensor(
+        offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
+    }
     var hash = XXHash64()
     var start = 0
     let direct = source.contiguousBytes
@@ -183,6 +189,19 @@ extension GraftFile {
     let checksum = hash.finalize()
     return GraftFileWrittenTensor(
       offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
+  }
+
+  /// Unchanged bytes of a mapped file: the kernel copies them (`copy_file_range`) while the second core hashes what
+  /// was copied.
+  private static func copyHashing(
+    _ mapped: MappedBytes, out: inout AtomicOutputFile, path: String, name: String
+  ) throws(GraftError) -> UInt64 {
+    let range = mapped.offset..<(mapped.offset + mapped.byteCount)
+    do {
+      return try out.copy(from: mapped.region, range: range, digesting: XXHash64()) { $0.update($1) }.finalize()
+    } catch {
+      throw error.inFile(path).forTensor(name)
+    }
   }
 
   private static func streamDeflated(

@@ -216,7 +216,7 @@ public enum NumPyFormat {
       if let target = entry.aliasOf { notes.append("\(entry.name): alias of \(target) written as a copy") }
       try zip.beginMember(entry.name + ".npy")
       try zip.write(try header(for: entry.tensor, file: path, tensorName: entry.name))
-      try entry.tensor.write(named: entry.name, file: path, progress: progress) { try zip.write($0) }
+      try zip.write(tensor: entry.tensor, named: entry.name, file: path, progress: progress)
       try zip.endMember()
     }
     let total = try zip.finish()

@@ -95,7 +95,7 @@ extension PyTorchCheckpoint {
     try zip.addMember(folder + "byteorder", Array("little".utf8))
     for (i, e) in stored.enumerated() {
       try zip.beginMember(folder + "data/\(i)")
-      try e.tensor.write(named: e.name, file: path, progress: progress) { try zip.write($0) }
+      try zip.write(tensor: e.tensor, named: e.name, file: path, progress: progress)
       try zip.endMember()
     }
     try zip.addMember(folder + "version", Array("3\n".utf8))

@@ -88,6 +88,29 @@ public struct ZipWriter: ~Copyable {
     try out.write(bytes)
   }
 
+  /// Appends a tensor's bytes to the open member: unchanged bytes of a mapped file through ``copy(from:range:)``,
+  /// anything else streamed chunk by chunk; errors name `file` and the tensor.
+  public mutating func write(
+    tensor: Tensor, named name: String, file path: String, progress: ProgressCounter?
+  ) throws(GraftError) {
+    guard let mapped = tensor.bytes as? MappedBytes else {
+      try tensor.write(named: name, file: path, progress: progress) { try self.write($0) }
+      return
+    }
+    do { try copy(from: mapped.region, range: mapped.offset..<(mapped.offset + mapped.byteCount)) } catch {
+      throw error.inFile(path).forTensor(name)
+    }
+    progress?.advance(by: mapped.byteCount)
+  }
+
+  /// Appends `range` of a mapped file to the open member: the kernel copies the bytes (`copy_file_range`) while the
+  /// second core computes their CRC-32 from what was copied.
+  public mutating func copy(from region: MappedRegion, range: Range<Int>) throws(GraftError) {
+    precondition(open != nil, "copy without an open member")
+    crc = try out.copy(from: region, range: range, digesting: crc) { $0.update($1) }
+    open?.size += range.count
+  }
+
   /// Closes the open member, writing its data descriptor.
   public mutating func endMember() throws(GraftError) {
     guard var record = open else { preconditionFailure("endMember without an open member") }

@@ -106,6 +106,7 @@
       var notes: [String] = []
       progress?.expect(table.storedByteCount)
       let file = try HDF5Library.createFile(temporary)
+      let writeBack = WriteBackHint(path: temporary)
       var groups = Set<[String]>([[]])
       func ensureGroups(_ components: [String]) throws(GraftError) {
         for k in 1..<max(components.count, 1) {
@@ -119,7 +120,9 @@
       for entry in table.storedEntries {
         guard let components = paths[entry.name] else { continue }
         try ensureGroups(components)
-        do { try writeDataset(file, components: components, tensor: entry.tensor) } catch let error as GraftError {
+        do {
+          try writeDataset(file, components: components, tensor: entry.tensor) { writeBack.start() }
+        } catch let error as GraftError {
           throw error.forTensor(entry.name)
         }
       }
@@ -206,7 +209,11 @@
     }
 
     /// Writes one tensor's bytes, streaming whole rows of the leading dimension from ``Tensor/forEachChunk``.
-    private func writeDataset(_ file: borrowing HDF5Handle, components: [String], tensor: Tensor) throws {
+    ///
+    /// `wrote` runs after every chunk (to start the disk's write-back while the next chunk is produced).
+    private func writeDataset(
+      _ file: borrowing HDF5Handle, components: [String], tensor: Tensor, wrote: () -> Void
+    ) throws {
       let dtype = tensor.dtype
       let opaqueNames: [DType: String] = [
         .float8E4M3: "float8_e4m3fn", .float8E5M2: "float8_e5m2", .float8E4M3FNUZ: "float8_e4m3fnuz",
@@ -237,6 +244,7 @@
         try HDF5Library.writeRows(dataset, type: type, dims: dims, rows: row..<(row + rows), from: bytes)
         row += rows
         progress?.advance(by: bytes.count)
+        wrote()
       }
     }
 
