@@ -112,7 +112,7 @@ enum LLMStreamed {
         let n = min(chunk, ra.count - done)
         let rx = (ra.lowerBound + done)..<(ra.lowerBound + done + n)
         let ry = (rb.lowerBound + done)..<(rb.lowerBound + done + n)
-        let same = equal(UnsafeRawBufferPointer(rebasing: da[rx]), UnsafeRawBufferPointer(rebasing: db[ry]))
+        let same = RawBytes.equal(UnsafeRawBufferPointer(rebasing: da[rx]), UnsafeRawBufferPointer(rebasing: db[ry]))
         a.bytes.discard(rx)
         b.bytes.discard(ry)
         guard same else { return false }
@@ -139,23 +139,9 @@ enum LLMStreamed {
       }
       a.bytes.discard(rx)
       b.bytes.discard(ry)
-      guard equal(UnsafeRawBufferPointer(bx), UnsafeRawBufferPointer(by)) else { return false }
+      guard RawBytes.equal(UnsafeRawBufferPointer(bx), UnsafeRawBufferPointer(by)) else { return false }
       done += n
     }
-    return true
-  }
-
-  /// Byte equality, eight bytes at a time.
-  static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-    guard a.count == b.count else { return false }
-    let words = a.count / 8
-    for i in 0..<words
-    where a.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
-      != b.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)
-    {
-      return false
-    }
-    for i in (words * 8)..<a.count where a[i] != b[i] { return false }
     return true
   }
 }

@@ -213,12 +213,13 @@ public enum MoECheck {
       let allChannels = Array(0..<d)
       for (e, units) in layer.expertUnits.enumerated() {
         let channels = layer.expertChannels?[e] ?? allChannels
-        var fc1: [UInt8] = []
-        for i in units { for c in channels { fc1 += w1b[((i * d + c) * size)..<((i * d + c + 1) * size)] } }
-        var fc2: [UInt8] = []
-        for c in channels { for i in units { fc2 += w2b[((c * h + i) * size)..<((c * h + i + 1) * size)] } }
-        let bias1 = b1b.map { b in units.flatMap { Array(b[($0 * size)..<(($0 + 1) * size)]) } }
-        let bias2 = b2b.map { b in channels.flatMap { Array(b[($0 * size)..<(($0 + 1) * size)]) } }
+        func slice(_ b: [UInt8], rows: [Int], columns: [Int], rowLength: Int) -> [UInt8] {
+          b.withUnsafeBytes { RawBytes.submatrix($0, rows: rows, columns: columns, rowLength: rowLength, size: size) }
+        }
+        let fc1 = slice(w1b, rows: units, columns: channels, rowLength: d)
+        let fc2 = slice(w2b, rows: channels, columns: units, rowLength: h)
+        let bias1 = b1b.map { slice($0, rows: [0], columns: units, rowLength: h) }
+        let bias2 = b2b.map { slice($0, rows: [0], columns: channels, rowLength: d) }
         let (names, index) = sliceNames(
           layout: layout, layer: layer, expert: e, method: manifest.parameters["method"]?.stringValue)
         var pairs: [(String, [UInt8])] = [(names.fc1, fc1), (names.fc2, fc2)]
@@ -233,7 +234,12 @@ public enum MoECheck {
           let all = try bytes(t, p + name)
           let per = want.count
           let start = index * per
-          guard start + per <= all.count, Array(all[start..<(start + per)]) == want else {
+          let same =
+            start + per <= all.count
+            && all.withUnsafeBytes { a in
+              want.withUnsafeBytes { RawBytes.equal(UnsafeRawBufferPointer(rebasing: a[start..<(start + per)]), $0) }
+            }
+          guard same else {
             mismatches.append("\(p + name)[\(index)]")
             continue
           }

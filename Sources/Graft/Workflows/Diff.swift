@@ -123,7 +123,7 @@ public struct CheckpointDiff: Sendable {
       var start = 0
       while start < a.count {
         let end = min(a.count, start + step)
-        let same = equal(
+        let same = RawBytes.equal(
           UnsafeRawBufferPointer(rebasing: a[start..<end]), UnsafeRawBufferPointer(rebasing: b[start..<end]))
         x.bytes.discard(start..<end)
         y.bytes.discard(start..<end)
@@ -149,25 +149,8 @@ public struct CheckpointDiff: Sendable {
       try y.bytes.copyBytes(in: start..<end, into: vy)
       x.bytes.discard(start..<end)
       y.bytes.discard(start..<end)
-      if !equal(UnsafeRawBufferPointer(vx), UnsafeRawBufferPointer(vy)) { return false }
+      if !RawBytes.equal(UnsafeRawBufferPointer(vx), UnsafeRawBufferPointer(vy)) { return false }
       start = end
-    }
-    return true
-  }
-
-  /// Byte equality eight bytes at a time (a byte-wise `elementsEqual` is several times slower).
-  private static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-    guard a.count == b.count else { return false }
-    var i = 0
-    while i + 8 <= a.count {
-      if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
-        return false
-      }
-      i += 8
-    }
-    while i < a.count {
-      if a[i] != b[i] { return false }
-      i += 1
     }
     return true
   }

@@ -149,63 +149,32 @@ enum MoEValues {
   /// Gathers whole rows of a row-major `[rows, columns]` byte matrix, for several index sets stacked in order.
   static func gatherRows(
     _ src: [UInt8], columns: Int, elementSize: Int, sets: [[Int]], dtype: DType, shape: [Int]
-  )
-    -> Tensor
-  {
-    let rowBytes = columns * elementSize
-    let total = sets.reduce(0) { $0 + $1.count } * rowBytes
-    let bytes = HeapBytes(count: total) { dst in
-      src.withUnsafeBytes { s in
-        guard let sp = s.baseAddress, let dp = dst.baseAddress else { return }
-        var o = 0
-        for set in sets {
-          for i in set {
-            (dp + o).copyMemory(from: sp + i * rowBytes, byteCount: rowBytes)
-            o += rowBytes
-          }
-        }
-      }
+  ) -> Tensor {
+    let all = Array(0..<columns)
+    return gather(src, sets: sets, bytesPerIndex: columns * elementSize, dtype: dtype, shape: shape) { s, set, out in
+      RawBytes.gather(s, rows: set, columns: all, rowLength: columns, size: elementSize, into: out)
     }
-    return Tensor(dtype: dtype, shape: shape, bytes: bytes)
   }
 
   /// Gathers columns of a row-major `[rows, columns]` byte matrix, one `[rows, |set|]` block per index set.
   static func gatherColumns(
     _ src: [UInt8], rows: Int, columns: Int, elementSize: Int, sets: [[Int]], dtype: DType, shape: [Int]
   ) -> Tensor {
-    let total = sets.reduce(0) { $0 + $1.count } * rows * elementSize
+    gather(src, sets: sets, bytesPerIndex: rows * elementSize, dtype: dtype, shape: shape) { s, set, out in
+      RawBytes.gather(s, rows: 0..<rows, columns: set, rowLength: columns, size: elementSize, into: out)
+    }
+  }
+
+  /// One block per index set, each written by `block` (which returns its byte count), stacked in order.
+  private static func gather(
+    _ src: [UInt8], sets: [[Int]], bytesPerIndex: Int, dtype: DType, shape: [Int],
+    block: (UnsafeRawBufferPointer, [Int], UnsafeMutableRawBufferPointer) -> Int
+  ) -> Tensor {
+    let total = sets.reduce(0) { $0 + $1.count } * bytesPerIndex
     let bytes = HeapBytes(count: total) { dst in
       src.withUnsafeBytes { s in
-        guard let sp = s.baseAddress, let dp = dst.baseAddress else { return }
         var o = 0
-        if elementSize == 4 || elementSize == 2 {
-          // Typed element moves: the per-element memcpy calls dominated recycling time on ViT-B.
-          for set in sets {
-            for r in 0..<rows {
-              let rowStart = r * columns
-              if elementSize == 4 {
-                let src = UnsafeRawPointer(sp).assumingMemoryBound(to: UInt32.self) + rowStart
-                let dst = UnsafeMutableRawPointer(dp + o).assumingMemoryBound(to: UInt32.self)
-                for (n, i) in set.enumerated() { dst[n] = src[i] }
-              } else {
-                let src = UnsafeRawPointer(sp).assumingMemoryBound(to: UInt16.self) + rowStart
-                let dst = UnsafeMutableRawPointer(dp + o).assumingMemoryBound(to: UInt16.self)
-                for (n, i) in set.enumerated() { dst[n] = src[i] }
-              }
-              o += set.count * elementSize
-            }
-          }
-          return
-        }
-        for set in sets {
-          for r in 0..<rows {
-            let rowStart = r * columns * elementSize
-            for i in set {
-              (dp + o).copyMemory(from: sp + rowStart + i * elementSize, byteCount: elementSize)
-              o += elementSize
-            }
-          }
-        }
+        for set in sets { o += block(s, set, UnsafeMutableRawBufferPointer(rebasing: dst[o...])) }
       }
     }
     return Tensor(dtype: dtype, shape: shape, bytes: bytes)
