@@ -9,48 +9,26 @@ public enum DenoiseRepDemo {
   )
     -> TensorTable
   {
-    var rng = SplitMix64(seed: seed)
-    var t = TensorTable()
-    let d = width
-    let hidden = 2 * width
-    func add(_ name: String, _ shape: [Int], scale: Float, offset: Float = 0) {
-      let n = shape.reduce(1, *)
-      let values = (0..<n).map { _ in offset + scale * rng.approximateNormalFloat() }
-      try? t.append(name, Tensor(float32: values, shape: shape))
-    }
-    add("base.cls_token", [1, 1, d], scale: 0.5)
-    add("base.pos_embed", [1, 5, d], scale: 0.5)
-    add("base.patch_embed.proj.weight", [d, 3, 8, 8], scale: 1 / Float(192).squareRoot())
-    add("base.patch_embed.proj.bias", [d], scale: 0.1)
     let schedule = DenoiseRep.scheduleBuffers()
-    func wrapped(_ p: String, out: Int, inp: Int) {
-      add(p + ".weight", [out, inp], scale: 1 / Float(inp).squareRoot())
-      add(p + ".bias", [out], scale: 0.1)
-      for (name, values) in schedule { try? t.append(p + "." + name, Tensor(float32: values, shape: [values.count])) }
+    func wrapped(_ vit: inout SampleViT, _ p: String, out: Int, in inputs: Int) {
+      vit.linear(p, out: out, in: inputs)
+      for (name, values) in schedule {
+        try? vit.table.append(p + "." + name, Tensor(float32: values, shape: [values.count]))
+      }
       // nn.Linear's default init, U(−1/√fan_in, 1/√fan_in), approximated by a normal of the same variance.
-      add(p + ".time_mlp.1.weight", [inp, 2048], scale: 1 / Float(3 * 2048).squareRoot())
-      add(p + ".time_mlp.1.bias", [inp], scale: 1 / Float(3 * 2048).squareRoot())
-      add(p + ".time_mlp.3.weight", [inp, inp], scale: 1 / Float(3 * inp).squareRoot())
-      add(p + ".time_mlp.3.bias", [inp], scale: 1 / Float(3 * inp).squareRoot())
-      add(p + ".dm.weight", [inp, inp], scale: 1 / Float(3 * inp).squareRoot())
-      add(p + ".dm.bias", [inp], scale: 1 / Float(3 * inp).squareRoot())
+      vit.add(p + ".time_mlp.1.weight", [inputs, 2048], scale: 1 / Float(3 * 2048).squareRoot())
+      vit.add(p + ".time_mlp.1.bias", [inputs], scale: 1 / Float(3 * 2048).squareRoot())
+      vit.add(p + ".time_mlp.3.weight", [inputs, inputs], scale: 1 / Float(3 * inputs).squareRoot())
+      vit.add(p + ".time_mlp.3.bias", [inputs], scale: 1 / Float(3 * inputs).squareRoot())
+      vit.add(p + ".dm.weight", [inputs, inputs], scale: 1 / Float(3 * inputs).squareRoot())
+      vit.add(p + ".dm.bias", [inputs], scale: 1 / Float(3 * inputs).squareRoot())
     }
-    for i in 0..<depth {
-      let b = "base.blocks.\(i)."
-      add(b + "norm1.weight", [d], scale: 0.2, offset: 1)
-      add(b + "norm1.bias", [d], scale: 0.1)
-      add(b + "attn.qkv.weight", [3 * d, d], scale: 1 / Float(d).squareRoot())
-      add(b + "attn.qkv.bias", [3 * d], scale: 0.1)
-      add(b + "attn.proj.weight", [d, d], scale: 1 / Float(d).squareRoot())
-      add(b + "attn.proj.bias", [d], scale: 0.1)
-      add(b + "norm2.weight", [d], scale: 0.2, offset: 1)
-      add(b + "norm2.bias", [d], scale: 0.1)
-      wrapped(b + "mlp.fc1", out: hidden, inp: d)
-      wrapped(b + "mlp.fc2", out: d, inp: hidden)
+    var vit = SampleViT(prefix: "base.", depth: depth, width: width, seed: seed) { vit, mlp in
+      wrapped(&vit, mlp + ".fc1", out: 2 * width, in: width)
+      wrapped(&vit, mlp + ".fc2", out: width, in: 2 * width)
     }
-    add("base.norm.weight", [d], scale: 0.2, offset: 1)
-    add("base.norm.bias", [d], scale: 0.1)
-    add("classifier.weight", [5, d], scale: 1 / Float(d).squareRoot())
+    vit.add("classifier.weight", [5, width], scale: 1 / Float(width).squareRoot())
+    var t = vit.table
     t.metadata["num_heads"] = .string(String(heads))
     // timm's constructor arguments of the backbone (the rest are timm's defaults).
     t.metadata["timm_args"] = .string(#"{"img_size": 16, "patch_size": 8, "num_classes": 0}"#)

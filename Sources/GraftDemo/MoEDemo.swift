@@ -9,37 +9,12 @@ public enum MoEDemo {
   )
     -> TensorTable
   {
-    var rng = SplitMix64(seed: seed)
-    var t = TensorTable()
-    let d = width
-    func add(_ name: String, _ shape: [Int], scale: Float, offset: Float = 0) {
-      let n = shape.reduce(1, *)
-      try? t.append(
-        name, Tensor(float32: (0..<n).map { _ in offset + scale * rng.approximateNormalFloat() }, shape: shape))
+    var vit = SampleViT(depth: depth, width: width, seed: seed) { vit, mlp in
+      vit.linear(mlp + ".fc1", out: hidden, in: width)
+      vit.linear(mlp + ".fc2", out: width, in: hidden)
     }
-    add("cls_token", [1, 1, d], scale: 0.5)
-    add("pos_embed", [1, 5, d], scale: 0.5)
-    add("patch_embed.proj.weight", [d, 3, 8, 8], scale: 1 / Float(192).squareRoot())
-    add("patch_embed.proj.bias", [d], scale: 0.1)
-    for i in 0..<depth {
-      let b = "blocks.\(i)."
-      add(b + "norm1.weight", [d], scale: 0.2, offset: 1)
-      add(b + "norm1.bias", [d], scale: 0.1)
-      add(b + "attn.qkv.weight", [3 * d, d], scale: 1 / Float(d).squareRoot())
-      add(b + "attn.qkv.bias", [3 * d], scale: 0.1)
-      add(b + "attn.proj.weight", [d, d], scale: 1 / Float(d).squareRoot())
-      add(b + "attn.proj.bias", [d], scale: 0.1)
-      add(b + "norm2.weight", [d], scale: 0.2, offset: 1)
-      add(b + "norm2.bias", [d], scale: 0.1)
-      add(b + "mlp.fc1.weight", [hidden, d], scale: 1 / Float(d).squareRoot())
-      add(b + "mlp.fc1.bias", [hidden], scale: 0.1)
-      add(b + "mlp.fc2.weight", [d, hidden], scale: 1 / Float(hidden).squareRoot())
-      add(b + "mlp.fc2.bias", [d], scale: 0.1)
-    }
-    add("norm.weight", [d], scale: 0.2, offset: 1)
-    add("norm.bias", [d], scale: 0.1)
-    add("head.weight", [5, d], scale: 1 / Float(d).squareRoot())
-    add("head.bias", [5], scale: 0.1)
+    vit.linear("head", out: 5, in: width)
+    var t = vit.table
     t.metadata["num_heads"] = .string("2")
     // timm's constructor arguments (the rest are timm's defaults: token pooling, GELU, LayerNorm eps 1e-6).
     t.metadata["timm_args"] = .string(#"{"img_size": 16, "patch_size": 8, "num_heads": 2, "num_classes": 5}"#)
@@ -56,14 +31,18 @@ public enum MoEDemo {
     let dense = sampleCheckpoint()
     var lines: [String] = []
     var passed = true
+    func verify(_ title: String, _ result: (TensorTable, MoEManifest)) throws {
+      let check = try MoECheck.verify(dense: dense, moe: result.0, manifest: result.1)
+      lines.append(title)
+      lines += check.lines.map { "  " + $0 }
+      passed = passed && check.passed
+    }
     var copies = MoEUpcycle.Options()
     copies.experts = 4
     copies.topK = 2
-    let (moe1, manifest1) = try MoEUpcycle.upcycle(dense, options: copies)
-    let check1 = try MoECheck.verify(dense: dense, moe: moe1, manifest: manifest1)
-    lines.append("MoE upcycle --method copies --experts 4 --top-k 2 (softmax-topk-renorm), every block:")
-    lines += check1.lines.map { "  " + $0 }
-    passed = passed && check1.passed
+    try verify(
+      "MoE upcycle --method copies --experts 4 --top-k 2 (softmax-topk-renorm), every block:",
+      try MoEUpcycle.upcycle(dense, options: copies))
     var partition = MoEUpcycle.Options()
     partition.experts = 4
     partition.method = .partition
@@ -71,11 +50,9 @@ public enum MoEDemo {
     partition.sharedHidden = 8
     partition.gate = .softmaxTopKRenormalized
     partition.router = .centroid
-    let (moe2, manifest2) = try MoEUpcycle.upcycle(dense, options: partition)
-    let check2 = try MoECheck.verify(dense: dense, moe: moe2, manifest: manifest2)
-    lines.append("MoE upcycle --method partition --partition clustering --shared-hidden 8 --router centroid:")
-    lines += check2.lines.map { "  " + $0 }
-    passed = passed && check2.passed
+    try verify(
+      "MoE upcycle --method partition --partition clustering --shared-hidden 8 --router centroid:",
+      try MoEUpcycle.upcycle(dense, options: partition))
     var recycle = MoERecycle.Options()
     recycle.experts = 4
     recycle.ratio = 0.25
@@ -85,11 +62,9 @@ public enum MoEDemo {
     recycle.statistics = try MoEStatisticsCollection.collect(
       dense: dense, images: images, blocks: layers, coactivation: false)
     recycle.statisticsSource = "synthetic 2 images, seed 1"
-    let (moe3, manifest3) = try MoERecycle.recycle(dense, options: recycle)
-    let check3 = try MoECheck.verify(dense: dense, moe: moe3, manifest: manifest3)
-    lines.append("MoE recycle --strategy importance-l2 --experts 4 --ratio 0.25 --layers last-half (Jetpack layout):")
-    lines += check3.lines.map { "  " + $0 }
-    passed = passed && check3.passed
+    try verify(
+      "MoE recycle --strategy importance-l2 --experts 4 --ratio 0.25 --layers last-half (Jetpack layout):",
+      try MoERecycle.recycle(dense, options: recycle))
     return (passed, lines)
   }
 }

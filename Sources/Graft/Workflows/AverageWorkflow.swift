@@ -49,39 +49,19 @@ public enum AverageWorkflow {
   }
 
   /// What a combination did.
-  public struct Result: WorkflowResult {
-    /// The pass's report.
-    public var combination: CheckpointAverage.Report
-    /// The checks, unless verification was turned off.
-    public var checks: CheckReport?
-    /// What was written; `nil` when a check failed.
-    public var written: WriteSummary?
-    /// The output path.
-    public var output: String
+  public typealias Result = SurgeryResult<CheckpointAverage.Report>
 
-    /// Whether every check passed.
-    public var passed: Bool { checks?.passed ?? true }
-
-    /// The report for terminals.
-    public var lines: [String] {
-      let c = combination
-      var out = [
-        "\(c.rule): \(c.inputs) checkpoints, \(c.combined) tensors combined in float64"
-          + (c.weights.map { " with weights " + $0.map { "\($0)" }.joined(separator: ", ") } ?? "")
-          + (c.takenFromLast.isEmpty ? "" : "; \(c.takenFromLast.count) integer tensors from the last")
-      ]
-      if !c.linearFallbacks.isEmpty {
-        out.append("  slerp fell back to linear for \(c.linearFallbacks.count) nearly colinear or zero tensors")
-      }
-      return out
-        + WorkflowLines.closing(
-          checks: checks, written: written, to: output, refused: "a sampled element differs from the rule")
+  /// What the pass did, for terminals.
+  static func summary(_ c: CheckpointAverage.Report) -> [String] {
+    var out = [
+      "\(c.rule): \(c.inputs) checkpoints, \(c.combined) tensors combined in float64"
+        + (c.weights.map { " with weights " + $0.map { "\($0)" }.joined(separator: ", ") } ?? "")
+        + (c.takenFromLast.isEmpty ? "" : "; \(c.takenFromLast.count) integer tensors from the last")
+    ]
+    if !c.linearFallbacks.isEmpty {
+      out.append("  slerp fell back to linear for \(c.linearFallbacks.count) nearly colinear or zero tensors")
     }
-
-    /// The pass and verification reports.
-    public var json: JSONValue {
-      .object(JSONObject([("combination", combination.json), ("verification", checks?.json ?? .null)]))
-    }
+    return out
   }
 
   /// Averages N checkpoints.
@@ -109,11 +89,10 @@ public enum AverageWorkflow {
     _ table: TensorTable, _ report: CheckpointAverage.Report, inputs: [TensorTable], rule: AverageCheck.Rule,
     timm: Bool, paths: [String], output: WorkflowOutput, verify: Bool
   ) throws -> Result {
-    var result = Result(combination: report, checks: nil, written: nil, output: output.path)
+    var result = Result(
+      report, json: ("combination", report.json), summary: summary(report), output: output.path,
+      refused: "a sampled element differs from the rule")
     if verify { result.checks = try AverageCheck.verify(inputs: inputs, output: table, rule: rule, timm: timm) }
-    try output.writeReport(result.json, inputs: paths)
-    guard result.passed else { return result }
-    result.written = try output.write(table, inputs: paths, lineage: nil)
-    return result
+    return try output.finish(result, writing: table, inputs: paths)
   }
 }

@@ -35,7 +35,7 @@ public enum DenoiseRepWorkflow {
   }
 
   /// What ``fuse(_:)`` did.
-  public struct FuseResult: WorkflowResult {
+  public struct FuseResult: GatedResult {
     /// The fusion's report.
     public var fusion: DenoiseRep.FuseReport
     /// The checks, unless verification was turned off.
@@ -48,9 +48,6 @@ public enum DenoiseRepWorkflow {
     public var tensorCount: Int
     /// The backbone's configuration as the engine resolved it, when the whole model was checked.
     public var configuration: ModelConfiguration?
-
-    /// Whether every check passed.
-    public var passed: Bool { checks?.passed ?? true }
 
     /// The report for terminals.
     public var lines: [String] {
@@ -143,11 +140,8 @@ public enum DenoiseRepWorkflow {
         try DenoiseRepCheck.verify(unfused: table, fused: fused, report: fusion, fuseOptions: fuseOptions, model: model)
       }
     }
-    try options.output.writeReport(result.json, inputs: [options.input])
-    guard result.passed else { return result }
     // DenoiseRep.fuse records its own lineage in the table.
-    result.written = try options.output.write(fused, inputs: [options.input], lineage: nil)
-    return result
+    return try options.output.finish(result, writing: fused, inputs: [options.input])
   }
 
   /// Drops `dm.*`, `time_mlp.*` and the schedule buffers; every other tensor is written byte for byte.

@@ -21,7 +21,7 @@ public enum EMAWorkflow {
   }
 
   /// What ``extract(_:)`` did.
-  public struct Result: WorkflowResult {
+  public struct Result: CheckedResult {
     /// The pass's report.
     public var extraction: EMAExtract.Report
     /// The read-back check, unless verification was turned off.
@@ -30,9 +30,6 @@ public enum EMAWorkflow {
     public var written: WriteSummary
     /// The output path.
     public var output: String
-
-    /// Whether the read-back check passed.
-    public var passed: Bool { checks?.passed ?? true }
 
     /// The report for terminals.
     public var lines: [String] {

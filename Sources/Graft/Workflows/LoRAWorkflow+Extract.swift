@@ -25,38 +25,19 @@ extension LoRAWorkflow {
     }
   }
 
-  /// What ``extract(_:)`` did.
-  public struct ExtractResult: WorkflowResult {
-    /// The extraction report.
-    public var extraction: LoRA.ExtractReport
-    /// The checks, unless verification was turned off.
-    public var checks: CheckReport?
-    /// What was written; `nil` when a check failed.
-    public var written: WriteSummary?
-    /// The adapter folder.
-    public var output: String
+  /// What ``extract(_:)`` did (``SurgeryResult/output`` is the adapter folder).
+  public typealias ExtractResult = SurgeryResult<LoRA.ExtractReport>
 
-    /// Whether every check passed.
-    public var passed: Bool { checks?.passed ?? true }
-
-    /// The report for terminals.
-    public var lines: [String] {
-      var out = ["extracted \(extraction.modules.count) LoRA modules (truncated SVD of W_tuned − W_base, float64)"]
-      out += extraction.inferred.map { "  inferred: " + $0 }
-      if !extraction.unrepresented.isEmpty {
-        out.append(
-          "warning: \(extraction.unrepresented.count) differing tensors are not in the adapter: "
-            + extraction.unrepresented.prefix(4).map(\.name).joined(separator: ", "))
-      }
-      return out
-        + WorkflowLines.closing(
-          checks: checks, written: written, to: output, refused: "an exact layer does not reproduce the tuned one")
+  /// What the extraction did, for terminals.
+  static func summary(_ extraction: LoRA.ExtractReport) -> [String] {
+    var out = ["extracted \(extraction.modules.count) LoRA modules (truncated SVD of W_tuned − W_base, float64)"]
+    out += extraction.inferred.map { "  inferred: " + $0 }
+    if !extraction.unrepresented.isEmpty {
+      out.append(
+        "warning: \(extraction.unrepresented.count) differing tensors are not in the adapter: "
+          + extraction.unrepresented.prefix(4).map(\.name).joined(separator: ", "))
     }
-
-    /// The extraction and verification reports.
-    public var json: JSONValue {
-      .object(JSONObject([("extract", extraction.json), ("verification", checks?.json ?? .null)]))
-    }
+    return out
   }
 
   /// Extracts an adapter, verifies every layer with the engine, and writes the peft folder when the checks pass.
@@ -64,7 +45,9 @@ extension LoRAWorkflow {
     let base = try Checkpoint.read(path: options.base, options: options.read)
     let tuned = try Checkpoint.read(path: options.tuned, options: options.read)
     let (tensors, config, report) = try LoRA.extract(base: base, tuned: tuned, options: options.extract)
-    var result = ExtractResult(extraction: report, checks: nil, written: nil, output: options.output)
+    var result = ExtractResult(
+      report, json: ("extract", report.json), summary: summary(report), output: options.output,
+      refused: "an exact layer does not reproduce the tuned one")
     if options.verify {
       result.checks = try LoRACheck.verifyExtraction(base: base, tuned: tuned, adapter: tensors, report: report)
     }

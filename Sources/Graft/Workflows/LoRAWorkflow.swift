@@ -51,38 +51,17 @@ public enum LoRAWorkflow {
   }
 
   /// What ``merge(_:)`` did.
-  public struct MergeResult: WorkflowResult {
-    /// The merge report.
-    public var merge: LoRA.MergeReport
-    /// The checks, unless verification was turned off.
-    public var checks: CheckReport?
-    /// What was written; `nil` when a check failed.
-    public var written: WriteSummary?
-    /// The output path.
-    public var output: String
-    /// The dtypes the merged weights were written in.
-    public var dtypes: [String]
+  public typealias MergeResult = SurgeryResult<LoRA.MergeReport>
 
-    /// Whether every check passed.
-    public var passed: Bool { checks?.passed ?? true }
-
-    /// The report for terminals.
-    public var lines: [String] {
-      var out = [
-        "merged \(merge.modules.count) LoRA modules (float64 accumulation, written as \(dtypes.joined(separator: ", ")))"
-          + (merge.replaced.isEmpty ? "" : "; \(merge.replaced.count) tensors replaced by saved modules")
-      ]
-      out += merge.inferred.map { "  inferred: " + $0 }
-      if !merge.skipped.isEmpty { out.append("  skipped \(merge.skipped.count) tensors of other adapter names") }
-      return out
-        + WorkflowLines.closing(
-          checks: checks, written: written, to: output, refused: "the merged model does not match the unmerged one")
-    }
-
-    /// The merge and verification reports.
-    public var json: JSONValue {
-      .object(JSONObject([("merge", merge.json), ("verification", checks?.json ?? .null)]))
-    }
+  /// What the merge did, for terminals; `dtypes` are those the merged weights were written in.
+  static func summary(_ merge: LoRA.MergeReport, dtypes: [String]) -> [String] {
+    var out = [
+      "merged \(merge.modules.count) LoRA modules (float64 accumulation, written as \(dtypes.joined(separator: ", ")))"
+        + (merge.replaced.isEmpty ? "" : "; \(merge.replaced.count) tensors replaced by saved modules")
+    ]
+    out += merge.inferred.map { "  inferred: " + $0 }
+    if !merge.skipped.isEmpty { out.append("  skipped \(merge.skipped.count) tensors of other adapter names") }
+    return out
   }
 
   /// Reads an adapter folder: `adapter_config.json` and `adapter_model.safetensors` (else `adapter_model.bin`).
@@ -110,7 +89,9 @@ public enum LoRAWorkflow {
     let adapters = try options.adapters.map(readAdapter)
     let (merged, report) = try LoRA.merge(base, adapters: adapters, options: options.merge)
     let dtypes = Set(report.modules.compactMap { base[$0.weightName]?.dtype.rawValue }).sorted()
-    var result = MergeResult(merge: report, checks: nil, written: nil, output: options.output.path, dtypes: dtypes)
+    var result = MergeResult(
+      report, json: ("merge", report.json), summary: summary(report, dtypes: dtypes), output: options.output.path,
+      refused: "the merged model does not match the unmerged one")
     if options.verify {
       // A model folder's config.json lets the check run the whole decoder, unmerged against merged.
       let llm =
@@ -119,10 +100,7 @@ public enum LoRAWorkflow {
       result.checks = try LoRACheck.verify(
         base: base, merged: merged, report: report, adapters: adapters, model: options.model, llm: llm)
     }
-    let inputs = [options.base] + options.adapters.map(\.path)
-    try options.output.writeReport(result.json, inputs: inputs)
-    guard result.passed else { return result }
-    result.written = try options.output.write(merged, inputs: inputs, lineage: nil)
-    return result
+    return try options.output.finish(
+      result, writing: merged, inputs: [options.base] + options.adapters.map(\.path))
   }
 }

@@ -69,7 +69,7 @@ public enum MoEWorkflow {
   }
 
   /// What a workflow did.
-  public struct Result: WorkflowResult {
+  public struct Result: GatedResult {
     /// What the transformation did, one line each.
     public var summary: [String]
     /// The manifest of the construction.
@@ -86,9 +86,6 @@ public enum MoEWorkflow {
     public var tensorCount: Int
     /// The dense model's configuration as the engine resolved it, when the engine ran.
     public var configuration: ModelConfiguration?
-
-    /// Whether every check passed.
-    public var passed: Bool { checks?.passed ?? true }
 
     /// The report for terminals.
     public var lines: [String] {

@@ -25,7 +25,7 @@ public enum MrDETRWorkflow {
   }
 
   /// What ``strip(_:)`` did.
-  public struct StripResult: WorkflowResult {
+  public struct StripResult: CheckedResult {
     /// The strip's report (what was removed, kept, renamed).
     public var strip: MrDETRStripReport
     /// The read-back and engine checks, unless verification was turned off.
@@ -34,9 +34,6 @@ public enum MrDETRWorkflow {
     public var written: WriteSummary
     /// The output path.
     public var output: String
-
-    /// Whether every check passed.
-    public var passed: Bool { checks?.passed ?? true }
 
     /// The report for terminals.
     public var lines: [String] {

@@ -23,38 +23,18 @@ public enum ReparamWorkflow {
   }
 
   /// What ``run(_:)`` did.
-  public struct Result: WorkflowResult {
-    /// The pass's report.
-    public var reparam: Reparam.Report
-    /// The checks, unless verification was turned off.
-    public var checks: CheckReport?
-    /// What was written; `nil` when a check failed.
-    public var written: WriteSummary?
-    /// The output path.
-    public var output: String
+  public typealias Result = SurgeryResult<Reparam.Report>
 
-    /// Whether every check passed.
-    public var passed: Bool { checks?.passed ?? true }
-
-    /// The report for terminals.
-    public var lines: [String] {
-      var kinds: [String: Int] = [:]
-      for b in reparam.blocks { kinds[b.kind.rawValue, default: 0] += 1 }
-      let out = [
-        "folded \(reparam.blocks.count) blocks ("
-          + kinds.sorted { $0.key < $1.key }.map { "\($1) \($0)" }
-          .joined(separator: ", ") + "); removed \(reparam.removed.count) tensors",
-        "BatchNorm ε = \(reparam.epsilon): \(reparam.epsilonSource)",
-      ]
-      return out
-        + WorkflowLines.closing(
-          checks: checks, written: written, to: output, refused: "a fused block does not match its training-time form")
-    }
-
-    /// The pass and verification reports.
-    public var json: JSONValue {
-      .object(JSONObject([("reparam", reparam.json), ("verification", checks?.json ?? .null)]))
-    }
+  /// What the pass did, for terminals.
+  static func summary(_ report: Reparam.Report) -> [String] {
+    var kinds: [String: Int] = [:]
+    for b in report.blocks { kinds[b.kind.rawValue, default: 0] += 1 }
+    return [
+      "folded \(report.blocks.count) blocks ("
+        + kinds.sorted { $0.key < $1.key }.map { "\($1) \($0)" }
+        .joined(separator: ", ") + "); removed \(report.removed.count) tensors",
+      "BatchNorm ε = \(report.epsilon): \(report.epsilonSource)",
+    ]
   }
 
   /// Folds, verifies with the engine, and writes only when every block matches.
@@ -63,15 +43,14 @@ public enum ReparamWorkflow {
     let (folded, report) = try WorkflowFiles.naming(table) {
       try Reparam.reparameterize(table, options: options.reparam)
     }
-    var result = Result(reparam: report, checks: nil, written: nil, output: options.output.path)
+    var result = Result(
+      report, json: ("reparam", report.json), summary: summary(report), output: options.output.path,
+      refused: "a fused block does not match its training-time form")
     if options.verify {
       result.checks = try WorkflowFiles.naming(table) {
         try ReparamCheck.verify(before: table, after: folded, report: report)
       }
     }
-    try options.output.writeReport(result.json, inputs: [options.input])
-    guard result.passed else { return result }
-    result.written = try options.output.write(folded, inputs: [options.input], lineage: nil)
-    return result
+    return try options.output.finish(result, writing: folded, inputs: [options.input])
   }
 }

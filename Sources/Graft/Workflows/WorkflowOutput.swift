@@ -28,6 +28,17 @@ public struct WorkflowOutput: Sendable {
     guard let reportPath else { return }
     try WorkflowFiles.writeJSON(json, to: reportPath, inputs: inputs)
   }
+
+  /// The end of every gated surgery: writes the report (when asked for), then `table` only when `result` passed.
+  func finish<Result: GatedResult>(
+    _ result: Result, writing table: TensorTable, inputs: [String], lineage: LineageRecord? = nil
+  ) throws -> Result {
+    try writeReport(result.json, inputs: inputs)
+    guard result.passed else { return result }
+    var result = result
+    result.written = try write(table, inputs: inputs, lineage: lineage)
+    return result
+  }
 }
 
 /// Side files of workflows (manifests, reports), written atomically like checkpoints.
@@ -62,4 +73,59 @@ public protocol WorkflowResult: Sendable {
   var lines: [String] { get }
   /// The report as data (`--json`).
   var json: JSONValue { get }
+}
+
+/// A result whose verdict is its checks': with verification turned off there are none, and it passes.
+public protocol CheckedResult: WorkflowResult {
+  /// The checks, unless verification was turned off.
+  var checks: CheckReport? { get }
+}
+
+extension CheckedResult {
+  /// Whether every check passed.
+  public var passed: Bool { checks?.passed ?? true }
+}
+
+/// A result whose output is written only when every check passed.
+public protocol GatedResult: CheckedResult {
+  /// What was written; `nil` when a check failed.
+  var written: WriteSummary? { get set }
+}
+
+/// What a verified pass did: its report, the checks, and what was written (only when every check passed).
+public struct SurgeryResult<Report: Sendable>: GatedResult {
+  /// The pass's report.
+  public var report: Report
+  /// The checks, unless verification was turned off.
+  public var checks: CheckReport?
+  /// What was written; `nil` when a check failed.
+  public var written: WriteSummary?
+  /// The output path.
+  public var output: String
+  /// What the pass did, one line each.
+  public var summary: [String]
+  /// The key of the pass's report in ``json`` and the report as data.
+  let reportJSON: (key: String, value: JSONValue)
+  /// Why nothing is written when a check fails.
+  let refused: String
+
+  /// Creates a result before the checks and the write.
+  init(_ report: Report, json: (String, JSONValue), summary: [String], output: String, refused: String) {
+    self.report = report
+    self.summary = summary
+    self.output = output
+    self.reportJSON = json
+    self.refused = refused
+  }
+
+  /// The summary, the checks (or a line saying they were skipped), then what was written or why nothing was.
+  public var lines: [String] {
+    summary + (checks?.lines ?? ["  not verified (--no-verify)"])
+      + [written.map { "wrote \(Format.bytes($0.bytesWritten)) to \(output)" } ?? "not written: " + refused]
+  }
+
+  /// The pass and verification reports.
+  public var json: JSONValue {
+    .object(JSONObject([(reportJSON.key, reportJSON.value), ("verification", checks?.json ?? .null)]))
+  }
 }

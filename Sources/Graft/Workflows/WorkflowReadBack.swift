@@ -46,12 +46,3 @@ enum WorkflowReadBack {
     return report
   }
 }
-
-/// The lines every verified surgery report ends with.
-enum WorkflowLines {
-  /// The checks (or a line saying they were skipped), then what was written or why nothing was.
-  static func closing(checks: CheckReport?, written: WriteSummary?, to output: String, refused: String) -> [String] {
-    (checks?.lines ?? ["  not verified (--no-verify)"])
-      + [written.map { "wrote \(Format.bytes($0.bytesWritten)) to \(output)" } ?? "not written: " + refused]
-  }
-}

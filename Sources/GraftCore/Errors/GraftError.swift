@@ -116,30 +116,20 @@ public struct GraftError: Error, Sendable, CustomStringConvertible {
   }
 
   /// Returns a copy with the file filled in when it was not already set.
-  public func inFile(_ path: String) -> GraftError {
-    var copy = self
-    if copy.file == nil { copy.file = path }
-    return copy
-  }
+  public func inFile(_ path: String) -> GraftError { with { $0.file = $0.file ?? path } }
 
   /// Returns a copy attributed to `side`.
-  public func on(_ side: Side) -> GraftError {
-    var copy = self
-    copy.side = side
-    return copy
-  }
+  public func on(_ side: Side) -> GraftError { with { $0.side = side } }
 
   /// Returns a copy naming the option that resolves it.
-  public func resolved(by option: String) -> GraftError {
-    var copy = self
-    if copy.option == nil { copy.option = option }
-    return copy
-  }
+  public func resolved(by option: String) -> GraftError { with { $0.option = $0.option ?? option } }
 
   /// Returns a copy with the tensor filled in when it was not already set.
-  public func forTensor(_ name: String) -> GraftError {
+  public func forTensor(_ name: String) -> GraftError { with { $0.tensor = $0.tensor ?? name } }
+
+  private func with(_ change: (inout GraftError) -> Void) -> GraftError {
     var copy = self
-    if copy.tensor == nil { copy.tensor = name }
+    change(&copy)
     return copy
   }
 }

@@ -137,17 +137,7 @@ public struct JSONParser {
       skipWhitespace()
       let value = try parseValue(depth: depth)
       members.append((key, value))
-      skipWhitespace()
-      guard i < bytes.count else { throw fail("unterminated object") }
-      if bytes[i] == UInt8(ascii: ",") {
-        i += 1
-        continue
-      }
-      if bytes[i] == UInt8(ascii: "}") {
-        i += 1
-        return .object(JSONObject(members))
-      }
-      throw fail("expected ',' or '}' in object but found \(describeByte(at: i))")
+      if try closes(UInt8(ascii: "}"), "object") { return .object(JSONObject(members)) }
     }
   }
 
@@ -165,18 +155,20 @@ public struct JSONParser {
     while true {
       skipWhitespace()
       elements.append(try parseValue(depth: depth))
-      skipWhitespace()
-      guard i < bytes.count else { throw fail("unterminated array") }
-      if bytes[i] == UInt8(ascii: ",") {
-        i += 1
-        continue
-      }
-      if bytes[i] == UInt8(ascii: "]") {
-        i += 1
-        return .array(elements)
-      }
-      throw fail("expected ',' or ']' in array but found \(describeByte(at: i))")
+      if try closes(UInt8(ascii: "]"), "array") { return .array(elements) }
     }
+  }
+
+  /// After a member of an object or an element of an array: consumes `,` (more follow) or `close` (the end).
+  private mutating func closes(_ close: UInt8, _ what: String) throws(GraftError) -> Bool {
+    skipWhitespace()
+    guard i < bytes.count else { throw fail("unterminated \(what)") }
+    let byte = bytes[i]
+    guard byte == UInt8(ascii: ",") || byte == close else {
+      throw fail("expected ',' or '\(Character(Unicode.Scalar(close)))' in \(what) but found \(describeByte(at: i))")
+    }
+    i += 1
+    return byte == close
   }
 
   private mutating func parseHex4() throws(GraftError) -> UInt32 {

@@ -2,7 +2,7 @@ import ArgumentParser
 import Graft
 
 /// `graft average`: uniform or weighted average of N checkpoints, streamed tensor by tensor.
-struct AverageCommand: ParsableCommand {
+struct AverageCommand: WorkflowCommand {
   static let configuration = CommandConfiguration(
     commandName: "average", abstract: "Average N checkpoints of one architecture in float64, tensor by tensor.",
     discussion: """
@@ -16,20 +16,14 @@ struct AverageCommand: ParsableCommand {
   @Option(name: .shortAndLong, help: "The output path.") var output: String
   @Option(help: "Comma-separated weights, one per checkpoint (default: the mean).") var weights: String?
   @Flag(help: "timm avg_checkpoints' output: integers averaged too, every tensor float32.") var timm = false
-  @Flag(name: .customLong("no-verify"), help: "Skip the sampled-element check.") var noVerify = false
-  @OptionGroup var outputOptions: OutputOptions
-  @OptionGroup var reading: ReadingOptions
+  @OptionGroup var surgery: SurgeryOptions
+  var outputOptions: OutputOptions { surgery.outputOptions }
 
-  func run() throws {
-    try Failure.reporting {
-      var o = AverageWorkflow.Options(inputs: inputs, output: output)
-      o.output = outputOptions.output(output)
-      o.read = reading.readOptions
-      o.average.weights = try weights.map { try $0.split(separator: ",").map(Self.number) }
-      o.average.timmCompatible = timm
-      o.verify = !noVerify
-      try outputOptions.finish(try AverageWorkflow.average(o))
-    }
+  func workflow() throws -> any WorkflowResult {
+    var o = surgery.apply(to: AverageWorkflow.Options(inputs: inputs, output: output))
+    o.average.weights = try weights.map { try $0.split(separator: ",").map(Self.number) }
+    o.average.timmCompatible = timm
+    return try AverageWorkflow.average(o)
   }
 
   static func number(_ s: Substring) throws -> Double {
@@ -39,7 +33,7 @@ struct AverageCommand: ParsableCommand {
 }
 
 /// `graft interpolate`: linear or spherical interpolation of two checkpoints.
-struct InterpolateCommand: ParsableCommand {
+struct InterpolateCommand: WorkflowCommand {
   static let configuration = CommandConfiguration(
     commandName: "interpolate", abstract: "Interpolate two checkpoints: (1−t)·A + t·B, or per-tensor SLERP.",
     discussion: "Example:\n  graft interpolate a.pth b.pth -o mid.safetensors --t 0.3 --slerp")
@@ -49,18 +43,12 @@ struct InterpolateCommand: ParsableCommand {
   @Option(name: .shortAndLong, help: "The output path.") var output: String
   @Option(help: "The position t.") var t: Double
   @Flag(help: "Spherical interpolation per tensor (linear when nearly colinear).") var slerp = false
-  @Flag(name: .customLong("no-verify"), help: "Skip the sampled-element check.") var noVerify = false
-  @OptionGroup var outputOptions: OutputOptions
-  @OptionGroup var reading: ReadingOptions
+  @OptionGroup var surgery: SurgeryOptions
+  var outputOptions: OutputOptions { surgery.outputOptions }
 
-  func run() throws {
-    try Failure.reporting {
-      var o = AverageWorkflow.InterpolationOptions(a: a, b: b, t: t, output: output)
-      o.output = outputOptions.output(output)
-      o.read = reading.readOptions
-      o.method = slerp ? .slerp : .linear
-      o.verify = !noVerify
-      try outputOptions.finish(try AverageWorkflow.interpolate(o))
-    }
+  func workflow() throws -> any WorkflowResult {
+    var o = surgery.apply(to: AverageWorkflow.InterpolationOptions(a: a, b: b, t: t, output: output))
+    o.method = slerp ? .slerp : .linear
+    return try AverageWorkflow.interpolate(o)
   }
 }

@@ -43,8 +43,7 @@ struct Check: ParsableCommand {
   }
 
   func run() throws {
-    var passed = true
-    try Failure.reporting {
+    try Failure.checking {
       try vit.refuse(forModelFolder: CheckWorkflow.isLLM(before) || CheckWorkflow.isLLM(after))
       let options = CheckOptions(
         architecture: model, model: vit.model, batch: random, seed: seed, atol: atol,
@@ -52,9 +51,8 @@ struct Check: ParsableCommand {
       let report = try CheckWorkflow.compare(
         before: before, after: after, read: reading.readOptions, input: input ?? llm.tokensFile, options: options,
         tokensPerSequence: llm.tokensPerSequence)
-      print(json ? report.json.serialized(.pythonIndent2) : report.lines.joined(separator: "\n"))
-      passed = report.passed
+      Failure.print(json: json, report.json, text: report.lines.joined(separator: "\n"))
+      return report.passed
     }
-    if !passed { throw Failure.mismatch }
   }
 }

@@ -68,10 +68,8 @@ struct Convert: ParsableCommand {
       options.write.progress = bar?.counter()
       let report = try Conversion.run(input: input, output: output, options: options)
       bar?.finish()
-      if outputOptions.json {
-        print(report.json.serialized(.pythonIndent2))
-      } else if !outputOptions.quiet {
-        print(report.lines.joined(separator: "\n"))
+      if outputOptions.json || !outputOptions.quiet {
+        Failure.print(json: outputOptions.json, report.json, text: report.lines.joined(separator: "\n"))
       }
       if let path = outputOptions.report { try Conversion.writeReport(report, to: path, inputs: [input]) }
     }

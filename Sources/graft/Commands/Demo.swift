@@ -18,11 +18,8 @@ struct Demo: ParsableCommand {
   @Option(help: "Folder to write the demo's files into (created if missing).") var work: String?
 
   func run() throws {
-    var passed = false
-    try Failure.reporting {
-      let runner = try DemoRunner(workFolder: work, fixturesFolder: DemoFixtures.folder) { print($0) }
-      passed = runner.run()
+    try Failure.checking {
+      try DemoRunner(workFolder: work, fixturesFolder: DemoFixtures.folder) { print($0) }.run()
     }
-    if !passed { throw Failure.mismatch }
   }
 }

@@ -17,7 +17,7 @@ struct DenoiseRepCommand: ParsableCommand {
 
 extension DenoiseRepCommand {
   /// `graft denoiserep fuse`.
-  struct Fuse: ParsableCommand {
+  struct Fuse: WorkflowCommand {
     static let configuration = CommandConfiguration(
       abstract: "Fold each denoiser into its Linear (W' = c3·W − c1·W·W_d), drop the leftovers and verify.",
       discussion: """
@@ -53,35 +53,30 @@ extension DenoiseRepCommand {
     var compatConv = false
     @Option(help: "How W·W_d is computed: float32 (SGEMM, float64 carries) or float64 (slow).")
     var precision = DenoiseRepWorkflow.Precision.float32
-    @OptionGroup var engine: EngineOptions
-    @OptionGroup var outputOptions: OutputOptions
-    @OptionGroup var reading: ReadingOptions
+    @OptionGroup var vit: ModelOptions
+    @OptionGroup var surgery: SurgeryOptions
+    var outputOptions: OutputOptions { surgery.outputOptions }
 
     func validate() throws { try outputOptions.refuseLLMTarget() }
 
-    func run() throws {
-      try Failure.reporting {
-        var o = DenoiseRepWorkflow.FuseOptions(input: input, output: output)
-        o.output = outputOptions.output(output)
-        o.read = reading.readOptions
-        o.fuse.mode = mode
-        o.fuse.tMap = try tMap.map(DenoiseRepTimeMap.parse) ?? [:]
-        o.fuse.layerCount = layerCount
-        o.fuse.seed = seed
-        o.fuse.assumeUnfused = assumeUnfused
-        o.fuse.compatConv = compatConv
-        o.precision = precision
-        o.verify = !engine.noVerify
-        o.model = engine.vit.model
-        let result = try DenoiseRepWorkflow.fuse(o)
-        for w in result.fusion.warnings { Failure.warn(w) }
-        try outputOptions.finish(result)
-      }
+    func workflow() throws -> any WorkflowResult {
+      var o = surgery.apply(to: DenoiseRepWorkflow.FuseOptions(input: input, output: output))
+      o.fuse.mode = mode
+      o.fuse.tMap = try tMap.map(DenoiseRepTimeMap.parse) ?? [:]
+      o.fuse.layerCount = layerCount
+      o.fuse.seed = seed
+      o.fuse.assumeUnfused = assumeUnfused
+      o.fuse.compatConv = compatConv
+      o.precision = precision
+      o.model = vit.model
+      let result = try DenoiseRepWorkflow.fuse(o)
+      for w in result.fusion.warnings { Failure.warn(w) }
+      return result
     }
   }
 
   /// `graft denoiserep strip`.
-  struct Strip: ParsableCommand {
+  struct Strip: WorkflowCommand {
     static let configuration = CommandConfiguration(
       abstract: "Drop dm.*, time_mlp.* and the schedule buffers of an already fused (released) checkpoint.",
       discussion: """
@@ -98,13 +93,11 @@ extension DenoiseRepCommand {
 
     func validate() throws { try outputOptions.refuseLLMTarget() }
 
-    func run() throws {
-      try Failure.reporting {
-        var o = DenoiseRepWorkflow.StripOptions(input: input, output: output)
-        o.output = outputOptions.output(output)
-        o.read = reading.readOptions
-        try outputOptions.finish(try DenoiseRepWorkflow.strip(o))
-      }
+    func workflow() throws -> any WorkflowResult {
+      var o = DenoiseRepWorkflow.StripOptions(input: input, output: output)
+      o.output = outputOptions.output(output)
+      o.read = reading.readOptions
+      return try DenoiseRepWorkflow.strip(o)
     }
   }
 }

@@ -24,14 +24,12 @@ struct Diff: ParsableCommand {
   @OptionGroup var reading: ReadingOptions
 
   func run() throws {
-    var matched = true
-    try Failure.reporting {
+    try Failure.checking {
       let ta = try Checkpoint.read(path: a, options: reading.readOptions)
       let tb = try Checkpoint.read(path: b, options: reading.readOptions)
       let diff = try CheckpointDiff.compare(ta, tb, atol: atol, rtol: rtol)
-      print(json ? diff.json.serialized(.pythonIndent2) : diff.render(showMatching: all))
-      matched = diff.matches
+      Failure.print(json: json, diff.json, text: diff.render(showMatching: all))
+      return diff.matches
     }
-    if !matched { throw Failure.mismatch }
   }
 }

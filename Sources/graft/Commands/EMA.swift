@@ -8,7 +8,7 @@ struct EMACommand: ParsableCommand {
     subcommands: [Extract.self])
 
   /// `graft ema extract`.
-  struct Extract: ParsableCommand {
+  struct Extract: WorkflowCommand {
     static let configuration = CommandConfiguration(
       abstract: "Keep one state dict (the EMA unless --source names another), report what is dropped, read back.",
       discussion: "Example:\n  graft ema extract last.pth.tar deploy.safetensors --source state_dict_ema")
@@ -19,18 +19,16 @@ struct EMACommand: ParsableCommand {
     var source: String?
     @Option(name: .customLong("strip-prefix"), help: "Remove this prefix from kept names (repeatable).")
     var stripPrefix: [String] = []
-    @Flag(name: .customLong("no-verify"), help: "Skip reading the output back.") var noVerify = false
+    @OptionGroup var verification: VerifyOption
     @OptionGroup var outputOptions: OutputOptions
 
-    func run() throws {
-      try Failure.reporting {
-        var o = EMAWorkflow.Options(input: input, output: output)
-        o.output = outputOptions.output(output)
-        o.extract.source = source
-        o.extract.stripPrefixes = stripPrefix
-        o.verify = !noVerify
-        try outputOptions.finish(try EMAWorkflow.extract(o))
-      }
+    func workflow() throws -> any WorkflowResult {
+      var o = EMAWorkflow.Options(input: input, output: output)
+      o.output = outputOptions.output(output)
+      o.extract.source = source
+      o.extract.stripPrefixes = stripPrefix
+      o.verify = verification.verify
+      return try EMAWorkflow.extract(o)
     }
   }
 }

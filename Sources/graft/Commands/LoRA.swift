@@ -8,7 +8,7 @@ struct LoRACommand: ParsableCommand {
     subcommands: [Merge.self, Extract.self])
 
   /// `graft lora merge`.
-  struct Merge: ParsableCommand {
+  struct Merge: WorkflowCommand {
     static let configuration = CommandConfiguration(
       abstract: "Merge adapters (W + Σ w·s·B·A; DoRA as peft), verify every layer unmerged vs merged, write.",
       discussion: "Example:\n  graft lora merge llama/ a-lora/:0.7 merged.safetensors --adapter b-lora/:0.3")
@@ -19,26 +19,21 @@ struct LoRACommand: ParsableCommand {
     @Option(name: .customLong("adapter"), help: "Another adapter folder[:w] (repeatable).") var more: [String] = []
     @Option(name: .customLong("adapter-name"), help: "For files holding several adapters: the one to merge.")
     var adapterName: String?
-    @OptionGroup var engine: EngineOptions
-    @OptionGroup var outputOptions: OutputOptions
-    @OptionGroup var reading: ReadingOptions
+    @OptionGroup var vit: ModelOptions
+    @OptionGroup var surgery: SurgeryOptions
+    var outputOptions: OutputOptions { surgery.outputOptions }
 
-    func run() throws {
-      try Failure.reporting {
-        let specs = ([adapter] + more).map(LoRAWorkflow.AdapterSpec.init(parsing:))
-        var o = LoRAWorkflow.MergeOptions(base: base, adapters: specs, output: output)
-        o.output = outputOptions.output(output)
-        o.read = reading.readOptions
-        o.merge.adapterName = adapterName
-        o.verify = !engine.noVerify
-        o.model = engine.vit.model
-        try outputOptions.finish(try LoRAWorkflow.merge(o))
-      }
+    func workflow() throws -> any WorkflowResult {
+      let specs = ([adapter] + more).map(LoRAWorkflow.AdapterSpec.init(parsing:))
+      var o = surgery.apply(to: LoRAWorkflow.MergeOptions(base: base, adapters: specs, output: output))
+      o.merge.adapterName = adapterName
+      o.model = vit.model
+      return try LoRAWorkflow.merge(o)
     }
   }
 
   /// `graft lora extract`.
-  struct Extract: ParsableCommand {
+  struct Extract: WorkflowCommand {
     static let configuration = CommandConfiguration(
       abstract: "Extract a rank-r PEFT adapter (truncated SVD of W_tuned − W_base per Linear) and verify it.",
       discussion: "Example:\n  graft lora extract base.safetensors tuned.safetensors my-lora/ --rank 16")
@@ -50,19 +45,17 @@ struct LoRACommand: ParsableCommand {
     @Option(name: .customLong("target-modules"), help: "Comma-separated modules (default: every differing Linear).")
     var targets: String?
     @Option(help: "The factors' dtype.") var dtype = DType.float32
-    @Flag(name: .customLong("no-verify"), help: "Skip the engine checks.") var noVerify = false
+    @OptionGroup var verification: VerifyOption
     @OptionGroup var outputOptions: OutputOptions
 
-    func run() throws {
-      try Failure.reporting {
-        if outputOptions.to != nil { throw ValidationError("--to does not apply: extract writes a PEFT folder") }
-        var o = LoRAWorkflow.ExtractOptions(base: base, tuned: tuned, output: output, rank: rank)
-        o.extract.targetModules = targets.map { $0.split(separator: ",").map(String.init) }
-        o.extract.dtype = dtype
-        o.verify = !noVerify
-        o.reportPath = outputOptions.report
-        try outputOptions.finish(try LoRAWorkflow.extract(o))
-      }
+    func workflow() throws -> any WorkflowResult {
+      if outputOptions.to != nil { throw ValidationError("--to does not apply: extract writes a PEFT folder") }
+      var o = LoRAWorkflow.ExtractOptions(base: base, tuned: tuned, output: output, rank: rank)
+      o.extract.targetModules = targets.map { $0.split(separator: ",").map(String.init) }
+      o.extract.dtype = dtype
+      o.verify = verification.verify
+      o.reportPath = outputOptions.report
+      return try LoRAWorkflow.extract(o)
     }
   }
 }

@@ -27,24 +27,20 @@ struct MoECommonOptions: ParsableArguments {
   @Option(help: "Also write the manifest (index sets, strategy, seed, statistics, checks) to this JSON file.")
   var manifest: String?
 
-  @OptionGroup var engine: EngineOptions
-  @OptionGroup var output: OutputOptions
-  @OptionGroup var reading: ReadingOptions
+  @OptionGroup var vit: ModelOptions
+  @OptionGroup var surgery: SurgeryOptions
 
   func common(input: String, output path: String) -> MoEWorkflow.Common {
-    var c = MoEWorkflow.Common(input: input, output: path)
-    c.output = output.output(path)
-    c.read = reading.readOptions
+    var c = surgery.apply(to: MoEWorkflow.Common(input: input, output: path))
     c.manifestPath = manifest
-    c.verify = !engine.noVerify
-    c.model = engine.vit.model
+    c.model = vit.model
     return c
   }
 }
 
 extension MoECommand {
   /// `graft moe recycle`.
-  struct Recycle: ParsableCommand {
+  struct Recycle: WorkflowCommand {
     static let configuration = CommandConfiguration(
       abstract: "MoE-Jetpack checkpoint recycling: experts from hidden-unit subsets of the dense MLPs.",
       discussion: """
@@ -86,40 +82,39 @@ extension MoECommand {
     @Option(help: "Gather statistics on N seeded synthetic images instead of --calib.") var synthetic: Int?
     @Flag(help: "Gather the h×h co-activation counts too (coactivation strategy).") var coactivation = false
     @OptionGroup var common: MoECommonOptions
+    var outputOptions: OutputOptions { common.surgery.outputOptions }
 
     func validate() throws {
-      try common.output.refuseLLMTarget()
+      try outputOptions.refuseLLMTarget()
       if calib != nil && synthetic != nil { throw ValidationError("pass either --calib or --synthetic, not both") }
       if let synthetic, synthetic < 1 { throw ValidationError("--synthetic needs a positive count") }
     }
 
-    func run() throws {
-      try Failure.reporting {
-        var o = MoEWorkflow.RecycleOptions(input: input, output: output)
-        o.common = common.common(input: input, output: output)
-        o.recycle.experts = experts
-        o.recycle.ratio = ratio
-        o.recycle.strategy = strategy
-        o.recycle.globalTopK = globalTopK
-        o.recycle.communities = communities
-        o.recycle.layout = layout
-        o.recycle.coreExperts = coreExperts
-        o.recycle.universalExperts = univExperts
-        o.recycle.universalFactor = univFactor
-        o.recycle.topK = topK
-        o.recycle.router = router
-        if let layers = common.layers { o.recycle.layers = layers }
-        if let seed = common.seed { o.recycle.seed = seed }
-        o.teacher = teacher
-        o.statistics = calib.map { .calibration($0) } ?? synthetic.map { .synthetic($0) } ?? .none
-        o.coactivation = coactivation
-        try common.output.finish(try MoEWorkflow.recycle(o))
-      }
+    func workflow() throws -> any WorkflowResult {
+      var o = MoEWorkflow.RecycleOptions(input: input, output: output)
+      o.common = common.common(input: input, output: output)
+      o.recycle.experts = experts
+      o.recycle.ratio = ratio
+      o.recycle.strategy = strategy
+      o.recycle.globalTopK = globalTopK
+      o.recycle.communities = communities
+      o.recycle.layout = layout
+      o.recycle.coreExperts = coreExperts
+      o.recycle.universalExperts = univExperts
+      o.recycle.universalFactor = univFactor
+      o.recycle.topK = topK
+      o.recycle.router = router
+      if let layers = common.layers { o.recycle.layers = layers }
+      if let seed = common.seed { o.recycle.seed = seed }
+      o.teacher = teacher
+      o.statistics = calib.map { .calibration($0) } ?? synthetic.map { .synthetic($0) } ?? .none
+      o.coactivation = coactivation
+      return try MoEWorkflow.recycle(o)
     }
   }
 
   /// `graft moe upcycle`.
-  struct Upcycle: ParsableCommand {
+  struct Upcycle: WorkflowCommand {
     static let configuration = CommandConfiguration(
       abstract: "Sparse upcycling (E identical copies + router) or exact partitioning of the dense MLPs.",
       discussion: """
@@ -155,27 +150,26 @@ extension MoECommand {
     var layout = UpcycleLayout.vit(.generic)
     @OptionGroup var common: MoECommonOptions
     @OptionGroup var llm: LLMUpcycleOptions
+    var outputOptions: OutputOptions { common.surgery.outputOptions }
 
-    func run() throws {
-      try Failure.reporting {
-        if LLMMoEWorkflow.accepts(input) {
-          return try common.output.finish(try LLMMoEWorkflow.upcycle(try llmOptions(target: common.output.to?.llm)))
-        }
-        try refuseLLMFlags()
-        var o = MoEWorkflow.UpcycleOptions(input: input, output: output)
-        o.common = common.common(input: input, output: output)
-        o.upcycle.experts = experts
-        o.upcycle.topK = topK
-        o.upcycle.method = method
-        o.upcycle.partition = partition
-        o.upcycle.sharedHidden = sharedHidden
-        o.upcycle.router = router
-        if let gate { o.upcycle.gate = gate }
-        if case .vit(let l) = layout { o.upcycle.layout = l }
-        o.upcycle.layers = common.layers ?? .all
-        if let seed = common.seed { o.upcycle.seed = seed }
-        try common.output.finish(try MoEWorkflow.upcycle(o))
+    func workflow() throws -> any WorkflowResult {
+      if LLMMoEWorkflow.accepts(input) {
+        return try LLMMoEWorkflow.upcycle(try llmOptions(target: outputOptions.to?.llm))
       }
+      try refuseLLMFlags()
+      var o = MoEWorkflow.UpcycleOptions(input: input, output: output)
+      o.common = common.common(input: input, output: output)
+      o.upcycle.experts = experts
+      o.upcycle.topK = topK
+      o.upcycle.method = method
+      o.upcycle.partition = partition
+      o.upcycle.sharedHidden = sharedHidden
+      o.upcycle.router = router
+      if let gate { o.upcycle.gate = gate }
+      if case .vit(let l) = layout { o.upcycle.layout = l }
+      o.upcycle.layers = common.layers ?? .all
+      if let seed = common.seed { o.upcycle.seed = seed }
+      return try MoEWorkflow.upcycle(o)
     }
   }
 }

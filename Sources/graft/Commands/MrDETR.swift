@@ -10,7 +10,7 @@ struct MrDETRCommand: ParsableCommand {
 }
 
 /// `graft mrdetr strip`: removes the auxiliary routes, keeps the primary route byte for byte, and proves it.
-struct MrDETRStripCommand: ParsableCommand {
+struct MrDETRStripCommand: WorkflowCommand {
   static let configuration = CommandConfiguration(
     commandName: "strip",
     abstract:
@@ -46,25 +46,22 @@ struct MrDETRStripCommand: ParsableCommand {
   var flatPth = false
   @Option(help: "Attention heads, for the verifying engine (not visible in shapes; 8 in every released config).")
   var heads = 8
-  @Flag(name: .customLong("no-verify"), help: "Skip reading the output back and the engine comparison.")
-  var noVerify = false
+  @OptionGroup var verification: VerifyOption
   @OptionGroup var outputOptions: OutputOptions
 
   func validate() throws { try outputOptions.refuseLLMTarget() }
 
-  func run() throws {
-    try Failure.reporting {
-      var o = MrDETRWorkflow.StripOptions(input: input, output: output)
-      o.output = outputOptions.output(output)
-      o.strip.variant = variant
-      o.strip.dropLabelEncoder = dropLabelEnc
-      o.strip.layout = canonical
-      o.strip.useEMA = useEMA
-      o.strip.keepUnknown = keepUnknown
-      o.nestUnder = flatPth ? nil : nestUnder
-      o.heads = heads
-      o.verify = !noVerify
-      try outputOptions.finish(try MrDETRWorkflow.strip(o))
-    }
+  func workflow() throws -> any WorkflowResult {
+    var o = MrDETRWorkflow.StripOptions(input: input, output: output)
+    o.output = outputOptions.output(output)
+    o.strip.variant = variant
+    o.strip.dropLabelEncoder = dropLabelEnc
+    o.strip.layout = canonical
+    o.strip.useEMA = useEMA
+    o.strip.keepUnknown = keepUnknown
+    o.nestUnder = flatPth ? nil : nestUnder
+    o.heads = heads
+    o.verify = verification.verify
+    return try MrDETRWorkflow.strip(o)
   }
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Graft
 
 /// `graft reparam`: fold RepVGG / ACB blocks and Conv + BatchNorm pairs for deployment.
-struct ReparamCommand: ParsableCommand {
+struct ReparamCommand: WorkflowCommand {
   static let configuration = CommandConfiguration(
     commandName: "reparam",
     abstract: "Fold RepVGG (timm or original naming) and ACB blocks, and with --fold-bn every Conv + BN pair.",
@@ -18,19 +18,13 @@ struct ReparamCommand: ParsableCommand {
   @Flag(name: .customLong("fold-bn"), help: "Also fold every Conv/Linear + BatchNorm pair found by name.")
   var foldBN = false
   @Option(help: "BatchNorm ε (default: metadata bn_eps, else torch's 1e-5, reported as assumed).") var eps: Double?
-  @Flag(name: .customLong("no-verify"), help: "Skip the engine checks.") var noVerify = false
-  @OptionGroup var outputOptions: OutputOptions
-  @OptionGroup var reading: ReadingOptions
+  @OptionGroup var surgery: SurgeryOptions
+  var outputOptions: OutputOptions { surgery.outputOptions }
 
-  func run() throws {
-    try Failure.reporting {
-      var o = ReparamWorkflow.Options(input: input, output: output)
-      o.output = outputOptions.output(output)
-      o.read = reading.readOptions
-      o.reparam.foldBatchNorm = foldBN
-      o.reparam.epsilon = eps
-      o.verify = !noVerify
-      try outputOptions.finish(try ReparamWorkflow.run(o))
-    }
+  func workflow() throws -> any WorkflowResult {
+    var o = surgery.apply(to: ReparamWorkflow.Options(input: input, output: output))
+    o.reparam.foldBatchNorm = foldBN
+    o.reparam.epsilon = eps
+    return try ReparamWorkflow.run(o)
   }
 }

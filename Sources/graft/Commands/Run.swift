@@ -52,7 +52,7 @@ struct Run: ParsableCommand {
       o.repetitions = repetitions
       o.outputPath = output
       let result = try RunWorkflow.run(o)
-      print(json ? result.json.serialized(.pythonIndent2) : result.lines.joined(separator: "\n"))
+      Failure.print(json: json, result.json, text: result.lines.joined(separator: "\n"))
     }
   }
 }

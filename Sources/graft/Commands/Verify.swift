@@ -18,14 +18,12 @@ struct Verify: ParsableCommand {
   @Flag(help: "Print the report as JSON.") var json = false
 
   func run() throws {
-    var valid = true
-    try Failure.reporting {
+    try Failure.checking {
       let bar = ProgressBar.make("verifying", quiet: quiet || json)
       let report = try VerificationReport.verify(path: path, progress: bar?.counter())
       bar?.finish()
-      print(json ? report.json.serialized(.pythonIndent2) : report.render())
-      valid = report.isValid
+      Failure.print(json: json, report.json, text: report.render())
+      return report.isValid
     }
-    if !valid { throw Failure.mismatch }
   }
 }

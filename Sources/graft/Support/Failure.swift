@@ -64,6 +64,18 @@ enum Failure {
     }
   }
 
+  /// Runs `body` like ``reporting(_:)``; when it returns `false` (a comparison or check found a difference), exits 1.
+  static func checking(_ body: () throws -> Bool) throws {
+    var passed = true
+    try reporting { passed = try body() }
+    if !passed { throw mismatch }
+  }
+
+  /// Prints a report as JSON (Python's `indent=2` style) or as text.
+  static func print(json: Bool, _ value: @autoclosure () -> JSONValue, text: @autoclosure () -> String) {
+    Swift.print(json ? value().serialized(.pythonIndent2) : text())
+  }
+
   /// Prints a warning line to standard error.
   static func warn(_ text: String) { FileSystem.writeToStandardError("graft: warning: \(text)\n") }
 }

@@ -37,7 +37,7 @@ struct LLMRunOptions: ParsableArguments {
     o.outputPath = output
     o.topTokens = top
     let result = try LLMRunWorkflow.run(o)
-    print(json ? result.json.serialized(.pythonIndent2) : result.lines.joined(separator: "\n"))
+    Failure.print(json: json, result.json, text: result.lines.joined(separator: "\n"))
   }
 }
 
@@ -155,15 +155,14 @@ extension MoECommand.Upcycle {
     }
     let vitOnly = [
       "--gate": gate != nil, "--shared-hidden": sharedHidden != 0,
-      "--" + (common.engine.vit.given.first ?? ""):
-        !common.engine.vit.given.isEmpty,
+      "--" + (common.vit.given.first ?? ""): !common.vit.given.isEmpty,
       "--layout \(layoutDescription)": { if case .vit = layout { layout != .vit(.generic) } else { false } }(),
     ]
     if let flag = vitOnly.filter(\.value).keys.sorted().first {
       throw ValidationError("\(flag) applies to ViT checkpoints; \(input) is a model folder")
     }
     var o = LLMMoEWorkflow.Options(input: input, output: output)
-    o.read = common.reading.readOptions
+    o.read = common.surgery.reading.readOptions
     o.upcycle.target = target
     if case .llm(let l) = layout { o.upcycle.layout = l }
     o.upcycle.experts = experts
@@ -177,7 +176,7 @@ extension MoECommand.Upcycle {
     if let s = llm.sharedExpert { o.upcycle.sharedExpert = s }
     o.upcycle.normalizeTopK = llm.normTopkProb
     o.calibration = llm.calibration
-    o.verify = !common.engine.noVerify
+    o.verify = common.surgery.verification.verify
     if let gb = llm.engineLimitGB { o.check.wholeModelByteLimit = Int(gb * 1e9) }
     if let s = llm.shardSize { o.shardSize = s }
     o.manifestPath = common.manifest
@@ -194,7 +193,7 @@ extension MoECommand.Upcycle {
   /// Refuses the flags of model folders for a ViT input.
   func refuseLLMFlags() throws {
     var given = llm.given
-    if let t = common.output.to?.llm { given.insert("--to \(t.rawValue)", at: 0) }
+    if let t = outputOptions.to?.llm { given.insert("--to \(t.rawValue)", at: 0) }
     if case .llm = layout { given.insert("--layout \(layoutDescription)", at: 0) }
     if let flag = given.first {
       throw ValidationError("\(flag) applies to model folders (config.json + weights); \(input) is not one")

@@ -40,10 +40,8 @@ struct OutputOptions: ParsableArguments {
 
   /// Prints a workflow's report (text or JSON) and turns a failed check into exit status 1.
   func finish(_ result: some WorkflowResult) throws {
-    if json {
-      print(result.json.serialized(.pythonIndent2))
-    } else if !quiet || !result.passed {
-      print(result.lines.joined(separator: "\n"))
+    if json || !quiet || !result.passed {
+      Failure.print(json: json, result.json, text: result.lines.joined(separator: "\n"))
     }
     if !result.passed { throw Failure.mismatch }
   }
@@ -74,12 +72,6 @@ struct ModelOptions: ParsableArguments {
     (o.numPrefixTokens, o.assumeDefaults, o.ignoreUnused) = (numPrefixTokens, assumeDefaults, ignoreUnused)
     return o
   }
-}
-
-/// Options of the engine runs that verify a surgery.
-struct EngineOptions: ParsableArguments {
-  @OptionGroup var vit: ModelOptions
-  @Flag(name: .customLong("no-verify"), help: "Skip the engine checks.") var noVerify = false
 }
 
 // MARK: - Library values as arguments
