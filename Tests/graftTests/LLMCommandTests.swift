@@ -50,5 +50,14 @@ struct LLMCommandTests {
       "convert", dir + "/vit.safetensors", dir + "/z.safetensors", "--to", "qwen2-moe",
     ])
     #expect(convert.status == 64 && !FileSystem.exists(dir + "/z.safetensors"))
+    // Every other command that writes a checkpoint refuses an LLM target too, instead of going by the extension.
+    for args in [
+      ["ema", "extract", dir + "/vit.safetensors"], ["reparam", dir + "/vit.safetensors"],
+      ["average", dir + "/vit.safetensors", dir + "/vit.safetensors", "--output"],
+    ] {
+      let r = try GraftExecutable.run(args + [dir + "/w.safetensors", "--to", "mixtral"])
+      #expect(r.status == 64 && r.stderr.contains("--to mixtral"), "\(args): \(r.stderr)")
+      #expect(!FileSystem.exists(dir + "/w.safetensors"))
+    }
   }
 }

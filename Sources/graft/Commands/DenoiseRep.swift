@@ -57,8 +57,6 @@ extension DenoiseRepCommand {
     @OptionGroup var surgery: SurgeryOptions
     var outputOptions: OutputOptions { surgery.outputOptions }
 
-    func validate() throws { try outputOptions.refuseLLMTarget() }
-
     func workflow() throws -> any WorkflowResult {
       var o = surgery.apply(to: DenoiseRepWorkflow.FuseOptions(input: input, output: output))
       o.fuse.mode = mode
@@ -90,8 +88,6 @@ extension DenoiseRepCommand {
     @Argument(help: "The output path; its extension picks the format unless --to is given.") var output: String
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var reading: ReadingOptions
-
-    func validate() throws { try outputOptions.refuseLLMTarget() }
 
     func workflow() throws -> any WorkflowResult {
       var o = DenoiseRepWorkflow.StripOptions(input: input, output: output)

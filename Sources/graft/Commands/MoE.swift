@@ -152,6 +152,9 @@ extension MoECommand {
     @OptionGroup var llm: LLMUpcycleOptions
     var outputOptions: OutputOptions { common.surgery.outputOptions }
 
+    /// The one command that takes an LLM MoE target (`--to mixtral`, …).
+    func validate() throws {}
+
     func workflow() throws -> any WorkflowResult {
       if LLMMoEWorkflow.accepts(input) {
         return try LLMMoEWorkflow.upcycle(try llmOptions(target: outputOptions.to?.llm))

@@ -49,8 +49,6 @@ struct MrDETRStripCommand: WorkflowCommand {
   @OptionGroup var verification: VerifyOption
   @OptionGroup var outputOptions: OutputOptions
 
-  func validate() throws { try outputOptions.refuseLLMTarget() }
-
   func workflow() throws -> any WorkflowResult {
     var o = MrDETRWorkflow.StripOptions(input: input, output: output)
     o.output = outputOptions.output(output)

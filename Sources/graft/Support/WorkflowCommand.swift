@@ -12,6 +12,10 @@ protocol WorkflowCommand: ParsableCommand {
 
 extension WorkflowCommand {
   func run() throws { try Failure.reporting { try outputOptions.finish(try workflow()) } }
+
+  /// `--to` with an LLM MoE target is for `graft moe upcycle` only; any other command would otherwise fall back to
+  /// the output's extension without a word.
+  func validate() throws { try outputOptions.refuseLLMTarget() }
 }
 
 /// `--no-verify` of every command that proves its output.
