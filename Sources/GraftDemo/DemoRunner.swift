@@ -229,7 +229,10 @@ public final class DemoRunner {
       try FileSystem.makeDirectory(folder)
       let (passed, lines) = try MrDETRDemo.run(workFolder: folder)
       // The full report repeats per scenario; the demo keeps each scenario's headline, what was removed and the checks.
-      let keep = ["✔", "✘", "removed ", "tiny ", "R50", "Mr. DETR", "PASS", "FAIL"]
+      let keep = [
+        "✔", "✘", "removed ", "tiny ", "R50", "Mr. DETR", "check ", "strict manifest", "kept bytes", "engine ", "PASS",
+        "FAIL",
+      ]
       return (
         passed,
         lines.filter { line in
