@@ -9,79 +9,7 @@ extension GGUFQuantize {
   /// `GROUP_MAX_EPS`: a group whose largest magnitude is below this quantizes to zero.
   static let groupMaxEpsilon: Float = 1e-15
 
-  /// `make_qkx2_quants` for 32 values, `rdelta` 0.1 and squared error.
-  ///
-  /// Returns the scale and (negated) minimum of `x ≈ scale·L − min` minimising the weighted error, with `L` in
-  /// `0…levelMax` written to `levels`. Q4_K passes `levelMax` 15, `rmin` −1, 20 steps; Q5_K 31, −0.5, 15 steps.
-  static func scaleAndMin(
-    _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>, _ levels: UnsafeMutablePointer<UInt8>,
-    _ scratch: UnsafeMutablePointer<UInt8>, levelMax: Int, rmin: Float, steps: Int
-  ) -> (scale: Float, min: Float) {
-    let n = 32
-    let nmax = Float(levelMax)
-    var min = x[0]
-    var max = x[0]
-    var sumW = weights[0]
-    var sumX = sumW * x[0]
-    for i in 1..<n {
-      if x[i] < min { min = x[i] }
-      if x[i] > max { max = x[i] }
-      let w = weights[i]
-      sumW += w
-      sumX += w * x[i]
-    }
-    if min > 0 { min = 0 }
-    if max == min {
-      for i in 0..<n { levels[i] = 0 }
-      return (0, -min)
-    }
-    var iscale = nmax / (max - min)
-    var scale = 1 / iscale
-    var bestError: Float = 0
-    for i in 0..<n {
-      let l = Swift.max(0, Swift.min(levelMax, nearestInt(iscale * (x[i] - min))))
-      levels[i] = UInt8(l)
-      let diff = scale * Float(l) + min - x[i]
-      bestError += weights[i] * (diff * diff)
-    }
-    for step in 0...steps {
-      iscale = (rmin + 0.1 * Float(step) + nmax) / (max - min)
-      var sumL: Float = 0
-      var sumL2: Float = 0
-      var sumXL: Float = 0
-      for i in 0..<n {
-        let l = Swift.max(0, Swift.min(levelMax, nearestInt(iscale * (x[i] - min))))
-        scratch[i] = UInt8(l)
-        let w = weights[i]
-        let fl = Float(l)
-        sumL += w * fl
-        sumL2 += w * fl * fl
-        sumXL += w * fl * x[i]
-      }
-      let det = sumW * sumL2 - sumL * sumL
-      guard det > 0 else { continue }
-      var thisScale = (sumW * sumXL - sumX * sumL) / det
-      var thisMin = (sumL2 * sumX - sumL * sumXL) / det
-      if thisMin > 0 {
-        thisMin = 0
-        thisScale = sumXL / sumL2
-      }
-      var error: Float = 0
-      for i in 0..<n {
-        let diff = thisScale * Float(scratch[i]) + thisMin - x[i]
-        error += weights[i] * (diff * diff)
-      }
-      if error < bestError {
-        for i in 0..<n { levels[i] = scratch[i] }
-        bestError = error
-        scale = thisScale
-        min = thisMin
-      }
-    }
-    return (scale, -min)
-  }
-
-  /// `quantize_row_q4_K_ref` for one 256-value block: eight 32-value groups, each fitted by ``scaleAndMin``, their
+  /// `quantize_row_q4_K_ref` for one 256-value block: eight 32-value groups, fitted together by ``groupFits(_:_:levelMax:rmin:steps:)``, their
   /// scales and minimums quantized to 6 bits against the block's f16 `d` and `dmin`, then every value re-quantized
   /// against its group's decoded scale.
   static func q4_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) { q45_K(x, y, fiveBit: false) }
@@ -91,30 +19,22 @@ extension GGUFQuantize {
 
   static func q45_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, fiveBit: Bool) {
     let levelMax = fiveBit ? 31 : 15
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 48) { floats in
-      withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 32 + 12) { bytes in
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { floats in
+      withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256 + 12) { bytes in
         guard let f = floats.baseAddress, let b = bytes.baseAddress else { return }
-        let weights = f
-        let scales = f + 32
-        let mins = f + 40
+        let scales = f
+        let mins = f + 8
         let levels = b
-        let scratch = b + 256
-        let packed = b + 288
+        let packed = b + 256
+        let fit = groupFits(
+          x, levels, levelMax: Int32(levelMax), rmin: fiveBit ? -0.5 : -1, steps: fiveBit ? 15 : 20)
         var maxScale: Float = 0
         var maxMin: Float = 0
         for j in 0..<8 {
-          let g = x + 32 * j
-          var sumX2: Float = 0
-          for l in 0..<32 { sumX2 += g[l] * g[l] }
-          let average = (sumX2 / 32).squareRoot()
-          for l in 0..<32 { weights[l] = average + abs(g[l]) }
-          let fit = scaleAndMin(
-            g, weights, levels + 32 * j, scratch, levelMax: levelMax, rmin: fiveBit ? -0.5 : -1,
-            steps: fiveBit ? 15 : 20)
-          scales[j] = fit.scale
-          mins[j] = fit.min
-          if fit.scale > maxScale { maxScale = fit.scale }
-          if fit.min > maxMin { maxMin = fit.min }
+          scales[j] = fit.scale[j]
+          mins[j] = -fit.min[j]
+          if scales[j] > maxScale { maxScale = scales[j] }
+          if mins[j] > maxMin { maxMin = mins[j] }
         }
         let inverseScale: Float = maxScale > 0 ? 63 / maxScale : 0
         let inverseMin: Float = maxMin > 0 ? 63 / maxMin : 0
@@ -141,8 +61,11 @@ extension GGUFQuantize {
           let d = Float(d16) * Float(sc)
           if d == 0 { continue }
           let dm = Float(dmin16) * Float(m)
-          for i in 0..<32 {
-            levels[32 * j + i] = UInt8(Swift.max(0, Swift.min(levelMax, nearestInt((x[32 * j + i] + dm) / d))))
+          let top = SIMD8<Int32>(repeating: Int32(levelMax))
+          for i in stride(from: 32 * j, to: 32 * j + 32, by: 8) {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: GroupLanes.self)
+            let l = SIMD8<UInt8>(truncatingIfNeeded: clampedNearest((v + dm) / d, top))
+            UnsafeMutableRawPointer(levels + i).storeBytes(of: l, as: SIMD8<UInt8>.self)
           }
         }
         // Q5_K: qh[l] holds the fifth bits, bit 2c for element 64c + l and bit 2c + 1 for 64c + 32 + l.

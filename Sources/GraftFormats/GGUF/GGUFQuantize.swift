@@ -53,9 +53,13 @@ public enum GGUFQuantize {
     var firstBad: Int?
     for b in 0..<count {
       let x = values + size * b
-      // inf·0 and NaN·0 are NaN, finite·0 is 0: one multiply-add per value finds any non-finite one.
-      var probe: Float = 0
-      for j in 0..<size { probe += x[j] * 0 }
+      // inf·0 and NaN·0 are NaN, finite·0 is ±0: one multiply-add per value finds any non-finite one (in eight
+      // independent lanes; every block size is a multiple of 8).
+      var lanes = SIMD8<Float>.zero
+      for j in stride(from: 0, to: size, by: 8) {
+        lanes += UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self) * 0
+      }
+      let probe = lanes.sum()
       if probe != 0 || probe.isNaN {
         if firstBad == nil { firstBad = size * b + ((0..<size).first { !x[$0].isFinite } ?? 0) }
         continue
