@@ -24,7 +24,13 @@ struct KernelVariantTests {
 
   @Test(
     "SGEMM, packed per call and pre-packed with bias, on edge shapes",
-    arguments: [(1, 1, 1), (5, 7, 3), (12, 32, 8), (13, 33, 300), (25, 70, 19), (7, 130, 800)])
+    // Row counts past the last full tile reach every edge kernel (2, 4, 6, 8, 10 rows and the full tile); depths
+    // above 64 split the micro-kernel at the C prefetch, depths not a multiple of 4 end A packing one step at a time,
+    // 130 and 300 columns pack B eight panels at a time (avx2 and avx512) and then panel by panel.
+    arguments: [
+      (1, 1, 1), (5, 7, 3), (12, 32, 8), (13, 33, 300), (25, 70, 19), (7, 130, 800), (3, 300, 9), (16, 33, 66),
+      (21, 31, 70), (23, 64, 5),
+    ])
   func sgemm(shape: (Int, Int, Int)) {
     let (m, n, k) = shape
     var rng = SplitMix64(seed: UInt64(m * 1000 + n * 10 + k))
