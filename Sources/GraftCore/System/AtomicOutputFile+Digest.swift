@@ -8,29 +8,41 @@ extension AtomicOutputFile {
     from region: MappedRegion, range: Range<Int>, digesting initial: State,
     _ update: @escaping @Sendable (inout State, UnsafeRawBufferPointer) -> Void
   ) throws(GraftError) -> State {
+    try copy(
+      from: region, range: range, digesting: initial, on: BackgroundWork<State>.SerialQueue(label: "graft.digest"),
+      update
+    ).wait()
+  }
+
+  /// Like ``copy(from:range:digesting:_:)``, but returns the digest while the second core may still be computing it:
+  /// a writer of many tensors starts copying the next one at once and collects the digests before it needs them.
+  ///
+  /// Digests queued on one `queue` run in order, each chunk after the one before; waiting for only the digest of
+  /// the whole range made every tensor smaller than a chunk copy, then hash, one after the other. The mapping stays
+  /// alive until the digest is done (the work holds `region`).
+  package mutating func copy<State: Sendable>(
+    from region: MappedRegion, range: Range<Int>, digesting initial: State, on queue: BackgroundWork<State>.SerialQueue,
+    _ update: @escaping @Sendable (inout State, UnsafeRawBufferPointer) -> Void
+  ) throws(GraftError) -> BackgroundWork<State> {
     let chunk = 16 << 20
-    var pending: BackgroundWork<State>?
-    var state = initial
+    var last = BackgroundWork(on: queue) { initial }
     var at = range.lowerBound
     while at < range.upperBound {
       let end = min(range.upperBound, at + chunk)
-      do { try copy(from: region, range: at..<end) } catch {
-        _ = pending?.wait()
-        throw error
-      }
-      if let pending { state = pending.wait() }
-      let previous = state
+      try copy(from: region, range: at..<end)
+      let previous = last
       let bytes = SharedBytes(region.bytes(in: at..<end))
       let floor = range.lowerBound
       let copied = at..<end
-      pending = BackgroundWork {
-        var next = previous
+      last = BackgroundWork(on: queue) {
+        // The queue is serial, so `previous` has finished: this returns at once.
+        var next = previous.wait()
         update(&next, bytes.bytes)
         region.discardConsumed(copied, floor: floor)
         return next
       }
       at = end
     }
-    return pending?.wait() ?? state
+    return last
   }
 }

@@ -41,12 +41,21 @@ extension GraftFile {
     var deflater: GraftFileDeflater? = nil
     if case .deflate(let level) = options.compression { deflater = try GraftFileDeflater(level: level, file: path) }
     var records: [String: GraftFileWrittenTensor] = [:]
+    // Checksums of tensors copied in the kernel, still being computed on the second core while later tensors copy.
+    var pending: [(name: String, hash: BackgroundWork<XXHash64>)] = []
+    let hashing = BackgroundWork<XXHash64>.SerialQueue(label: "graft.checksums")
     var storedCount = 0
     for entry in table.entries where entry.aliasOf == nil {
       let record: GraftFileWrittenTensor
       if let deflater, entry.tensor.byteCount > 0 {
         record = try streamDeflated(
           entry, deflater: deflater, buffers: buffers, out: &out, path: path, progress: progress)
+      } else if let mapped = entry.tensor.bytes as? MappedBytes, mapped.byteCount >= 1 << 20 {
+        // Unchanged bytes of a mapped file (smaller ones are not worth the hand-off).
+        record = GraftFileWrittenTensor(
+          offset: out.position, storedLength: mapped.byteCount, checksum: 0, digest: 0, deflate: nil)
+        pending.append((entry.name, try copyHashing(mapped, out: &out, on: hashing, path: path, name: entry.name)))
+        progress?.advance(by: mapped.byteCount)
       } else {
         record = try streamRaw(entry, buffers: buffers, out: &out, path: path, progress: progress)
       }
@@ -56,6 +65,11 @@ extension GraftFile {
       if padding > 0 { try out.write(UnsafeRawBufferPointer(rebasing: buffers.zeros[0..<padding])) }
     }
 
+    for (name, hash) in pending {
+      let checksum = hash.wait().finalize()
+      records[name]?.checksum = checksum
+      records[name]?.digest = checksum
+    }
     let contentDigest = combinedDigest(table, records: records)
     var lineage = table.lineage
     if var appended = options.appendLineage {
@@ -161,12 +175,6 @@ extension GraftFile {
     let source = entry.tensor.bytes
     let total = source.byteCount
     let offset = out.position
-    if let mapped = source as? MappedBytes, total >= 1 << 20 {  // smaller: not worth a hand-off
-      let checksum = try copyHashing(mapped, out: &out, path: path, name: entry.name)
-      progress?.advance(by: total)
-      return GraftFileWrittenTensor(
-        offset: offset, storedLength: total, checksum: checksum, digest: checksum, deflate: nil)
-    }
     var hash = XXHash64()
     var start = 0
     let direct = source.contiguousBytes
@@ -192,13 +200,16 @@ extension GraftFile {
   }
 
   /// Unchanged bytes of a mapped file: the kernel copies them (`copy_file_range`) while the second core hashes what
-  /// was copied.
+  /// was copied, on `queue`; the hash is collected once every tensor has been copied.
   private static func copyHashing(
-    _ mapped: MappedBytes, out: inout AtomicOutputFile, path: String, name: String
-  ) throws(GraftError) -> UInt64 {
-    let range = mapped.offset..<(mapped.offset + mapped.byteCount)
+    _ mapped: MappedBytes, out: inout AtomicOutputFile, on queue: BackgroundWork<XXHash64>.SerialQueue, path: String,
+    name: String
+  ) throws(GraftError) -> BackgroundWork<XXHash64> {
     do {
-      return try out.copy(from: mapped.region, range: range, digesting: XXHash64()) { $0.update($1) }.finalize()
+      return try out.copy(
+        from: mapped.region, range: mapped.offset..<(mapped.offset + mapped.byteCount), digesting: XXHash64(),
+        on: queue
+      ) { $0.update($1) }
     } catch {
       throw error.inFile(path).forTensor(name)
     }
