@@ -71,8 +71,12 @@ struct GGUFNumericsTests {
     let manifest = try readJSON(TestPaths.fixture("gguf/kquants/manifest.json"))
     let referenceRMSE = try #require(manifest["types"]?[name]?["baseline"]?["rmse"]?.doubleValue)
     let ours = try quantize(input, as: type)
-    let ourRMSE = rmse(try dequantize(ours, as: type), input)
-    let theirRMSE = rmse(try dequantize(reference, as: type), input)
+    // RMSE over the 16 random rows; the edge blocks after them (scripts/fixtures/gguf.py edge_blocks: zero, −0,
+    // near-denormal, huge, tie and outlier groups) are compared block by block only, since the huge one decodes to
+    // inf on both sides.
+    let random = 16 * 256
+    let ourRMSE = rmse(Array(try dequantize(ours, as: type).prefix(random)), Array(input.prefix(random)))
+    let theirRMSE = rmse(Array(try dequantize(reference, as: type).prefix(random)), Array(input.prefix(random)))
     // The reference RMSE was computed by gguf-py in float64; ours in Double from the same floats.
     #expect(abs(theirRMSE - referenceRMSE) <= 1e-12 * referenceRMSE)
     // Same algorithm, same float operation order, no FMA on either side: every block is expected to match, which
