@@ -1,4 +1,9 @@
+import FoundationEssentials
 @_exported public import GraftCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// Paths to the repository's committed fixtures and scratch folders for tests.
 public enum TestPaths {
@@ -16,13 +21,31 @@ public enum TestPaths {
   public static func hasFixture(_ relative: String) -> Bool { FileSystem.exists(fixture(relative)) }
 
   /// A fresh, empty scratch folder under the system temp folder, unique per call.
+  ///
+  /// Every folder of one test process lives under ``processScratch``, which is removed when the process exits.
   public static func scratchFolder(_ label: String = "test") throws -> String {
-    let base = (FileSystem.environment("TMPDIR") ?? "/tmp") + "/graft-tests"
-    try FileSystem.makeDirectory(base)
-    let path = base + "/\(label)-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
+    let path = processScratch + "/\(label)-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
     try FileSystem.makeDirectory(path)
     return path
   }
+
+  /// `$TMPDIR/graft-tests/run-<pid>-<random>`: this process's scratch folders, removed at exit.
+  ///
+  /// Runs that did not reach exit (killed, crashed) leave theirs behind; the next run removes the folders of
+  /// processes that no longer exist. Without this, every run kept its files (36 GB after a day of test runs).
+  public static let processScratch: String = {
+    let base = (FileSystem.environment("TMPDIR") ?? "/tmp") + "/graft-tests"
+    let files = FileManager.default
+    try? files.createDirectory(atPath: base, withIntermediateDirectories: true)
+    for name in (try? files.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix("run-") {
+      guard let pid = Int32(name.dropFirst(4).prefix { $0 != "-" }) else { continue }
+      if kill(pid, 0) != 0 && errno == ESRCH { try? files.removeItem(atPath: base + "/" + name) }
+    }
+    let path = base + "/run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try? files.createDirectory(atPath: path, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: TestPaths.processScratch) }
+    return path
+  }()
 }
 
 /// The worst disagreement found by ``allClose(_:_:rtol:atol:)``.
