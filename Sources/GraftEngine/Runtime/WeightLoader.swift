@@ -100,7 +100,8 @@ public struct WeightLoader: Sendable {
             KernelSet.active.bfloat16ToFloat32(src, dst, count: count)
           }
         } else {
-          try ElementDecoding.decodeToFloat(raw, dtype: dtype, into: UnsafeMutableBufferPointer(rebasing: out[0..<count]))
+          try ElementDecoding.decodeToFloat(
+            raw, dtype: dtype, into: UnsafeMutableBufferPointer(rebasing: out[0..<count]))
         }
         initialized = count
       } catch {

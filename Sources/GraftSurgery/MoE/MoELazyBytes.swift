@@ -165,7 +165,8 @@ struct MoESlices {
     dropping: MoERowProducedBytes.Dropping
   ) throws(GraftError) -> Tensor {
     guard let size = source.dtype.byteWidth else {
-      throw GraftError(.unsupportedDType, "has dtype \(source.dtype); expert slices need whole-byte elements", tensor: name)
+      throw GraftError(
+        .unsupportedDType, "has dtype \(source.dtype); expert slices need whole-byte elements", tensor: name)
     }
     let perRows = try Self.checked(rowSets, experts: experts, bound: rows, name: name) ?? rows
     let perColumns = try Self.checked(columnSets, experts: experts, bound: rowLength, name: name) ?? rowLength
