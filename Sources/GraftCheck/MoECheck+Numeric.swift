@@ -134,11 +134,8 @@ extension MoECheck {
       var distance = 0.0
       var sum = FloatTensor(zeros: y.shape)
       for (e, units) in layer.expertUnits.enumerated() where e < experts.count {
-        var fc1w: [Float] = []
-        fc1w.reserveCapacity(units.count * d)
-        for i in units { fc1w += w1[(i * d)..<((i + 1) * d)] }
-        var fc2w = [Float](repeating: 0, count: d * units.count)
-        for r in 0..<d { for (c, i) in units.enumerated() { fc2w[r * units.count + c] = w2[r * layer.hidden + i] } }
+        let fc1w = submatrix(w1, rows: units, columns: Array(0..<d), rowLength: d)
+        let fc2w = submatrix(w2, rows: Array(0..<d), columns: units, rowLength: layer.hidden)
         let sub = MoEExpert(
           fc1: Linear(
             weight: fc1w, bias: b1.map { bb in units.map { bb[$0] } }, outFeatures: units.count, inFeatures: d),
@@ -167,6 +164,18 @@ extension MoECheck {
       }
     }
     return rows
+  }
+
+  /// The values at `rows` × `columns` of a row-major matrix with `rowLength` columns (a sub-FFN's weights).
+  static func submatrix(_ values: [Float], rows: [Int], columns: [Int], rowLength: Int) -> [Float] {
+    values.withUnsafeBytes { raw in
+      [Float](unsafeUninitializedCapacity: rows.count * columns.count) { out, initialized in
+        RawBytes.gather(
+          raw, rows: rows, columns: columns, rowLength: rowLength, size: MemoryLayout<Float>.size,
+          into: UnsafeMutableRawBufferPointer(out))
+        initialized = rows.count * columns.count
+      }
+    }
   }
 
   /// `y[r, :] -= n · b` for every row: removes the output bias counted once too often when experts each carry it.
