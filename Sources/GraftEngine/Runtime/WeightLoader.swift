@@ -157,12 +157,12 @@ public struct WeightLoader: Sendable {
 
   /// Rejects NaN and infinity, which would otherwise propagate silently through every later layer.
   static func checkFinite(_ values: [Float], name: String, offset: Int = 0) throws(GraftError) {
-    // A branch-free scan (vectorised) first: the counting loop below runs only for a tensor that fails.
-    var exponents: UInt32 = 0
+    // The largest exponent field (a vectorised max) first: the counting loop below runs only for a tensor that fails.
+    var exponent: UInt32 = 0
     values.withUnsafeBufferPointer { b in
-      for v in b { exponents |= (v.bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0 }
+      for v in b { exponent = max(exponent, v.bitPattern & 0x7F80_0000) }
     }
-    guard exponents != 0 else { return }
+    guard exponent == 0x7F80_0000 else { return }
     var nan = 0
     var inf = 0
     var first = -1
