@@ -134,10 +134,8 @@ extension MoECheck {
       var distance = 0.0
       var sum = FloatTensor(zeros: y.shape)
       for (e, units) in layer.expertUnits.enumerated() where e < experts.count {
-        var fc1w: [Float] = []
-        for i in units { fc1w += w1[(i * d)..<((i + 1) * d)] }
-        var fc2w = [Float](repeating: 0, count: d * units.count)
-        for r in 0..<d { for (c, i) in units.enumerated() { fc2w[r * units.count + c] = w2[r * layer.hidden + i] } }
+        let fc1w = submatrix(w1, rows: units, columns: Array(0..<d), rowLength: d)
+        let fc2w = submatrix(w2, rows: Array(0..<d), columns: units, rowLength: layer.hidden)
         let sub = MoEExpert(
           fc1: Linear(
             weight: fc1w, bias: b1.map { bb in units.map { bb[$0] } }, outFeatures: units.count, inFeatures: d),
@@ -166,6 +164,18 @@ extension MoECheck {
       }
     }
     return rows
+  }
+
+  /// The values at `rows` × `columns` of a row-major matrix with `rowLength` columns (a sub-FFN's weights).
+  static func submatrix(_ values: [Float], rows: [Int], columns: [Int], rowLength: Int) -> [Float] {
+    values.withUnsafeBytes { raw in
+      [Float](unsafeUninitializedCapacity: rows.count * columns.count) { out, initialized in
+        RawBytes.gather(
+          raw, rows: rows, columns: columns, rowLength: rowLength, size: MemoryLayout<Float>.size,
+          into: UnsafeMutableRawBufferPointer(out))
+        initialized = rows.count * columns.count
+      }
+    }
   }
 
   /// `y[r, :] -= n · b` for every row: removes the output bias counted once too often when experts each carry it.
@@ -199,19 +209,20 @@ extension MoECheck {
     for (g, fc) in groups {
       guard let s = moe.shape(prefix + g + fc + "1.weight"), s.count == 3 else { continue }
       let (e, h) = (s[0], s[1])
-      let w1 = try moe.floats(prefix + g + fc + "1.weight", shape: [e, h, d])
+      let w1 = prefix + g + fc + "1.weight"
+      let w2 = prefix + g + fc + "2.weight"
       let b1 = try moe.optionalFloats(prefix + g + fc + "1.bias", shape: [e, h])
-      let w2 = try moe.floats(prefix + g + fc + "2.weight", shape: [e, d, h])
       let b2 = try moe.optionalFloats(prefix + g + fc + "2.bias", shape: [e, d])
+      // One expert's weights at a time: the stacked tensors are never decoded whole.
       for i in 0..<e {
         out.append(
           MoEExpert(
             fc1: Linear(
-              weight: Array(w1[(i * h * d)..<((i + 1) * h * d)]), bias: b1.map { Array($0[(i * h)..<((i + 1) * h)]) },
-              outFeatures: h, inFeatures: d),
+              weight: try moe.floats(w1, shape: [e, h, d], elements: (i * h * d)..<((i + 1) * h * d)),
+              bias: b1.map { Array($0[(i * h)..<((i + 1) * h)]) }, outFeatures: h, inFeatures: d),
             fc2: Linear(
-              weight: Array(w2[(i * h * d)..<((i + 1) * h * d)]), bias: b2.map { Array($0[(i * d)..<((i + 1) * d)]) },
-              outFeatures: d, inFeatures: h)))
+              weight: try moe.floats(w2, shape: [e, d, h], elements: (i * h * d)..<((i + 1) * h * d)),
+              bias: b2.map { Array($0[(i * d)..<((i + 1) * d)]) }, outFeatures: d, inFeatures: h)))
       }
     }
     return out

@@ -111,7 +111,8 @@ public enum MoECheck {
     for name in moe.names where dense.contains(name) {
       guard let a = moe[name], let b = dense[name] else { continue }
       compared += 1
-      let same = (try? a.readAllBytes() == b.readAllBytes() && a.shape == b.shape && a.dtype == b.dtype) ?? false
+      // The same storage is the same bytes; anything else is streamed side by side.
+      let same = (try? LLMStreamed.sameBytes(a, b, name: name)) ?? false
       if !same { differing.append(name) }
     }
     rows.append(
@@ -206,42 +207,35 @@ public enum MoECheck {
       else { continue }
       let d = sourceModel.width
       let h = sb.hidden
-      let w1b = try bytes(w1, sb.prefix + "fc1.weight")
-      let w2b = try bytes(w2, sb.prefix + "fc2.weight")
-      let b1b = try source[sb.prefix + "fc1.bias"].map { t throws(GraftError) in try bytes(t, sb.prefix + "fc1.bias") }
-      let b2b = try source[sb.prefix + "fc2.bias"].map { t throws(GraftError) in try bytes(t, sb.prefix + "fc2.bias") }
-      let allChannels = Array(0..<d)
+      // Each source is addressed in place (mapped) or copied once per layer; expert tensors are streamed.
+      let w1b = try addressable(w1, sb.prefix + "fc1.weight")
+      let w2b = try addressable(w2, sb.prefix + "fc2.weight")
+      let b1b = try source[sb.prefix + "fc1.bias"].map { t throws(GraftError) in
+        try addressable(t, sb.prefix + "fc1.bias")
+      }
+      let b2b = try source[sb.prefix + "fc2.bias"].map { t throws(GraftError) in
+        try addressable(t, sb.prefix + "fc2.bias")
+      }
       for (e, units) in layer.expertUnits.enumerated() {
-        let channels = layer.expertChannels?[e] ?? allChannels
-        func slice(_ b: [UInt8], rows: [Int], columns: [Int], rowLength: Int) -> [UInt8] {
-          b.withUnsafeBytes { RawBytes.submatrix($0, rows: rows, columns: columns, rowLength: rowLength, size: size) }
-        }
-        let fc1 = slice(w1b, rows: units, columns: channels, rowLength: d)
-        let fc2 = slice(w2b, rows: channels, columns: units, rowLength: h)
-        let bias1 = b1b.map { slice($0, rows: [0], columns: units, rowLength: h) }
-        let bias2 = b2b.map { slice($0, rows: [0], columns: channels, rowLength: d) }
+        let channels = layer.expertChannels?[e]
         let (names, index) = sliceNames(
           layout: layout, layer: layer, expert: e, method: manifest.parameters["method"]?.stringValue)
-        var pairs: [(String, [UInt8])] = [(names.fc1, fc1), (names.fc2, fc2)]
-        if let bias1 { pairs.append((names.b1, bias1)) }
-        if let bias2, let nb2 = names.b2 { pairs.append((nb2, bias2)) }
-        for (name, want) in pairs {
+        var slices: [(String, Slice)] = [
+          (names.fc1, Slice(source: w1b, rows: units, columns: channels, rowLength: d)),
+          (names.fc2, Slice(source: w2b, rows: channels ?? Array(0..<d), columns: units, rowLength: h)),
+        ]
+        if let b1b { slices.append((names.b1, Slice(source: b1b, rows: [0], columns: units, rowLength: h))) }
+        if let b2b, let nb2 = names.b2 {
+          slices.append((nb2, Slice(source: b2b, rows: [0], columns: channels, rowLength: d)))
+        }
+        for (name, slice) in slices {
           checked += 1
           guard let t = moe[p + name] else {
             mismatches.append("\(p + name) missing")
             continue
           }
-          let all = try bytes(t, p + name)
-          let per = want.count
-          let start = index * per
-          let same =
-            start + per <= all.count
-            && all.withUnsafeBytes { a in
-              want.withUnsafeBytes { RawBytes.equal(UnsafeRawBufferPointer(rebasing: a[start..<(start + per)]), $0) }
-            }
-          guard same else {
+          if try !slice.matches(t, index: index, size: size, name: p + name) {
             mismatches.append("\(p + name)[\(index)]")
-            continue
           }
         }
       }
@@ -274,6 +268,52 @@ public enum MoECheck {
       return (
         (g + "vit_fc1.weight", g + "vit_fc2.weight", g + "vit_fc1.bias", g + "vit_fc2.bias"), e < core ? e : e - core
       )
+    }
+  }
+
+  /// The tensor's bytes addressable in place: the mapping itself, or one heap copy of produced bytes.
+  static func addressable(_ t: Tensor, _ name: String) throws(GraftError) -> any TensorByteSource {
+    t.bytes.contiguousBytes != nil ? t.bytes : HeapBytes(try bytes(t, name))
+  }
+
+  /// Elements `rows` × `columns` (`nil`: all) of a row-major source of `rowLength` elements per row.
+  struct Slice {
+    var source: any TensorByteSource
+    var rows: [Int]
+    var columns: [Int]?
+    var rowLength: Int
+
+    /// Whether block `index` of `t` (its bytes cut into blocks of this slice's size) holds exactly this slice:
+    /// both streamed a few rows at a time side by side, so no expert is ever held whole.
+    func matches(_ t: Tensor, index: Int, size: Int, name: String) throws(GraftError) -> Bool {
+      guard let whole = source.contiguousBytes else { return false }
+      let columns = columns ?? Array(0..<rowLength)
+      let rowBytes = columns.count * size
+      let start = index * rows.count * rowBytes
+      guard rowBytes > 0, start + rows.count * rowBytes <= t.byteCount else { return false }
+      let step = max(1, (1 << 20) / rowBytes)
+      let got = UnsafeMutableRawBufferPointer.allocate(byteCount: step * rowBytes, alignment: 64)
+      defer { got.deallocate() }
+      let want = UnsafeMutableRawBufferPointer.allocate(byteCount: step * rowBytes, alignment: 64)
+      defer { want.deallocate() }
+      var r = 0
+      while r < rows.count {
+        let n = min(step, rows.count - r)
+        let range = (start + r * rowBytes)..<(start + (r + n) * rowBytes)
+        let view = UnsafeMutableRawBufferPointer(rebasing: got[0..<range.count])
+        do { try t.bytes.copyBytes(in: range, into: view) } catch let error as GraftError {
+          throw error.forTensor(name)
+        } catch {
+          throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+        }
+        let count = RawBytes.gather(
+          whole, rows: rows[r..<(r + n)], columns: columns, rowLength: rowLength, size: size, into: want)
+        guard RawBytes.equal(UnsafeRawBufferPointer(view), UnsafeRawBufferPointer(rebasing: want[0..<count])) else {
+          return false
+        }
+        r += n
+      }
+      return true
     }
   }
 

@@ -117,6 +117,33 @@ struct MoERecycleTests {
     #expect(report.rows.contains { $0.name == "non-expert bytes" && $0.passed })
   }
 
+  @Test("expert tensors are produced on demand; the slicing check finds one flipped bit in one expert")
+  func lazyExpertsAndTamperedSlice() throws {
+    var o = MoERecycle.Options()
+    o.experts = 4
+    o.layers = .list([1])
+    let (moe, manifest) = try MoERecycle.recycle(dense, options: o)
+    let name = "blocks.1.mlp.experts.0p25.fc2.weight"
+    let experts = try #require(moe[name])
+    // Nothing of the experts' size is held: the stack is gathered from the dense fc2 when read.
+    #expect(experts.bytes.contiguousBytes == nil)
+    var bytes = try experts.readAllBytes()
+    bytes[2 * bytes.count / 4 + 5 * 4] ^= 1
+    var tampered = moe
+    try tampered.replace(name, with: Tensor(dtype: experts.dtype, shape: experts.shape, copying: bytes))
+    let head = "head.weight"
+    var changed = try #require(dense[head]).readAllBytes()
+    changed[0] ^= 1
+    try tampered.replace(head, with: Tensor(dtype: .float32, shape: try #require(dense[head]).shape, copying: changed))
+    let report = try MoECheck.verify(dense: dense, moe: tampered, manifest: manifest)
+    let slicing = try #require(report.rows.first { $0.name == "slicing" })
+    #expect(!slicing.passed && (slicing.note ?? "").contains(name + "[2]"), "\(slicing.note ?? "")")
+    let other = try #require(report.rows.first { $0.name == "non-expert bytes" })
+    #expect(!other.passed && (other.note ?? "").contains(head), "\(other.note ?? "")")
+    let clean = try MoECheck.verify(dense: dense, moe: moe, manifest: manifest)
+    #expect(clean.passed, "\(clean.lines.joined(separator: "\n"))")
+  }
+
   @Test("generic layout from recycling runs in the engine from metadata alone")
   func genericRecycled() throws {
     var o = MoERecycle.Options()

@@ -77,21 +77,8 @@ public struct WeightLoader: Sendable {
         .invalidModel, "has dtype \(dtype); the engine reads floating-point weights (F32, F16, BF16, F64, FP8, FP4)",
         tensor: name)
     }
-    var values = [Float](repeating: 0, count: count)
     do {
-      try tensor.withUnsafeBytes { raw in
-        try values.withUnsafeMutableBufferPointer { out in
-          guard let src = raw.baseAddress, let dst = out.baseAddress, dtype == .float16 || dtype == .bfloat16,
-            raw.count == 2 * count
-          else { return try ElementDecoding.decodeToFloat(raw, dtype: dtype, into: out) }
-          if dtype == .float16 {
-            KernelSet.active.float16ToFloat32(src, dst, count: count)
-          } else {
-            KernelSet.active.bfloat16ToFloat32(src, dst, count: count)
-          }
-        }
-      }
-      return values
+      return try tensor.withUnsafeBytes { raw in try decode(raw, dtype: dtype, count: count) }
     } catch let error as GraftError {
       throw error.forTensor(name)
     } catch {
@@ -99,8 +86,83 @@ public struct WeightLoader: Sendable {
     }
   }
 
+  /// Decodes `count` values of `dtype` into a new array, written once (never zero-filled first).
+  static func decode(_ raw: UnsafeRawBufferPointer, dtype: DType, count: Int) throws(GraftError) -> [Float] {
+    var failure: GraftError?
+    let values = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+      do throws(GraftError) {
+        if let src = raw.baseAddress, let dst = out.baseAddress, dtype == .float16 || dtype == .bfloat16,
+          raw.count == 2 * count
+        {
+          if dtype == .float16 {
+            KernelSet.active.float16ToFloat32(src, dst, count: count)
+          } else {
+            KernelSet.active.bfloat16ToFloat32(src, dst, count: count)
+          }
+        } else {
+          try ElementDecoding.decodeToFloat(
+            raw, dtype: dtype, into: UnsafeMutableBufferPointer(rebasing: out[0..<count]))
+        }
+        initialized = count
+      } catch {
+        failure = error
+        initialized = 0
+      }
+    }
+    if let failure { throw failure }
+    return values
+  }
+
+  /// The values at flat (row-major) positions `elements` of a tensor whose shape must equal `shape`, upcast to
+  /// Float32, reading only their bytes: one expert of a stacked `[E, …]` tensor.
+  ///
+  /// - Throws: as ``floats(_:shape:)``, and `invalidArgument` when `elements` lies outside the tensor.
+  public func floats(_ name: String, shape expected: [Int], elements: Range<Int>) throws(GraftError) -> [Float] {
+    let full = fullName(name)
+    guard let tensor = table[full] else {
+      throw GraftError(.invalidModel, "missing tensor; expected shape \(expected)", tensor: full)
+    }
+    guard tensor.shape == expected else {
+      throw GraftError(.invalidModel, "has shape \(tensor.shape); expected \(expected)", tensor: full)
+    }
+    guard elements.lowerBound >= 0, elements.upperBound <= tensor.elementCount else {
+      throw GraftError(
+        .invalidArgument, "elements \(elements) lie outside the tensor's \(tensor.elementCount)", tensor: full)
+    }
+    guard let size = tensor.dtype.byteWidth, tensor.dtype.isFloatingPoint, tensor.dtype.isNumeric else {
+      return Array(try floats(name, shape: expected)[elements])
+    }
+    let range = (elements.lowerBound * size)..<(elements.upperBound * size)
+    let values: [Float]
+    do {
+      if let whole = tensor.bytes.contiguousBytes {
+        values = try Self.decode(
+          UnsafeRawBufferPointer(rebasing: whole[range]), dtype: tensor.dtype, count: elements.count)
+      } else {
+        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: max(range.count, 1), alignment: 64)
+        defer { raw.deallocate() }
+        let view = UnsafeMutableRawBufferPointer(rebasing: raw[0..<range.count])
+        try tensor.bytes.copyBytes(in: range, into: view)
+        values = try Self.decode(UnsafeRawBufferPointer(view), dtype: tensor.dtype, count: elements.count)
+      }
+    } catch let error as GraftError {
+      throw error.forTensor(full)
+    } catch {
+      throw GraftError(.io, "could not read the tensor's bytes", tensor: full, cause: error)
+    }
+    try Self.checkFinite(values, name: full, offset: elements.lowerBound)
+    usage?.record(full)
+    return values
+  }
+
   /// Rejects NaN and infinity, which would otherwise propagate silently through every later layer.
-  static func checkFinite(_ values: [Float], name: String) throws(GraftError) {
+  static func checkFinite(_ values: [Float], name: String, offset: Int = 0) throws(GraftError) {
+    // The largest exponent field (a vectorised max) first: the counting loop below runs only for a tensor that fails.
+    var exponent: UInt32 = 0
+    values.withUnsafeBufferPointer { b in
+      for v in b { exponent = max(exponent, v.bitPattern & 0x7F80_0000) }
+    }
+    guard exponent == 0x7F80_0000 else { return }
     var nan = 0
     var inf = 0
     var first = -1
@@ -110,7 +172,8 @@ public struct WeightLoader: Sendable {
     }
     if nan + inf > 0 {
       throw GraftError(
-        .invalidModel, "contains \(nan) NaN and \(inf) infinite values (first at flat index \(first))", tensor: name)
+        .invalidModel, "contains \(nan) NaN and \(inf) infinite values (first at flat index \(offset + first))",
+        tensor: name)
     }
   }
 }

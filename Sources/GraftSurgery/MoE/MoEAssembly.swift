@@ -10,76 +10,65 @@ enum MoEAssembly {
     }
   }
 
-  /// One converted block's dense MLP tensors, read once.
+  /// One converted block's dense MLP tensors, and its experts as lazy slices of them.
+  ///
+  /// Expert tensors are produced row by row from the dense tensors when they are written or checked; nothing of
+  /// the experts' size is held in memory.
   struct DenseMLP {
     var w1: Tensor
     var b1: Tensor?
     var w2: Tensor
     var b2: Tensor?
-    var w1Bytes: [UInt8]
-    var w2Bytes: [UInt8]
-    var b1Bytes: [UInt8]?
-    var b2Bytes: [UInt8]?
-    var elementSize: Int
+    var prefix: String
 
     init(_ table: TensorTable, block: MoEDenseModel.Block) throws(GraftError) {
       let p = block.prefix
-      guard let w1 = table[p + "fc1.weight"], let w2 = table[p + "fc2.weight"], let size = w1.dtype.byteWidth else {
+      guard let w1 = table[p + "fc1.weight"], let w2 = table[p + "fc2.weight"] else {
         throw GraftError(.invalidModel, "missing tensor", tensor: p + "fc1.weight")
       }
       self.w1 = w1
       self.w2 = w2
       b1 = table[p + "fc1.bias"]
       b2 = table[p + "fc2.bias"]
-      w1Bytes = try MoEValues.bytes(w1, name: p + "fc1.weight")
-      w2Bytes = try MoEValues.bytes(w2, name: p + "fc2.weight")
-      b1Bytes = try b1.map { t throws(GraftError) in try MoEValues.bytes(t, name: p + "fc1.bias") }
-      b2Bytes = try b2.map { t throws(GraftError) in try MoEValues.bytes(t, name: p + "fc2.bias") }
-      elementSize = size
+      prefix = p
     }
 
     var hidden: Int { w1.shape[0] }
     var width: Int { w1.shape[1] }
     var dtype: DType { w1.dtype }
 
-    /// fc1 rows for each set, stacked `[sets, |set|, d]` (or flat `[|set|, d]` for one set and `stacked == false`).
-    func fc1(_ sets: [[Int]], stacked: Bool) -> Tensor {
-      let k = sets.first?.count ?? 0
-      return MoEValues.gatherRows(
-        w1Bytes, columns: width, elementSize: elementSize, sets: sets, dtype: dtype,
-        shape: stacked ? [sets.count, k, width] : [k, width])
+    /// The leading axis of `sets.count` experts, or none for one unstacked expert.
+    private func stack(_ sets: [[Int]], _ stacked: Bool) -> [Int] { stacked ? [sets.count] : [] }
+
+    /// fc1 rows `sets[e]` (and columns `channels[e]`, teacher width) for each expert, stacked `[E, |set|, d]` or
+    /// flat `[|set|, d]` for one set and `stacked == false`.
+    func fc1(_ sets: [[Int]], channels: [[Int]]? = nil, stacked: Bool) throws(GraftError) -> Tensor {
+      let shape = stack(sets, stacked) + [sets.first?.count ?? 0, channels?.first?.count ?? width]
+      return try MoESlices(w1, name: prefix + "fc1.weight").blocks(
+        experts: sets.count, rowSets: sets, columnSets: channels, shape: shape, dropping: .afterLastRange)
     }
 
-    func bias1(_ sets: [[Int]], stacked: Bool) -> Tensor? {
-      guard let b1Bytes else { return nil }
-      let k = sets.first?.count ?? 0
-      return MoEValues.gatherRows(
-        b1Bytes, columns: 1, elementSize: elementSize, sets: sets, dtype: dtype,
-        shape: stacked ? [sets.count, k] : [k])
+    /// b1 at `sets[e]` for each expert, `[E, |set|]` or `[|set|]`.
+    func bias1(_ sets: [[Int]], stacked: Bool) throws(GraftError) -> Tensor? {
+      guard let b1 else { return nil }
+      return try MoESlices(b1, name: prefix + "fc1.bias").blocks(
+        experts: sets.count, rowSets: nil, columnSets: sets, shape: stack(sets, stacked) + [sets.first?.count ?? 0],
+        dropping: .afterLastRange)
     }
 
-    func fc2(_ sets: [[Int]], stacked: Bool) -> Tensor {
-      let k = sets.first?.count ?? 0
-      return MoEValues.gatherColumns(
-        w2Bytes, rows: width, columns: hidden, elementSize: elementSize, sets: sets, dtype: dtype,
-        shape: stacked ? [sets.count, width, k] : [width, k])
+    /// fc2 columns `sets[e]` (and rows `channels[e]`), `[E, d, |set|]` or `[d, |set|]`.
+    func fc2(_ sets: [[Int]], channels: [[Int]]? = nil, stacked: Bool) throws(GraftError) -> Tensor {
+      let shape = stack(sets, stacked) + [channels?.first?.count ?? width, sets.first?.count ?? 0]
+      return try MoESlices(w2, name: prefix + "fc2.weight").blocks(
+        experts: sets.count, rowSets: channels, columnSets: sets, shape: shape, dropping: .afterLastRange)
     }
 
-    /// b2 repeated `count` times `[count, d]`.
-    func bias2Tiled(_ count: Int) -> Tensor? {
-      guard let b2Bytes else { return nil }
-      return MoEValues.tile(b2Bytes, count: count, dtype: dtype, shape: [count, width])
-    }
-
-    /// A lazy copy of a whole tensor: copies share no storage object with the source, so writers never turn them
-    /// into aliases, and nothing is duplicated in memory before it is written.
-    static func lazyCopy(_ t: Tensor) -> Tensor {
-      let source = t.bytes
-      return Tensor(
-        dtype: t.dtype, shape: t.shape,
-        bytes: ProducedBytes(byteCount: t.byteCount) { range, buffer in
-          try source.copyBytes(in: range, into: buffer)
-        })
+    /// b2 (at `channels[e]`) once per expert, `[E, d]` or `[d]`.
+    func bias2(_ experts: Int, channels: [[Int]]? = nil, stacked: Bool) throws(GraftError) -> Tensor? {
+      guard let b2 else { return nil }
+      let shape = (stacked ? [experts] : []) + [channels?.first?.count ?? width]
+      return try MoESlices(b2, name: prefix + "fc2.bias").blocks(
+        experts: experts, rowSets: nil, columnSets: channels, shape: shape, dropping: .afterLastRange)
     }
   }
 

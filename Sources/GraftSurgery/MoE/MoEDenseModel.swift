@@ -98,7 +98,7 @@ public struct MoEDenseModel: Sendable {
   }
 }
 
-/// Element access for the MoE passes: float views for scoring and byte-exact slicing for the experts.
+/// Element access for the MoE passes: float views for scoring, and small tensors (routers) encoded from floats.
 enum MoEValues {
   /// The tensor's values as Float (exact for F32, F16, BF16; F64 rounds).
   static func floats(_ tensor: Tensor, name: String) throws(GraftError) -> [Float] {
@@ -137,84 +137,5 @@ enum MoEValues {
     }
     if let failure { throw failure }
     return Tensor(dtype: dtype, shape: shape, bytes: bytes)
-  }
-
-  /// The bytes of a tensor, read once.
-  static func bytes(_ tensor: Tensor, name: String) throws(GraftError) -> [UInt8] {
-    do { return try tensor.readAllBytes() } catch let error as GraftError { throw error.forTensor(name) } catch {
-      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
-    }
-  }
-
-  /// Gathers whole rows of a row-major `[rows, columns]` byte matrix, for several index sets stacked in order.
-  static func gatherRows(
-    _ src: [UInt8], columns: Int, elementSize: Int, sets: [[Int]], dtype: DType, shape: [Int]
-  ) -> Tensor {
-    let all = Array(0..<columns)
-    return gather(src, sets: sets, bytesPerIndex: columns * elementSize, dtype: dtype, shape: shape) { s, set, out in
-      RawBytes.gather(s, rows: set, columns: all, rowLength: columns, size: elementSize, into: out)
-    }
-  }
-
-  /// Gathers columns of a row-major `[rows, columns]` byte matrix, one `[rows, |set|]` block per index set.
-  static func gatherColumns(
-    _ src: [UInt8], rows: Int, columns: Int, elementSize: Int, sets: [[Int]], dtype: DType, shape: [Int]
-  ) -> Tensor {
-    gather(src, sets: sets, bytesPerIndex: rows * elementSize, dtype: dtype, shape: shape) { s, set, out in
-      RawBytes.gather(s, rows: 0..<rows, columns: set, rowLength: columns, size: elementSize, into: out)
-    }
-  }
-
-  /// One block per index set, each written by `block` (which returns its byte count), stacked in order.
-  private static func gather(
-    _ src: [UInt8], sets: [[Int]], bytesPerIndex: Int, dtype: DType, shape: [Int],
-    block: (UnsafeRawBufferPointer, [Int], UnsafeMutableRawBufferPointer) -> Int
-  ) -> Tensor {
-    let total = sets.reduce(0) { $0 + $1.count } * bytesPerIndex
-    let bytes = HeapBytes(count: total) { dst in
-      src.withUnsafeBytes { s in
-        var o = 0
-        for set in sets { o += block(s, set, UnsafeMutableRawBufferPointer(rebasing: dst[o...])) }
-      }
-    }
-    return Tensor(dtype: dtype, shape: shape, bytes: bytes)
-  }
-
-  /// Repeats a tensor's bytes `count` times along a new leading axis.
-  static func tile(_ src: [UInt8], count: Int, dtype: DType, shape: [Int]) -> Tensor {
-    let bytes = HeapBytes(count: src.count * count) { dst in
-      src.withUnsafeBytes { s in
-        guard let dp = dst.baseAddress, let sp = s.baseAddress else { return }
-        for e in 0..<count { (dp + e * src.count).copyMemory(from: sp, byteCount: src.count) }
-      }
-    }
-    return Tensor(dtype: dtype, shape: shape, bytes: bytes)
-  }
-}
-
-extension MoEValues {
-  /// For each `e`, the submatrix `src[rowSets[e]][:, columnSets[e]]` of a row-major `[rows, columns]` byte matrix,
-  /// stacked `[E, |rowSet|, |columnSet|]`.
-  static func gather2D(
-    _ src: [UInt8], columns: Int, elementSize: Int, rowSets: [[Int]], columnSets: [[Int]], dtype: DType
-  ) -> Tensor {
-    let r = rowSets.first?.count ?? 0
-    let c = columnSets.first?.count ?? 0
-    let total = rowSets.count * r * c * elementSize
-    let bytes = HeapBytes(count: total) { dst in
-      src.withUnsafeBytes { s in
-        guard let sp = s.baseAddress, let dp = dst.baseAddress else { return }
-        var o = 0
-        for (rows, cols) in zip(rowSets, columnSets) {
-          for i in rows {
-            for j in cols {
-              (dp + o).copyMemory(from: sp + (i * columns + j) * elementSize, byteCount: elementSize)
-              o += elementSize
-            }
-          }
-        }
-      }
-    }
-    return Tensor(dtype: dtype, shape: [rowSets.count, r, c], bytes: bytes)
   }
 }

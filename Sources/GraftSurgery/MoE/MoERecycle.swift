@@ -158,23 +158,16 @@ public enum MoERecycle {
       var tensors: [(String, Tensor)] = []
       switch options.layout {
       case .jetpack:
-        tensors = jetpackTensors(mlp, sets: sets, channels: channels, group: "experts.\(ratioKey(ratio)).")
+        tensors = try jetpackTensors(mlp, sets: sets, channels: channels, group: "experts.\(ratioKey(ratio)).")
       case .generic:
         var random = SplitMix64(seed: options.seed, layer: b, stream: 0x524F_5554)
         let router = options.router.make(experts: expertCount, width: dS, sets: sets, w1: w1, random: &random)
         tensors.append(("router.weight", try MoEValues.tensor(router, shape: [expertCount, dS], dtype: block.dtype)))
-        let stacked = jetpackTensors(mlp, sets: sets, channels: channels, group: "")
-        // Unstack the per-expert slices: the generic layout keeps one Linear per expert.
-        for (name, t) in stacked {
-          let per = t.byteCount / expertCount
-          let bytes = try MoEValues.bytes(t, name: name)
-          for e in 0..<expertCount {
-            let slice = Array(bytes[(e * per)..<((e + 1) * per)])
-            tensors.append(
-              ("experts.\(e).\(name)", Tensor(dtype: t.dtype, shape: Array(t.shape.dropFirst()), copying: slice)))
-          }
+        // The generic layout keeps one Linear per expert.
+        for e in 0..<expertCount {
+          tensors += try jetpackTensors(
+            mlp, sets: [sets[e]], channels: channels.map { [$0[e]] }, group: "experts.\(e).", stacked: false)
         }
-        tensors = [tensors[0]] + tensors.dropFirst().sorted { expertOrder($0.0) < expertOrder($1.0) }
       case .dualPath:
         let core = options.coreExperts
         let universal = options.universalExperts
@@ -192,12 +185,12 @@ public enum MoERecycle {
         tensors.append(
           ("slot_norm.bias", try MoEValues.tensor([Float](repeating: 0, count: dS), shape: [dS], dtype: block.dtype)))
         tensors += renamed(
-          jetpackTensors(
+          try jetpackTensors(
             mlp, sets: Array(sets[..<core]), channels: channels.map { Array($0[..<core]) }, group: "core_experts."),
           fc: "vit_fc")
         if universal > 0 {
           tensors += renamed(
-            jetpackTensors(
+            try jetpackTensors(
               mlp, sets: Array(sets[core...]), channels: channels.map { Array($0[core...]) }, group: "univ_experts."),
             fc: "vit_fc")
         }
@@ -265,49 +258,16 @@ public enum MoERecycle {
     return o
   }
 
-  /// Stacked `fc1.weight [E,k,d]`, `fc1.bias [E,k]`, `fc2.weight [E,d,k]`, `fc2.bias [E,d]` (b2 in every expert).
+  /// Stacked `fc1.weight [E,k,d]`, `fc1.bias [E,k]`, `fc2.weight [E,d,k]`, `fc2.bias [E,d]` (b2 in every expert),
+  /// or one expert's unstacked tensors when `stacked` is false; teacher width slices the residual `channels` too.
   static func jetpackTensors(
-    _ mlp: MoEAssembly.DenseMLP, sets: [[Int]], channels: [[Int]]? = nil, group: String
-  ) -> [(String, Tensor)] {
+    _ mlp: MoEAssembly.DenseMLP, sets: [[Int]], channels: [[Int]]? = nil, group: String, stacked: Bool = true
+  ) throws(GraftError) -> [(String, Tensor)] {
     var out: [(String, Tensor)] = []
-    if let channels {
-      let size = mlp.elementSize
-      out.append(
-        (
-          group + "fc1.weight",
-          MoEValues.gather2D(
-            mlp.w1Bytes, columns: mlp.width, elementSize: size, rowSets: sets, columnSets: channels, dtype: mlp.dtype)
-        ))
-      if let b1 = mlp.b1Bytes {
-        out.append(
-          (
-            group + "fc1.bias",
-            MoEValues.gatherRows(
-              b1, columns: 1, elementSize: size, sets: sets, dtype: mlp.dtype, shape: [sets.count, sets[0].count])
-          ))
-      }
-      out.append(
-        (
-          group + "fc2.weight",
-          MoEValues.gather2D(
-            mlp.w2Bytes, columns: mlp.hidden, elementSize: size, rowSets: channels, columnSets: sets,
-            dtype: mlp.dtype)
-        ))
-      if let b2 = mlp.b2Bytes {
-        out.append(
-          (
-            group + "fc2.bias",
-            MoEValues.gatherRows(
-              b2, columns: 1, elementSize: size, sets: channels, dtype: mlp.dtype,
-              shape: [channels.count, channels[0].count])
-          ))
-      }
-      return out
-    }
-    out.append((group + "fc1.weight", mlp.fc1(sets, stacked: true)))
-    if let t = mlp.bias1(sets, stacked: true) { out.append((group + "fc1.bias", t)) }
-    out.append((group + "fc2.weight", mlp.fc2(sets, stacked: true)))
-    if let t = mlp.bias2Tiled(sets.count) { out.append((group + "fc2.bias", t)) }
+    out.append((group + "fc1.weight", try mlp.fc1(sets, channels: channels, stacked: stacked)))
+    if let t = try mlp.bias1(sets, stacked: stacked) { out.append((group + "fc1.bias", t)) }
+    out.append((group + "fc2.weight", try mlp.fc2(sets, channels: channels, stacked: stacked)))
+    if let t = try mlp.bias2(sets.count, channels: channels, stacked: stacked) { out.append((group + "fc2.bias", t)) }
     return out
   }
 
@@ -315,14 +275,6 @@ public enum MoERecycle {
     tensors.map { (name, t) in
       (name.replacing(".fc1.", with: ".\(fc)1.").replacing(".fc2.", with: ".\(fc)2."), t)
     }
-  }
-
-  private static func expertOrder(_ name: String) -> Int {
-    let parts = name.split(separator: ".")
-    let e = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-    let fc = name.contains("fc1") ? 0 : 1
-    let bias = name.hasSuffix("bias") ? 1 : 0
-    return e * 4 + fc * 2 + bias
   }
 
   /// The per-unit score of a strategy, or `nil` for strategies that use none.

@@ -119,27 +119,18 @@ public enum MoEUpcycle {
       case .generic:
         tensors.append(("router.weight", try MoEValues.tensor(routerValues, shape: [e, d], dtype: block.dtype)))
         for (i, set) in sets.enumerated() {
-          let p = "experts.\(i)."
-          if options.method == .copies {
-            tensors.append((p + "fc1.weight", MoEAssembly.DenseMLP.lazyCopy(dense.w1)))
-            if let b1 = dense.b1 { tensors.append((p + "fc1.bias", MoEAssembly.DenseMLP.lazyCopy(b1))) }
-            tensors.append((p + "fc2.weight", MoEAssembly.DenseMLP.lazyCopy(dense.w2)))
-            if let b2 = dense.b2 { tensors.append((p + "fc2.bias", MoEAssembly.DenseMLP.lazyCopy(b2))) }
-          } else {
-            tensors.append((p + "fc1.weight", dense.fc1([set], stacked: false)))
-            if let t = dense.bias1([set], stacked: false) { tensors.append((p + "fc1.bias", t)) }
-            tensors.append((p + "fc2.weight", dense.fc2([set], stacked: false)))
-          }
+          // Copies take every unit: their tensors are views of the dense ones (``MoESlices``), b2 included.
+          let expert = try MoERecycle.jetpackTensors(dense, sets: [set], group: "experts.\(i).", stacked: false)
+          tensors += options.method == .copies ? expert : expert.filter { !$0.0.hasSuffix("fc2.bias") }
         }
         if let shared {
-          tensors.append(("shared_expert.fc1.weight", dense.fc1([shared], stacked: false)))
-          if let t = dense.bias1([shared], stacked: false) { tensors.append(("shared_expert.fc1.bias", t)) }
-          tensors.append(("shared_expert.fc2.weight", dense.fc2([shared], stacked: false)))
+          let expert = try MoERecycle.jetpackTensors(dense, sets: [shared], group: "shared_expert.", stacked: false)
+          tensors += expert.filter { !$0.0.hasSuffix("fc2.bias") }
         }
         if options.method == .partition, let b2 = dense.b2 { tensors.append(("output_bias", b2)) }
       case .jetpack:
         let key = MoERecycle.ratioKey(Double(sets[0].count) / Double(h))
-        tensors += MoERecycle.jetpackTensors(dense, sets: sets, group: "experts.\(key).")
+        tensors += try MoERecycle.jetpackTensors(dense, sets: sets, group: "experts.\(key).")
       case .dualPath:
         break
       }

@@ -67,9 +67,9 @@ struct LLMExpertBuilder {
       }
       experts.append(
         (
-          LLMExpertBuilder.rows(gate, units: units, edit: edit(.gate, rows: true)),
-          LLMExpertBuilder.rows(up, units: units, edit: edit(.up, rows: true)),
-          LLMExpertBuilder.columns(down, units: units, edit: edit(.down, rows: false))
+          try LLMExpertBuilder.rows(gate, name: names.gate, units: units, edit: edit(.gate, rows: true)),
+          try LLMExpertBuilder.rows(up, name: names.up, units: units, edit: edit(.up, rows: true)),
+          try LLMExpertBuilder.columns(down, name: names.down, units: units, edit: edit(.down, rows: false))
         ))
     }
     var tensors = named(router: router, experts: experts)
@@ -86,10 +86,10 @@ struct LLMExpertBuilder {
       let first = experts.first?.gate
       let gateUp = Tensor(
         dtype: router.dtype, shape: [experts.count, 2 * width, first?.shape[1] ?? 0],
-        bytes: LLMConcatenatedBytes(experts.flatMap { [$0.gate.bytes, $0.up.bytes] }))
+        bytes: MoEConcatenatedBytes(experts.flatMap { [$0.gate.bytes, $0.up.bytes] }))
       let down = Tensor(
         dtype: router.dtype, shape: [experts.count, experts.first?.down.shape[0] ?? 0, width],
-        bytes: LLMConcatenatedBytes(experts.map(\.down.bytes)))
+        bytes: MoEConcatenatedBytes(experts.map(\.down.bytes)))
       return [
         (base + "mlp.gate.weight", router), (base + "mlp.experts.gate_up_proj", gateUp),
         (base + "mlp.experts.down_proj", down),
@@ -119,11 +119,11 @@ struct LLMExpertBuilder {
     let g = (0..<dense.hidden).map { _ in Float(random.normal() * 0.02) }
     let sharedDown =
       options.sharedExpert == .dense
-      ? Tensor(dtype: down.dtype, shape: down.shape, bytes: llmCopy(down.bytes))
+      ? Tensor(dtype: down.dtype, shape: down.shape, bytes: moeCopy(down.bytes))
       : Self.zeros(dtype: down.dtype, shape: down.shape)
     return [
-      (p + "gate_proj.weight", Tensor(dtype: gate.dtype, shape: gate.shape, bytes: llmCopy(gate.bytes))),
-      (p + "up_proj.weight", Tensor(dtype: up.dtype, shape: up.shape, bytes: llmCopy(up.bytes))),
+      (p + "gate_proj.weight", Tensor(dtype: gate.dtype, shape: gate.shape, bytes: moeCopy(gate.bytes))),
+      (p + "up_proj.weight", Tensor(dtype: up.dtype, shape: up.shape, bytes: moeCopy(up.bytes))),
       (p + "down_proj.weight", sharedDown),
       (
         "model.layers.\(layer).mlp.shared_expert_gate.weight",
@@ -138,76 +138,23 @@ extension LLMExpertBuilder {
   static func zeros(dtype: DType, shape: [Int]) -> Tensor {
     let rows = shape.count > 1 ? shape[0] : 1
     let rowElements = shape.count > 1 ? shape.dropFirst().reduce(1, *) : (shape.first ?? 1)
-    let bytes = LLMRowProducedBytes(rows: rows, rowBytes: rowElements * (dtype.byteWidth ?? 4), sources: []) {
+    let bytes = MoERowProducedBytes(rows: rows, rowBytes: rowElements * (dtype.byteWidth ?? 4), sources: []) {
       _, buffer in buffer.initializeMemory(as: UInt8.self, repeating: 0)
     }
     return Tensor(dtype: dtype, shape: shape, bytes: bytes)
   }
 
-  /// Whether `units` is `0..<n` (sets are ascending and unique).
-  static func isEverything(_ units: [Int], _ n: Int) -> Bool {
-    units.count == n && units.first == 0 && units.last == n - 1
-  }
-
   /// Rows `units` of a `[I, H]` matrix (gate, up), edited.
-  static func rows(_ source: Tensor, units: [Int], edit: LLMRowEdit) -> Tensor {
-    let shape = [units.count, source.shape[1]]
-    if isEverything(units, source.shape[0]) && edit.isIdentity {
-      return Tensor(dtype: source.dtype, shape: shape, bytes: llmCopy(source.bytes))
-    }
-    let src = source.bytes
-    let count = source.shape[1]
-    let rowBytes = count * (source.dtype.byteWidth ?? 0)
-    let bytes = LLMRowProducedBytes(rows: units.count, rowBytes: rowBytes, sources: [src]) { r, buffer in
-      let u = units[r]
-      try src.copyBytes(in: (u * rowBytes)..<((u + 1) * rowBytes), into: buffer)
-      try edit.apply(row: r, buffer, count: count)
-    }
-    return Tensor(dtype: source.dtype, shape: shape, bytes: bytes)
+  static func rows(_ source: Tensor, name: String, units: [Int], edit: LLMRowEdit) throws(GraftError) -> Tensor {
+    try MoESlices(source, name: name).blocks(
+      experts: 1, rowSets: [units], columnSets: nil, shape: [units.count, source.shape[1]],
+      edit: edit.rows(count: source.shape[1]), dropping: .afterEveryRange)
   }
 
   /// Columns `units` of a `[H, I]` matrix (down), edited.
-  static func columns(_ source: Tensor, units: [Int], edit: LLMRowEdit) -> Tensor {
-    let rows = source.shape[0]
-    let all = source.shape[1]
-    let shape = [rows, units.count]
-    if isEverything(units, all) && edit.isIdentity {
-      return Tensor(dtype: source.dtype, shape: shape, bytes: llmCopy(source.bytes))
-    }
-    let src = source.bytes
-    let size = source.dtype.byteWidth ?? 0
-    let whole = isEverything(units, all)
-    let bytes = LLMRowProducedBytes(rows: rows, rowBytes: units.count * size, sources: [src]) { r, buffer in
-      let range = (r * all * size)..<((r + 1) * all * size)
-      if whole {
-        try src.copyBytes(in: range, into: buffer)
-      } else {
-        let row = UnsafeMutableRawBufferPointer.allocate(byteCount: all * size, alignment: 64)
-        defer { row.deallocate() }
-        try src.copyBytes(in: range, into: row)
-        gather(row, units: units, size: size, into: buffer)
-      }
-      try edit.apply(row: r, buffer, count: units.count)
-    }
-    return Tensor(dtype: source.dtype, shape: shape, bytes: bytes)
-  }
-
-  /// `dst[n] = src[units[n]]` for elements of `size` bytes.
-  static func gather(
-    _ src: UnsafeMutableRawBufferPointer, units: [Int], size: Int, into dst: UnsafeMutableRawBufferPointer
-  ) {
-    guard let s = src.baseAddress, let d = dst.baseAddress else { return }
-    switch size {
-    case 2:
-      let a = s.assumingMemoryBound(to: UInt16.self)
-      let b = d.assumingMemoryBound(to: UInt16.self)
-      for (n, u) in units.enumerated() { b[n] = a[u] }
-    case 4:
-      let a = s.assumingMemoryBound(to: UInt32.self)
-      let b = d.assumingMemoryBound(to: UInt32.self)
-      for (n, u) in units.enumerated() { b[n] = a[u] }
-    default:
-      for (n, u) in units.enumerated() { (d + n * size).copyMemory(from: s + u * size, byteCount: size) }
-    }
+  static func columns(_ source: Tensor, name: String, units: [Int], edit: LLMRowEdit) throws(GraftError) -> Tensor {
+    try MoESlices(source, name: name).blocks(
+      experts: 1, rowSets: nil, columnSets: [units], shape: [source.shape[0], units.count],
+      edit: edit.rows(count: units.count), dropping: .afterEveryRange)
   }
 }

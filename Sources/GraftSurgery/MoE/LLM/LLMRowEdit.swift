@@ -22,6 +22,13 @@ struct LLMRowEdit: Sendable {
 
   var isIdentity: Bool { scale == 1 && noise == 0 && replacedRows.isEmpty && replacedColumns.isEmpty }
 
+  /// The edit of rows of `count` elements as a ``MoESlices`` edit, or `nil` when it changes nothing.
+  func rows(count: Int) -> MoESlices.Edit? {
+    guard !isIdentity else { return nil }
+    let edit = self
+    return { row, bytes in try edit.apply(row: row, bytes, count: count) }
+  }
+
   /// Edits one row of `count` elements in place (decoded to Float, edited, encoded with round-to-nearest-even; an
   /// unchanged value re-encodes to its own bytes).
   func apply(row: Int, _ bytes: UnsafeMutableRawBufferPointer, count: Int) throws(GraftError) {
