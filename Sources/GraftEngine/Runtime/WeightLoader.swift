@@ -12,12 +12,15 @@ public struct WeightLoader: Sendable {
   public let prefix: String
   /// Where the names of the tensors read are recorded, when the model checks that it consumed every tensor.
   public let usage: TensorUsage?
+  /// When the Linear layers built from this loader pack their weights.
+  public let packing: WeightPacking
 
   /// Creates a loader for names under `prefix`, recording what it reads in `usage` when given.
-  public init(table: TensorTable, prefix: String = "", usage: TensorUsage? = nil) {
+  public init(table: TensorTable, prefix: String = "", usage: TensorUsage? = nil, packing: WeightPacking = .atBuild) {
     self.table = table
     self.prefix = prefix
     self.usage = usage
+    self.packing = packing
   }
 
   /// The full tensor name for a model-relative name.
@@ -49,7 +52,7 @@ public struct WeightLoader: Sendable {
       throw GraftError(.invalidModel, "has shape \(tensor.shape); expected \(expected)", tensor: full)
     }
     let values = try Self.decode(tensor, name: full)
-    try Self.checkFinite(values, name: full)
+    try values.withUnsafeBufferPointer { v throws(GraftError) in try Self.checkFinite(v, name: full) }
     usage?.record(full)
     return values
   }
@@ -77,10 +80,11 @@ public struct WeightLoader: Sendable {
         .invalidModel, "has dtype \(dtype); the engine reads floating-point weights (F32, F16, BF16, F64, FP8, FP4)",
         tensor: name)
     }
-    var values = [Float](repeating: 0, count: count)
-    do {
-      try tensor.withUnsafeBytes { raw in
-        try values.withUnsafeMutableBufferPointer { out in
+    // Every value is written by the decoders below (or the error discards the array), so no zero-fill first.
+    var failure: (any Error)?
+    let values = [Float](unsafeUninitializedCapacity: count) { out, initialized in
+      do {
+        try tensor.withUnsafeBytes { raw in
           guard let src = raw.baseAddress, let dst = out.baseAddress, dtype == .float16 || dtype == .bfloat16,
             raw.count == 2 * count
           else { return try ElementDecoding.decodeToFloat(raw, dtype: dtype, into: out) }
@@ -90,17 +94,21 @@ public struct WeightLoader: Sendable {
             KernelSet.active.bfloat16ToFloat32(src, dst, count: count)
           }
         }
+        initialized = count
+      } catch {
+        failure = error
       }
-      return values
-    } catch let error as GraftError {
-      throw error.forTensor(name)
-    } catch {
-      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+    }
+    switch failure {
+    case nil: return values
+    case let error as GraftError: throw error.forTensor(name)
+    case let error?: throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
     }
   }
 
   /// Rejects NaN and infinity, which would otherwise propagate silently through every later layer.
-  static func checkFinite(_ values: [Float], name: String) throws(GraftError) {
+  static func checkFinite(_ values: UnsafeBufferPointer<Float>, name: String) throws(GraftError) {
+    if allFinite(values) { return }
     var nan = 0
     var inf = 0
     var first = -1
@@ -112,6 +120,26 @@ public struct WeightLoader: Sendable {
       throw GraftError(
         .invalidModel, "contains \(nan) NaN and \(inf) infinite values (first at flat index \(first))", tensor: name)
     }
+  }
+
+  /// Whether no value has an all-ones exponent, sixteen lanes at a time: the common case, before counting.
+  static func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
+    guard let base = values.baseAddress else { return true }
+    let exponent = UInt32(0x7F80_0000)
+    let raw = UnsafeRawPointer(base)
+    var i = 0
+    var special = SIMDMask<SIMD16<Int32>>(repeating: false)
+    while i + 16 <= values.count {
+      let bits = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<UInt32>.self)
+      special .|= (bits & exponent) .== exponent
+      i += 16
+    }
+    if any(special) { return false }
+    while i < values.count {
+      if !base[i].isFinite { return false }
+      i += 1
+    }
+    return true
   }
 }
 
