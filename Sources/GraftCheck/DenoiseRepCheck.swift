@@ -55,8 +55,9 @@ public enum DenoiseRepCheck {
   ) throws(GraftError) -> CheckReport {
     let steps = try self.steps(for: unfused, report: report, fuseOptions: fuseOptions)
     var rows: [CheckReport.Row] = []
-    let before = WeightLoader(table: unfused)
-    let after = WeightLoader(table: fused)
+    // Each layer runs once: its weights are borrowed in place and packed by the product, not copied and pre-packed.
+    let before = WeightLoader(table: unfused, packing: .perCall)
+    let after = WeightLoader(table: fused, packing: .perCall)
     for (index, record) in report.layers.enumerated() {
       let layer = record.layer
       guard layer.kind == .linear, let step = steps[layer.prefix] else {

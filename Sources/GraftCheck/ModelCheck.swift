@@ -62,8 +62,13 @@ public enum ModelCheck {
   public static func compare(
     before: TensorTable, after: TensorTable, options: CheckOptions = CheckOptions()
   ) throws(GraftError) -> CheckReport {
-    let modelBefore = try build(before, side: "before", options: options, model: options.model)
-    let modelAfter = try build(after, side: "after", options: options, model: options.modelAfter ?? options.model)
+    // Each model runs once: packing its weights at build would only add a fresh copy of both models.
+    var modelOptions = options.model
+    modelOptions.weightPacking = .perCall
+    var modelOptionsAfter = options.modelAfter ?? options.model
+    modelOptionsAfter.weightPacking = .perCall
+    let modelBefore = try build(before, side: "before", options: options, model: modelOptions)
+    let modelAfter = try build(after, side: "after", options: options, model: modelOptionsAfter)
     guard modelBefore.sampleShape == modelAfter.sampleShape else {
       throw GraftError(
         .invalidModel,

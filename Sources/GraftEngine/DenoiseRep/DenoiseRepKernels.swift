@@ -20,10 +20,9 @@ public enum DenoiseRepKernels {
     var p0 = 0
     while p0 < k {
       let depth = min(depthBlock, k - p0)
-      partial.update(repeating: 0, count: m * n)
       GEMM.multiply(
         m: m, n: n, k: depth, a: MatrixOperand(a + p0, rowStride: k), b: MatrixOperand(b + p0 * n, rowStride: n),
-        c: partial, ldc: n)
+        c: partial, ldc: n, overwrite: true)
       for i in 0..<(m * n) { c[i] += Double(partial[i]) }
       p0 += depth
     }

@@ -55,34 +55,40 @@ enum GEMM {
 
   /// `C[m×n] += A[m×k] · B[k×n]`, packing both operands; C has row stride `ldc`.
   ///
-  /// With `overwrite`, `C = A·B` without reading C (which may then be uninitialised).
+  /// With `overwrite`, `C = A·B + bias` (bias `[n]`, or none) without reading C (which may then be uninitialised).
+  /// B is packed with the same depth blocks and panels as a ``PackedMatrix`` of it, so the result is bit-identical
+  /// to multiplying by the pre-packed matrix.
   static func multiply(
     m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand, c: UnsafeMutablePointer<Float>, ldc: Int,
-    threads: Int = WorkerPool.shared.threadCount, overwrite: Bool = false, kernels: KernelSet = .active
+    threads: Int = WorkerPool.shared.threadCount, overwrite: Bool = false, bias: UnsafePointer<Float>? = nil,
+    kernels: KernelSet = .active
   ) {
     if m == 0 || n == 0 { return }
     if k == 0 {
-      if overwrite { for r in 0..<m { (c + r * ldc).update(repeating: 0, count: n) } }
+      if overwrite { for r in 0..<m { for j in 0..<n { c[r * ldc + j] = bias?[j] ?? 0 } } }
       return
     }
     let parts = partCount(m: m, n: n, k: k, nr: kernels.nr, threads: threads)
     let panels = (n + kernels.nr - 1) / kernels.nr
     if parts == 1 {
       multiplyPanels(
-        m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, panels: 0..<panels, overwrite: overwrite, kernels: kernels)
+        m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, panels: 0..<panels, overwrite: overwrite, bias: bias,
+        kernels: kernels)
       return
     }
     let shared = SharedOperands(a: a, b: b, c: SharedPointer(c))
+    let sharedBias = bias.map { SharedPointer(UnsafeMutablePointer(mutating: $0)) }
     WorkerPool.shared.run(parts: parts) { part in
       multiplyPanels(
         m: m, n: n, k: k, a: shared.a, b: shared.b, c: shared.c.pointer, ldc: ldc,
-        panels: panelRange(part: part, parts: parts, panels: panels), overwrite: overwrite, kernels: kernels)
+        panels: panelRange(part: part, parts: parts, panels: panels), overwrite: overwrite,
+        bias: sharedBias.map { UnsafePointer($0.pointer) }, kernels: kernels)
     }
   }
 
   static func multiplyPanels(
     m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand, c: UnsafeMutablePointer<Float>, ldc: Int,
-    panels: Range<Int>, overwrite: Bool, kernels: KernelSet
+    panels: Range<Int>, overwrite: Bool, bias: UnsafePointer<Float>? = nil, kernels: KernelSet
   ) {
     if panels.isEmpty { return }
     let (mr, nr) = (kernels.mr, kernels.nr)
@@ -109,7 +115,7 @@ enum GEMM {
               kernels.macroKernel(
                 rows: rows, depth: depth, packedA: packedA, packedB: packedB, panelStride: depth * nr,
                 panelCount: chunkPanels, col0: col0, totalCols: n, c: c + ic * ldc, ldc: ldc,
-                overwrite: overwrite && pc == 0)
+                overwrite: overwrite && pc == 0, bias: overwrite && pc == 0 ? bias : nil)
               ic += mc
             }
             pc += kb

@@ -102,7 +102,8 @@ public struct Conv2d: Sendable {
       columns.withUnsafeMutableBufferPointer { cb in
         guard let c = cb.baseAddress else { return }
         if let lowRank {
-          lowRank.apply(c, rows: batch * positions, ldx: k, into: y, ldy: out, weight: groupWeights[g], bias: bias)
+          lowRank.apply(
+            c, rows: batch * positions, ldx: k, into: y, ldy: out, weight: .packed(groupWeights[g]), bias: bias)
           return
         }
         GEMM.multiply(

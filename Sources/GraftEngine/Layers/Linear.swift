@@ -1,12 +1,13 @@
 public import GraftCore
 
-/// A fully connected layer `y = x·Wᵀ + b` with PyTorch's weight layout `W[out × in]`, packed once for the GEMM.
+/// A fully connected layer `y = x·Wᵀ + b` with PyTorch's weight layout `W[out × in]`, packed once for the GEMM (or
+/// per call, see ``WeightPacking``).
 public struct Linear: Sendable {
   /// Input features.
   public let inFeatures: Int
   /// Output features.
   public let outFeatures: Int
-  let packed: PackedMatrix
+  let weight: LinearWeight
   let bias: [Float]?
   /// An unmerged LoRA path run next to the weight (see ``LowRankAdapter``).
   let lowRank: LowRankAdapter?
@@ -19,11 +20,20 @@ public struct Linear: Sendable {
     self.outFeatures = outFeatures
     self.bias = bias
     self.lowRank = lowRank
-    // An empty weight (zero features) is never read; one placeholder value gives the packer a valid address.
-    let source = weight.isEmpty ? [0] : weight
-    packed = source.withUnsafeBufferPointer { w in
-      PackedMatrix(transposing: w.baseAddress.unsafelyUnwrapped, outFeatures: outFeatures, inFeatures: inFeatures)
-    }
+    self.weight = LinearWeight(
+      WeightValues(weight), outFeatures: outFeatures, inFeatures: inFeatures, packing: .atBuild)
+  }
+
+  init(
+    weight: WeightValues, bias: [Float]?, outFeatures: Int, inFeatures: Int, lowRank: LowRankAdapter?,
+    packing: WeightPacking
+  ) {
+    precondition(weight.count == outFeatures * inFeatures && (bias?.count ?? outFeatures) == outFeatures)
+    self.inFeatures = inFeatures
+    self.outFeatures = outFeatures
+    self.bias = bias
+    self.lowRank = lowRank
+    self.weight = LinearWeight(weight, outFeatures: outFeatures, inFeatures: inFeatures, packing: packing)
   }
 
   /// Loads `<prefix>weight` (and `<prefix>bias` when present, or when `requireBias`), checking both shapes.
@@ -44,13 +54,13 @@ public struct Linear: Sendable {
     }
     let out = outFeatures ?? shape[0]
     let inp = inFeatures ?? shape[1]
-    let w = try weights.floats(prefix + weightName, shape: [out, inp])
+    let w = try weights.weightValues(prefix + weightName, shape: [out, inp])
     let b =
       requireBias
       ? try weights.floats(prefix + biasName, shape: [out])
       : try weights.optionalFloats(prefix + biasName, shape: [out])
     let lowRank = try LowRankAdapter.load(weights, prefix: prefix, inFeatures: inp, outFeatures: out)
-    self.init(weight: w, bias: b, outFeatures: out, inFeatures: inp, lowRank: lowRank)
+    self.init(weight: w, bias: b, outFeatures: out, inFeatures: inp, lowRank: lowRank, packing: weights.packing)
   }
 
   /// Computes `rows` outputs into `y` (`[rows × outFeatures]`, row stride `ldy`), overwriting it.
@@ -59,12 +69,12 @@ public struct Linear: Sendable {
   ) {
     let ly = ldy ?? outFeatures
     if let lowRank {
-      lowRank.apply(x, rows: rows, ldx: ldx ?? inFeatures, into: y, ldy: ly, weight: packed, bias: bias)
+      lowRank.apply(x, rows: rows, ldx: ldx ?? inFeatures, into: y, ldy: ly, weight: weight, bias: bias)
       return
     }
     withOptionalPointer(bias) { b in
-      GEMM.multiply(
-        m: rows, a: MatrixOperand(x, rowStride: ldx ?? inFeatures), b: packed, c: y, ldc: ly, overwrite: true, bias: b)
+      weight.multiply(
+        rows: rows, a: MatrixOperand(x, rowStride: ldx ?? inFeatures), c: y, ldc: ly, overwrite: true, bias: b)
     }
   }
 
@@ -81,7 +91,7 @@ public struct Linear: Sendable {
         for r in 0..<rows { RowKernels.addInPlace(y + r * outFeatures, bp, count: outFeatures) }
       }
     }
-    GEMM.multiply(m: rows, a: MatrixOperand(x, rowStride: inFeatures), b: packed, c: y, ldc: outFeatures)
+    weight.multiply(rows: rows, a: MatrixOperand(x, rowStride: inFeatures), c: y, ldc: outFeatures)
   }
 
   /// Applies the layer to the last dimension of `x`.
@@ -98,5 +108,39 @@ public struct Linear: Sendable {
       }
     }
     return FloatTensor(unchecked: Array(x.shape.dropLast()) + [outFeatures], values: out)
+  }
+}
+
+/// A Linear's `Wᵀ` as the GEMM's right operand: packed once, or row-major `W` packed by each product.
+enum LinearWeight: Sendable {
+  /// Packed at build.
+  case packed(PackedMatrix)
+  /// `W[out × in]` row-major, packed per call (bit-identical products, see ``WeightPacking/perCall``).
+  case rowMajor(WeightValues, outFeatures: Int, inFeatures: Int)
+
+  init(_ values: WeightValues, outFeatures: Int, inFeatures: Int, packing: WeightPacking) {
+    switch packing {
+    case .atBuild:
+      self = .packed(
+        values.withUnsafePointer { PackedMatrix(transposing: $0, outFeatures: outFeatures, inFeatures: inFeatures) })
+    case .perCall: self = .rowMajor(values, outFeatures: outFeatures, inFeatures: inFeatures)
+    }
+  }
+
+  /// `C += A·Wᵀ` for `rows` rows, or with `overwrite`, `C = A·Wᵀ + bias`.
+  func multiply(
+    rows: Int, a: MatrixOperand, c: UnsafeMutablePointer<Float>, ldc: Int, overwrite: Bool = false,
+    bias: UnsafePointer<Float>? = nil
+  ) {
+    switch self {
+    case .packed(let b):
+      GEMM.multiply(m: rows, a: a, b: b, c: c, ldc: ldc, overwrite: overwrite, bias: bias)
+    case .rowMajor(let values, let out, let inp):
+      values.withUnsafePointer { w in
+        GEMM.multiply(
+          m: rows, n: out, k: inp, a: a, b: MatrixOperand(w, rowStride: 1, colStride: inp), c: c, ldc: ldc,
+          overwrite: overwrite, bias: bias)
+      }
+    }
   }
 }

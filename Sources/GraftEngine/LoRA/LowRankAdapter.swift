@@ -63,13 +63,13 @@ public struct LowRankAdapter: Sendable {
   /// `y = W·x + b + up·(down·x)` (DoRA: `b + f ⊙ (…)`), overwriting `y` (`[rows × out]`, stride `ldy`).
   func apply(
     _ x: UnsafePointer<Float>, rows: Int, ldx: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
-    weight: PackedMatrix, bias: [Float]?
+    weight: LinearWeight, bias: [Float]?
   ) {
     let out = up.cols
     let hidden = uninitializedFloats(rows * rank) { h in
       GEMM.multiply(m: rows, a: MatrixOperand(x, rowStride: ldx), b: down, c: h, ldc: rank, overwrite: true)
     }
-    GEMM.multiply(m: rows, a: MatrixOperand(x, rowStride: ldx), b: weight, c: y, ldc: ldy, overwrite: true)
+    weight.multiply(rows: rows, a: MatrixOperand(x, rowStride: ldx), c: y, ldc: ldy, overwrite: true)
     hidden.withUnsafeBufferPointer { h in
       GEMM.multiply(m: rows, a: MatrixOperand(h.baseAddress.unsafelyUnwrapped, rowStride: rank), b: up, c: y, ldc: ldy)
     }

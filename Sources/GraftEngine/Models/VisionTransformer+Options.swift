@@ -73,6 +73,8 @@ extension VisionTransformer {
     public var architectureMetadataSource = "config.json"
     /// MLP kinds tried in order before the dense and gated MLPs (for MoE or DenoiseRep layers).
     public var feedForwardBuilders: [any FeedForwardBuilder]
+    /// When the Linear weights are packed for the GEMM: at build (the default), or per call for a model run once.
+    public var weightPacking = WeightPacking.atBuild
 
     /// Creates options; unset values come from metadata or tensors.
     public init(

@@ -39,7 +39,7 @@ public struct VisionTransformer: ForwardModel {
   public init(_ table: TensorTable, options: Options = Options()) throws(GraftError) {
     let prefix = try Self.detectPrefix(table)
     let usage = TensorUsage()
-    let weights = WeightLoader(table: table, prefix: prefix, usage: usage)
+    let weights = WeightLoader(table: table, prefix: prefix, usage: usage, packing: options.weightPacking)
     var config = try Self.resolveConfiguration(weights, metadata: table.metadata, options: options)
     keyPrefix = prefix
     let d = config.embedDim.value

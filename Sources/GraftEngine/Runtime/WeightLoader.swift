@@ -12,12 +12,15 @@ public struct WeightLoader: Sendable {
   public let prefix: String
   /// Where the names of the tensors read are recorded, when the model checks that it consumed every tensor.
   public let usage: TensorUsage?
+  /// When the Linear layers built from this loader pack their weights.
+  public let packing: WeightPacking
 
   /// Creates a loader for names under `prefix`, recording what it reads in `usage` when given.
-  public init(table: TensorTable, prefix: String = "", usage: TensorUsage? = nil) {
+  public init(table: TensorTable, prefix: String = "", usage: TensorUsage? = nil, packing: WeightPacking = .atBuild) {
     self.table = table
     self.prefix = prefix
     self.usage = usage
+    self.packing = packing
   }
 
   /// The full tensor name for a model-relative name.
@@ -49,7 +52,7 @@ public struct WeightLoader: Sendable {
       throw GraftError(.invalidModel, "has shape \(tensor.shape); expected \(expected)", tensor: full)
     }
     let values = try Self.decode(tensor, name: full)
-    try Self.checkFinite(values, name: full)
+    try values.withUnsafeBufferPointer { v throws(GraftError) in try Self.checkFinite(v, name: full) }
     usage?.record(full)
     return values
   }
@@ -157,12 +160,12 @@ public struct WeightLoader: Sendable {
 
   /// Rejects NaN and infinity, which would otherwise propagate silently through every later layer.
   static func checkFinite(_ values: [Float], name: String, offset: Int = 0) throws(GraftError) {
-    // The largest exponent field (a vectorised max) first: the counting loop below runs only for a tensor that fails.
-    var exponent: UInt32 = 0
-    values.withUnsafeBufferPointer { b in
-      for v in b { exponent = max(exponent, v.bitPattern & 0x7F80_0000) }
-    }
-    guard exponent == 0x7F80_0000 else { return }
+    try values.withUnsafeBufferPointer { v throws(GraftError) in try checkFinite(v, name: name, offset: offset) }
+  }
+
+  /// Rejects NaN and infinity in values read in place (a borrowed mapped weight) or decoded.
+  static func checkFinite(_ values: UnsafeBufferPointer<Float>, name: String, offset: Int = 0) throws(GraftError) {
+    if allFinite(values) { return }
     var nan = 0
     var inf = 0
     var first = -1
@@ -175,6 +178,17 @@ public struct WeightLoader: Sendable {
         .invalidModel, "contains \(nan) NaN and \(inf) infinite values (first at flat index \(offset + first))",
         tensor: name)
     }
+  }
+
+  /// Whether no value has an all-ones exponent: the common case, checked before counting.
+  ///
+  /// A branch-free max over the exponent bits, which the compiler vectorises (a per-value `isFinite` test does not
+  /// vectorise and costs as much as a GEMM over the same weight).
+  static func allFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
+    let exponent = UInt32(0x7F80_0000)
+    var largest: UInt32 = 0
+    for v in values { largest = max(largest, v.bitPattern & exponent) }
+    return largest != exponent
   }
 }
 

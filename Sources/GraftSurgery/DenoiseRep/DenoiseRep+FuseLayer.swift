@@ -93,20 +93,18 @@ extension DenoiseRep {
       noiseMax = max(noiseMax, abs(nAcc))
     }
     if useFloatProduct, let product = options.product {
-      let w = try DenoiseRepValues.floats(wTensor, name: wName)
-      let wd = try DenoiseRepValues.floats(dmTensor, name: dmName)
-      var p = [Double](repeating: 0, count: out * inp)
-      w.withUnsafeBufferPointer { wb in
-        wd.withUnsafeBufferPointer { db in
-          p.withUnsafeMutableBufferPointer { pb in
-            guard let wp = wb.baseAddress, let dp = db.baseAddress, let cp = pb.baseAddress else { return }
+      // Float32 weights are read in place (no copy of W and W_d); the product writes every value of `p`.
+      fusedWeight = try DenoiseRepValues.withFloats(wTensor, name: wName) { w throws(GraftError) in
+        for o in 0..<out { rowTerms({ Double(w[o * inp + $0]) }, o) }
+        return try DenoiseRepValues.withFloats(dmTensor, name: dmName) { wd in
+          [Double](unsafeUninitializedCapacity: out * inp) { p, initialized in
+            guard let wp = w.baseAddress, let dp = wd.baseAddress, let cp = p.baseAddress else { return }
             product(wp, dp, out, inp, inp, cp)
+            for idx in 0..<(out * inp) { cp[idx] = k.c3 * Double(wp[idx]) - k.c1 * cp[idx] }
+            initialized = out * inp
           }
         }
       }
-      for idx in 0..<(out * inp) { p[idx] = k.c3 * Double(w[idx]) - k.c1 * p[idx] }
-      fusedWeight = p
-      for o in 0..<out { rowTerms({ Double(w[o * inp + $0]) }, o) }
     } else {
       let w = try DenoiseRepValues.doubles(wTensor, name: wName)
       var p = referenceProduct(w, wdDouble, m: out, k: inp, n: inp)

@@ -22,6 +22,22 @@ enum DenoiseRepValues {
     try values(tensor, name: name, as: .float32)
   }
 
+  /// Calls `body` with the tensor's values as `Float`, the same either way.
+  ///
+  /// Float32 bytes are passed in place (a mapped file) when they are aligned; anything else is widened into a
+  /// temporary array as ``floats(_:name:)``.
+  static func withFloats<R>(
+    _ tensor: Tensor, name: String, _ body: (UnsafeBufferPointer<Float>) throws(GraftError) -> R
+  ) throws(GraftError) -> R {
+    if tensor.dtype == .float32, let raw = tensor.bytes.contiguousBytes, let base = raw.baseAddress,
+      Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0, raw.count == tensor.elementCount * 4
+    {
+      return try body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: tensor.elementCount))
+    }
+    let values = try floats(tensor, name: name)
+    return try values.withUnsafeBufferPointer { v throws(GraftError) in try body(v) }
+  }
+
   /// The tensor's values widened to `Double` (exact for every supported dtype).
   static func doubles(_ tensor: Tensor, name: String) throws(GraftError) -> [Double] {
     try values(tensor, name: name, as: .float64)
