@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's first command: build Graft (release, x86-64-v3 kernels where the CPU allows) and run `graft demo`.
+# The README's first command: build Graft (release; -march=x86-64-v3 for the Swift-side code where the CPU has it, the
+# engine's kernels are chosen by CPUID at run time either way) and run `graft demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
