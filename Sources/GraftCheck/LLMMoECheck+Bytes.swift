@@ -46,7 +46,7 @@ extension LLMMoECheck {
     for name in moe.names where dense.contains(name) {
       guard let a = dense[name], let b = moe[name] else { continue }
       compared += 1
-      if try !LLMStreamed.sameBytes(a, b, name: name) { differing.append(name) }
+      if try !RawBytes.equal(a, b, name: name) { differing.append(name) }
     }
     rows.append(
       row(
@@ -140,12 +140,13 @@ extension LLMMoECheck {
     let size = source.dtype.byteWidth ?? 0
     if identity && view.tensor.dtype == source.dtype {
       let range = (view.rows.lowerBound * view.columns * size)..<(view.rows.upperBound * view.columns * size)
-      return try LLMStreamed.sameBytes(view.tensor, range, source, 0..<source.byteCount, name: view.name) ? nil : 0
+      return try RawBytes.equal(view.tensor, range, source, 0..<source.byteCount, name: view.name) ? nil : 0
     }
     let fetch = LLMRowFetcher(source, name: name)
     defer { source.bytes.discard(0..<source.byteCount) }
     var expected = [Float](repeating: 0, count: view.columns)
     var mismatch: Int?
+    let positions = byRows ? Array(0..<view.columns) : units
     try LLMRowReader.forEachBlock(view.tensor, name: view.name, rows: view.rows, columns: view.columns) {
       first, n, values throws(GraftError) in
       guard mismatch == nil else { return }
@@ -153,7 +154,7 @@ extension LLMMoECheck {
         let row = first - view.rows.lowerBound + r
         if byRows && skip.contains(row) { continue }
         let dense = try fetch.row(byRows ? units[row] : row)
-        for (c, unit) in (byRows ? Array(0..<view.columns) : units).enumerated() { expected[c] = dense[unit] * scale }
+        for (c, unit) in positions.enumerated() { expected[c] = dense[unit] * scale }
         if scale != 1 { try LLMRowFetcher.roundTrip(&expected, dtype: source.dtype) }
         for c in 0..<view.columns where !(!byRows && skip.contains(c)) {
           if values[r * view.columns + c].bitPattern != expected[c].bitPattern {
@@ -185,7 +186,7 @@ extension LLMMoECheck {
           if try LLMStreamed.floats(out, name: s + m).contains(where: { $0.bitPattern != 0 }) {
             bad.append(s + m + ".weight is not zero")
           }
-        } else if try !LLMStreamed.sameBytes(out, src, name: s + m) {
+        } else if try !RawBytes.equal(out, src, name: s + m) {
           bad.append(s + m + ".weight differs from the dense " + source)
         }
       }

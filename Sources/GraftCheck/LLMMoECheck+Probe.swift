@@ -49,7 +49,8 @@ extension LLMMoECheck {
     }
     let tol = options.tolerance
     let normalize = c.mixtureOfExperts?.normalizeTopK ?? true
-    let asWritten = p.distance(p.combine(k: plan.topK, normalize: normalize))
+    let written = p.combine(k: plan.topK, normalize: normalize)
+    let asWritten = p.distance(written)
     var rows: [CheckReport.Row] = []
     let modified = plan.dropRatio > 0 || plan.noise > 0
     let sharedLive = plan.sharedExpert == .dense
@@ -63,14 +64,14 @@ extension LLMMoECheck {
             note: "renormalised top-k = dense for every k = 1…\(plan.experts)"))
       } else {
         // Predicted: y = (Σ_T w)·f + σ(g·x)·f_shared, from the weights the layer gives.
-        var predicted = p.combine(k: plan.topK, normalize: normalize)
+        var predicted = [Float](repeating: 0, count: p.tokens * p.hidden)
         let gateSums = p.weightSums(k: plan.topK, normalize: normalize)
         for t in 0..<p.tokens {
           for j in 0..<p.hidden {
             predicted[t * p.hidden + j] = gateSums[t] * p.dense[t * p.hidden + j] + (p.shared?[t * p.hidden + j] ?? 0)
           }
         }
-        let err = p.distance(p.combine(k: plan.topK, normalize: normalize), to: predicted)
+        let err = p.distance(written, to: predicted)
         rows.append(
           row(
             name + " predicted", .predicted, err, limit: tol,

@@ -1,5 +1,5 @@
 public import GraftCore
-public import GraftEngine
+import GraftEngine
 public import GraftSurgery
 
 /// The checks run after every dense → MoE upcycling of an LLM: the output's configuration and key set against the

@@ -1,5 +1,5 @@
 public import GraftCore
-public import GraftEngine
+import GraftEngine
 public import GraftSurgery
 
 extension LoRACheck {

@@ -112,7 +112,7 @@ public enum MoECheck {
       guard let a = moe[name], let b = dense[name] else { continue }
       compared += 1
       // The same storage is the same bytes; anything else is streamed side by side.
-      let same = (try? LLMStreamed.sameBytes(a, b, name: name)) ?? false
+      let same = (try? RawBytes.equal(a, b, name: name)) ?? false
       if !same { differing.append(name) }
     }
     rows.append(
@@ -301,10 +301,8 @@ public enum MoECheck {
         let n = min(step, rows.count - r)
         let range = (start + r * rowBytes)..<(start + (r + n) * rowBytes)
         let view = UnsafeMutableRawBufferPointer(rebasing: got[0..<range.count])
-        do { try t.bytes.copyBytes(in: range, into: view) } catch let error as GraftError {
-          throw error.forTensor(name)
-        } catch {
-          throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+        do { try t.bytes.copyBytes(in: range, into: view) } catch {
+          throw GraftError.reading(error, tensor: name)
         }
         let count = RawBytes.gather(
           whole, rows: rows[r..<(r + n)], columns: columns, rowLength: rowLength, size: size, into: want)
@@ -318,8 +316,8 @@ public enum MoECheck {
   }
 
   static func bytes(_ t: Tensor, _ name: String) throws(GraftError) -> [UInt8] {
-    do { return try t.readAllBytes() } catch let error as GraftError { throw error.forTensor(name) } catch {
-      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+    do { return try t.readAllBytes() } catch {
+      throw GraftError.reading(error, tensor: name)
     }
   }
 

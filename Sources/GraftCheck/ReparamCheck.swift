@@ -1,5 +1,5 @@
 public import GraftCore
-public import GraftEngine
+import GraftEngine
 public import GraftSurgery
 
 /// Checks a re-parameterisation with the engine's convolution: every block run as at training time (each branch's

@@ -1,4 +1,4 @@
-public import Graft
+import Graft
 
 /// The repository's committed fixtures, when the binary runs from a checkout.
 public enum DemoFixtures {

@@ -1,4 +1,4 @@
-public import Graft
+import Graft
 
 /// Runs `graft demo`: the main job on the embedded default model, step by step, with a readable report.
 ///

@@ -1,4 +1,4 @@
-public import Graft
+import Graft
 
 /// The tiny timm ViT backbone of the surgery demos (16×16 images, 8×8 patches, class token, so 5 tokens), with
 /// seeded normal weights: scale 1/√fan_in for weights, 0.1 for biases, norms around 1.

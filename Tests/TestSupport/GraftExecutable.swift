@@ -1,5 +1,5 @@
 public import Foundation
-public import GraftCore
+import GraftCore
 
 /// The `graft` executable built alongside the tests (CI builds it), or the one at `GRAFT_BIN`.
 public enum GraftExecutable {

@@ -67,7 +67,7 @@ public struct CheckpointDiff: Sendable {
       mismatches: 0, matches: false)
     guard x.shape == y.shape else { return d }
     if x.dtype == y.dtype && x.byteCount == y.byteCount {
-      d.bitIdentical = try bytesEqual(x, y)
+      d.bitIdentical = try RawBytes.equal(x, y, name: name)
       if d.bitIdentical {
         d.maxAbs = 0
         d.maxRel = 0
@@ -113,46 +113,6 @@ public struct CheckpointDiff: Sendable {
     d.mismatches = mismatches
     d.matches = mismatches == 0
     return d
-  }
-
-  private static func bytesEqual(_ x: Tensor, _ y: Tensor) throws -> Bool {
-    // Mapped and heap tensors are compared in place; only produced bytes (casts, strided views, inflated members)
-    // go through a staging buffer.
-    if let a = x.bytes.contiguousBytes, let b = y.bytes.contiguousBytes {
-      let step = 8 << 20
-      var start = 0
-      while start < a.count {
-        let end = min(a.count, start + step)
-        let same = RawBytes.equal(
-          UnsafeRawBufferPointer(rebasing: a[start..<end]), UnsafeRawBufferPointer(rebasing: b[start..<end]))
-        x.bytes.discard(start..<end)
-        y.bytes.discard(start..<end)
-        if !same { return false }
-        start = end
-      }
-      return true
-    }
-    let total = x.byteCount
-    let step = 8 << 20
-    let bx = UnsafeMutableRawBufferPointer.allocate(byteCount: max(min(step, total), 1), alignment: 64)
-    let by = UnsafeMutableRawBufferPointer.allocate(byteCount: max(min(step, total), 1), alignment: 64)
-    defer {
-      bx.deallocate()
-      by.deallocate()
-    }
-    var start = 0
-    while start < total {
-      let end = min(total, start + step)
-      let vx = UnsafeMutableRawBufferPointer(rebasing: bx[0..<(end - start)])
-      let vy = UnsafeMutableRawBufferPointer(rebasing: by[0..<(end - start)])
-      try x.bytes.copyBytes(in: start..<end, into: vx)
-      try y.bytes.copyBytes(in: start..<end, into: vy)
-      x.bytes.discard(start..<end)
-      y.bytes.discard(start..<end)
-      if !RawBytes.equal(UnsafeRawBufferPointer(vx), UnsafeRawBufferPointer(vy)) { return false }
-      start = end
-    }
-    return true
   }
 
   /// Decodes elements `[start, start + count)` of a tensor to Double (sub-byte types from the covering bytes).

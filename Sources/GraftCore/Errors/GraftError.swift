@@ -127,6 +127,13 @@ public struct GraftError: Error, Sendable, CustomStringConvertible {
   /// Returns a copy with the tensor filled in when it was not already set.
   public func forTensor(_ name: String) -> GraftError { with { $0.tensor = $0.tensor ?? name } }
 
+  /// An error thrown while reading tensor `name`'s bytes, as a `GraftError` naming the tensor: one already a
+  /// `GraftError` keeps its code (a checksum mismatch stays one); anything else becomes `io`.
+  public static func reading(_ error: any Error, tensor name: String) -> GraftError {
+    if let error = error as? GraftError { return error.forTensor(name) }
+    return GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+  }
+
   private func with(_ change: (inout GraftError) -> Void) -> GraftError {
     var copy = self
     change(&copy)

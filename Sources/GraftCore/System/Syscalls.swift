@@ -162,7 +162,7 @@ package enum Syscalls {
 
   /// glibc declares `copy_file_range` only under `_GNU_SOURCE`, which Swift's Glibc module does not define, so the
   /// symbol is looked up at run time (present since glibc 2.27).
-  nonisolated(unsafe) private static let copyFileRangeFunction: CopyFileRange? = {
+  private static let copyFileRangeFunction: CopyFileRange? = {
     guard let symbol = dlsym(nil, "copy_file_range") else { return nil }
     return unsafeBitCast(symbol, to: CopyFileRange.self)
   }()

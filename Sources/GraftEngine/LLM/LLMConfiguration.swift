@@ -1,4 +1,4 @@
-public import GraftCore
+import GraftCore
 
 /// The computation a decoder-only language model's `config.json` describes, for the families the engine runs.
 ///

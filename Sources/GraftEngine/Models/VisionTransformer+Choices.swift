@@ -1,4 +1,4 @@
-public import GraftCore
+import GraftCore
 
 extension VisionTransformer.Resolver {
   typealias H = VisionTransformer.ArchitectureHints

@@ -1,4 +1,4 @@
-public import GraftCore
+import GraftCore
 
 extension VisionTransformer {
   /// What the checkpoint's metadata says about the architecture, in timm's argument names, with where each value

@@ -1,4 +1,4 @@
-public import GraftCore
+import GraftCore
 
 extension VisionTransformer {
   /// The message for EVA02's rotary position embedding, which leaves no trace in the tensors of its attention.

@@ -82,10 +82,8 @@ public struct WeightLoader: Sendable {
     }
     do {
       return try tensor.withUnsafeBytes { raw in try decode(raw, dtype: dtype, count: count) }
-    } catch let error as GraftError {
-      throw error.forTensor(name)
     } catch {
-      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+      throw GraftError.reading(error, tensor: name)
     }
   }
 
@@ -148,10 +146,8 @@ public struct WeightLoader: Sendable {
         try tensor.bytes.copyBytes(in: range, into: view)
         values = try Self.decode(UnsafeRawBufferPointer(view), dtype: tensor.dtype, count: elements.count)
       }
-    } catch let error as GraftError {
-      throw error.forTensor(full)
     } catch {
-      throw GraftError(.io, "could not read the tensor's bytes", tensor: full, cause: error)
+      throw GraftError.reading(error, tensor: full)
     }
     try Self.checkFinite(values, name: full, offset: elements.lowerBound)
     usage?.record(full)

@@ -208,10 +208,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, Hashable, CustomStringConv
   }
 
   /// The bytes `elements` elements occupy, or `nil` unless they are a whole number of blocks without overflow.
-  public func byteCount(elements: Int) -> Int? {
-    guard elements >= 0, elements % blockElements == 0 else { return nil }
-    return Checked.multiply(elements / blockElements, blockBytes)
-  }
+  public func byteCount(elements: Int) -> Int? { blockFormat.byteCount(elements: elements) }
 
   /// Ids ggml once used and removed; files with them are refused by name rather than as unknown.
   static let removedTypes: [UInt32: String] = [

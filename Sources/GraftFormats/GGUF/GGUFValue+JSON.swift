@@ -128,12 +128,12 @@ extension GGUFValue {
     case .double(let d): return .float32(Float(d))
     case .null, .object: return .string(json.serialized(.compact))
     case .array(let items):
-      guard let first = items.first else {
+      guard !items.isEmpty else {
         throw GraftError(
           .invalidArgument, "metadata '\(key)' is an empty array without a GGUF type; give it one in gguf.types")
       }
       let values = try items.map { (item) throws(GraftError) -> GGUFValue in try inferred(from: item, key: key) }
-      let firstType = try inferred(from: first, key: key).type
+      let firstType = values[0].type
       if firstType == .array {
         return .array(GGUFArray(arrays: values.compactMap(\.arrayValue)))
       }

@@ -109,6 +109,9 @@ final class GraftFileCheckedBytes: FileBackedBytes, Sendable {
   /// Where an uncompressed tensor's bytes are.
   var fileOffset: Int? { stored.deflate == nil ? stored.offset : nil }
 
+  /// The XXH64 of an uncompressed tensor's bytes, as its index records it (and its check verifies).
+  var storedChecksum: UInt64? { stored.deflate == nil ? stored.checksum : nil }
+
   /// Drops mapped pages a front-to-back reader has consumed (uncompressed tensors).
   func discard(_ range: Range<Int>) {
     guard stored.deflate == nil else { return }

@@ -50,6 +50,13 @@ extension GraftFile {
       if let deflater, entry.tensor.byteCount > 0 {
         record = try streamDeflated(
           entry, deflater: deflater, buffers: buffers, out: &out, path: path, progress: progress)
+      } else if let checked = entry.tensor.bytes as? GraftFileCheckedBytes, let checksum = checked.storedChecksum {
+        // A tensor of another .graft file, uncompressed: its checksum was just verified on the second core, so the
+        // kernel copies it and the index takes that checksum instead of hashing the bytes again.
+        record = GraftFileWrittenTensor(
+          offset: out.position, storedLength: checked.byteCount, checksum: checksum, digest: checksum, deflate: nil)
+        do { try checked.copy(into: &out) } catch { throw error.inFile(path).forTensor(entry.name) }
+        progress?.advance(by: checked.byteCount)
       } else if let mapped = entry.tensor.bytes as? MappedBytes, mapped.byteCount >= 1 << 20 {
         // Unchanged bytes of a mapped file (smaller ones are not worth the hand-off).
         record = GraftFileWrittenTensor(

@@ -72,10 +72,8 @@ enum DenoiseRepValues {
   {
     do {
       return try tensor.withUnsafeBytes(body)
-    } catch let error as GraftError {
-      throw error.forTensor(name)
     } catch {
-      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+      throw GraftError.reading(error, tensor: name)
     }
   }
 

@@ -54,10 +54,8 @@ public enum DeployTensors {
           try ElementDecoding.decodeToDouble(UnsafeRawBufferPointer(scratch), dtype: dtype, into: o)
         }
       }
-    } catch let error as GraftError {
-      throw error.forTensor(name)
     } catch {
-      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+      throw GraftError.reading(error, tensor: name)
     }
     return out
   }

@@ -1,4 +1,4 @@
-public import GraftCore
+import GraftCore
 
 extension LoRA {
   /// One adapter's contribution to one module.

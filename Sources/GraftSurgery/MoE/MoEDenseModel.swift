@@ -111,10 +111,8 @@ enum MoEValues {
         }
         return out
       }
-    } catch let error as GraftError {
-      throw error.forTensor(name)
     } catch {
-      throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+      throw GraftError.reading(error, tensor: name)
     }
   }
 

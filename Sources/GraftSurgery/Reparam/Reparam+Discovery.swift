@@ -1,4 +1,4 @@
-public import GraftCore
+import GraftCore
 
 extension Reparam {
   /// Every BatchNorm in the table, by prefix, in table order.

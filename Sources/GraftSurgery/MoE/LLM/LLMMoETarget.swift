@@ -1,4 +1,4 @@
-public import GraftCore
+import GraftCore
 
 /// The Hugging Face MoE architecture an LLM is upcycled into.
 public enum LLMMoETarget: String, Sendable, CaseIterable {

@@ -143,10 +143,8 @@ public enum LLMRowReader {
       let n = min(block, rows.upperBound - start)
       let range = (start * columns * size)..<((start + n) * columns * size)
       let chunk = UnsafeMutableRawBufferPointer(rebasing: raw[0..<range.count])
-      do { try tensor.bytes.copyBytes(in: range, into: chunk) } catch let error as GraftError {
-        throw error.forTensor(name)
-      } catch {
-        throw GraftError(.io, "could not read the tensor's bytes", tensor: name, cause: error)
+      do { try tensor.bytes.copyBytes(in: range, into: chunk) } catch {
+        throw GraftError.reading(error, tensor: name)
       }
       tensor.bytes.discard(range)
       let decoded = UnsafeMutableBufferPointer(rebasing: values[0..<(n * columns)])
