@@ -18,17 +18,26 @@ public enum RunWorkflow {
     public var architecture = ModelArchitecture.vit
     /// Engine model options (heads, …).
     public var model = VisionTransformer.Options()
-    /// The input.
-    public var input = Input.random(batch: 1, seed: 0)
+    /// The input of an image model (`nil`: one seeded random sample).
+    public var input: Input?
     /// Timed forward passes.
     ///
     /// One pass is timed as it is (cold); with more, one untimed warm-up runs first.
     public var repetitions = 1
     /// Write the output (logits, or features without a head) to this `.npy` file.
     public var outputPath: String?
+    /// A model folder's equal-length token sequences (``execute(_:)``).
+    public var tokens: [[Int32]] = []
+    /// A model folder's greedy decoding steps after the prompt.
+    public var generate = 0
+    /// A model folder's most likely next tokens reported per position.
+    public var topTokens = 3
 
     /// Creates options for a checkpoint.
     public init(checkpoint: String) { self.checkpoint = checkpoint }
+
+    /// The model-folder options that were set, which an image model would not use.
+    var languageModelOptions: [String] { (tokens.isEmpty ? [] : ["tokens"]) + (generate != 0 ? ["generate"] : []) }
   }
 
   /// What a run produced.
@@ -109,6 +118,7 @@ public enum RunWorkflow {
 
   /// Reads, builds, runs and (optionally) writes the output.
   public static func run(_ options: Options) throws -> Result {
+    try ModelInput.refuse(options.languageModelOptions, for: options.checkpoint, isModelFolder: false)
     let table = try Checkpoint.read(path: options.checkpoint, options: options.read)
     let (model, metadataPath) = try ModelConfiguration.options(options.model, beside: options.checkpoint)
     let clock = ContinuousClock()
@@ -120,7 +130,7 @@ public enum RunWorkflow {
     let buildTime = start.duration(to: clock.now)
     let images: FloatTensor
     let description: String
-    switch options.input {
+    switch options.input ?? .random(batch: 1, seed: 0) {
     case .file(let path):
       images = try FloatTensorFile.read(path)
       description = path
@@ -143,6 +153,26 @@ public enum RunWorkflow {
       inputShape: images.shape, output: out, buildSeconds: ModelCheck.seconds(buildTime), forwardSeconds: times,
       written: options.outputPath, collection: table.collection)
   }
+
+  /// Runs a checkpoint of either kind: a model folder on ``Options/tokens`` through ``LLMRunWorkflow``, anything
+  /// else through ``run(_:)``.
+  ///
+  /// - Throws: `invalidArgument` resolved by the first option that applies only to the other kind of model.
+  public static func execute(_ options: Options) throws -> any WorkflowResult {
+    guard ModelInput.isModelFolder(options.checkpoint) else { return try run(options) }
+    let imageOnly: [String] =
+      switch options.input {
+      case .file: ["input"]
+      case .random: ["random"]
+      case nil: []
+      }
+    try ModelInput.refuse(imageOnly + options.model.given, for: options.checkpoint, isModelFolder: true)
+    var o = LLMRunWorkflow.Options(model: options.checkpoint)
+    (o.read, o.tokens, o.generate, o.topTokens, o.outputPath) = (
+      options.read, options.tokens, options.generate, options.topTokens, options.outputPath
+    )
+    return try LLMRunWorkflow.run(o)
+  }
 }
 
 /// Compares two checkpoints' forward passes: `graft check` as a library call.
@@ -159,6 +189,7 @@ public enum CheckWorkflow {
     options: CheckOptions = CheckOptions(), tokensPerSequence: Int = 16
   ) throws -> CheckReport {
     if isLLM(before) || isLLM(after) {
+      try ModelInput.refuse(options.model.given, for: isLLM(before) ? before : after, isModelFolder: true)
       var o = LLMCheck.Options()
       (o.batch, o.length, o.seed) = (options.batch, tokensPerSequence, options.seed)
       (o.atol, o.rtol, o.compareHiddenStates) = (options.atol, options.rtol, options.compareHiddenStates)

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Graft
 
-/// `graft average`: uniform or weighted average of N checkpoints, streamed tensor by tensor.
 struct AverageCommand: WorkflowCommand {
   static let configuration = CommandConfiguration(
     commandName: "average", abstract: "Average N checkpoints of one architecture in float64, tensor by tensor.",
@@ -17,10 +16,10 @@ struct AverageCommand: WorkflowCommand {
   @Option(help: "Comma-separated weights, one per checkpoint (default: the mean).") var weights: String?
   @Flag(help: "timm avg_checkpoints' output: integers averaged too, every tensor float32.") var timm = false
   @OptionGroup var surgery: SurgeryOptions
-  var outputOptions: OutputOptions { surgery.outputOptions }
+  @OptionGroup var printing: PrintOptions
 
   func workflow() throws -> any WorkflowResult {
-    var o = surgery.apply(to: AverageWorkflow.Options(inputs: inputs, output: output))
+    var o = try surgery.apply(to: AverageWorkflow.Options(inputs: inputs, output: output))
     o.average.weights = try weights.map { try $0.split(separator: ",").map(Self.number) }
     o.average.timmCompatible = timm
     return try AverageWorkflow.average(o)
@@ -32,7 +31,6 @@ struct AverageCommand: WorkflowCommand {
   }
 }
 
-/// `graft interpolate`: linear or spherical interpolation of two checkpoints.
 struct InterpolateCommand: WorkflowCommand {
   static let configuration = CommandConfiguration(
     commandName: "interpolate", abstract: "Interpolate two checkpoints: (1−t)·A + t·B, or per-tensor SLERP.",
@@ -44,10 +42,10 @@ struct InterpolateCommand: WorkflowCommand {
   @Option(help: "The position t.") var t: Double
   @Flag(help: "Spherical interpolation per tensor (linear when nearly colinear).") var slerp = false
   @OptionGroup var surgery: SurgeryOptions
-  var outputOptions: OutputOptions { surgery.outputOptions }
+  @OptionGroup var printing: PrintOptions
 
   func workflow() throws -> any WorkflowResult {
-    var o = surgery.apply(to: AverageWorkflow.InterpolationOptions(a: a, b: b, t: t, output: output))
+    var o = try surgery.apply(to: AverageWorkflow.InterpolationOptions(a: a, b: b, t: t, output: output))
     o.method = slerp ? .slerp : .linear
     return try AverageWorkflow.interpolate(o)
   }

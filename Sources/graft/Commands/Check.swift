@@ -1,8 +1,7 @@
 import ArgumentParser
 import Graft
 
-/// `graft check`: run two checkpoints on the same inputs and compare outputs and hidden states.
-struct Check: ParsableCommand {
+struct Check: WorkflowCommand {
   static let configuration = CommandConfiguration(
     abstract: "Compare two checkpoints' forward passes (outputs and every block's hidden state).",
     discussion: """
@@ -32,27 +31,23 @@ struct Check: ParsableCommand {
   @Option(help: "Absolute tolerance.") var atol = 1e-5
   @Option(help: "Tolerance relative to max|before| of each tensor.") var rtol = 1e-4
   @Flag(help: "Compare only the outputs, not every block's hidden state.") var outputsOnly = false
-  @Flag(help: "Print the report as JSON instead of a table.") var json = false
+  @Option(help: "Model folders: token ids [B, T] to run instead of seeded ones.") var tokensFile: String?
+  @Option(help: "Model folders: the length of each seeded sequence.") var tokensPerSequence = 16
+  @OptionGroup var printing: PrintOptions
   @OptionGroup var reading: ReadingOptions
   @OptionGroup(title: "ViT architecture (overrides metadata)") var vit: ModelOptions
-  @OptionGroup var llm: LLMCheckOptions
 
   func validate() throws {
-    if random < 1 { throw ValidationError("--random needs a positive batch size") }
+    if random < 1 || tokensPerSequence < 1 { throw ValidationError("--random and --tokens-per-sequence must be ≥ 1") }
     if atol < 0 || rtol < 0 { throw ValidationError("tolerances must not be negative") }
   }
 
-  func run() throws {
-    try Failure.checking {
-      try vit.refuse(forModelFolder: CheckWorkflow.isLLM(before) || CheckWorkflow.isLLM(after))
-      let options = CheckOptions(
-        architecture: model, model: vit.model, batch: random, seed: seed, atol: atol,
-        rtol: rtol, compareHiddenStates: !outputsOnly)
-      let report = try CheckWorkflow.compare(
-        before: before, after: after, read: reading.readOptions, input: input ?? llm.tokensFile, options: options,
-        tokensPerSequence: llm.tokensPerSequence)
-      Failure.print(json: json, report.json, text: report.lines.joined(separator: "\n"))
-      return report.passed
-    }
+  func workflow() throws -> any WorkflowResult {
+    let options = CheckOptions(
+      architecture: model, model: vit.model, batch: random, seed: seed, atol: atol, rtol: rtol,
+      compareHiddenStates: !outputsOnly)
+    return try CheckWorkflow.compare(
+      before: before, after: after, read: reading.readOptions, input: input ?? tokensFile, options: options,
+      tokensPerSequence: tokensPerSequence)
   }
 }

@@ -1,8 +1,7 @@
 import ArgumentParser
 import Graft
 
-/// `graft convert`: any supported format to any other, streaming and atomic.
-struct Convert: ParsableCommand {
+struct Convert: WorkflowCommand {
   static let configuration = CommandConfiguration(
     abstract: "Convert a checkpoint to another format, optionally selecting, renaming and casting tensors.",
     discussion: """
@@ -34,44 +33,32 @@ struct Convert: ParsableCommand {
   @Option(help: "Rename tensors with a sed-style rule s/REGEX/REPLACEMENT/ (repeatable; $1 or \\1 for groups).")
   var rename: [String] = []
   @Option(
-    name: .customLong("shard-size"), help: "Write Hugging Face shards of at most this size (5GB, 500MB, 2GiB).",
+    help: "Write Hugging Face shards of at most this size (5GB, 500MB, 2GiB).",
     transform: { try SafeTensors.parseSize($0) })
   var shardSize: Int?
   @Flag(help: "Compress (.graft: zlib after byte shuffle; .h5: chunked gzip + shuffle).") var compress = false
-  @Option(
-    name: .customLong("nest-under"), help: "For .pth output: put the state dict under this key (model, state_dict).")
-  var nestUnder: String?
-  @Option(name: .customLong("hdf5-layout"), help: "For .h5 output: plain, keras2 or keras3.")
-  var hdf5Layout = HDF5Checkpoint.Layout.plain
+  @Option(help: "For .pth output: put the state dict under this key (model, state_dict).") var nestUnder: String?
+  @Option(help: "For .h5 output: plain, keras2 or keras3.") var hdf5Layout = HDF5Checkpoint.Layout.plain
   @Option(help: "Convert Keras names and layouts to PyTorch's (kernel HWIO → weight OIHW) or back: pytorch, keras.")
   var layout: KerasLayout.Convention?
   @OptionGroup var reading: ReadingOptions
   @OptionGroup var outputOptions: OutputOptions
+  @OptionGroup var printing: PrintOptions
 
-  func validate() throws { try outputOptions.refuseLLMTarget() }
-
-  func run() throws {
-    try Failure.reporting {
-      var options = ConversionOptions()
-      options.read = reading.readOptions
-      options.format = outputOptions.to?.format
-      if let dtype { try options.setDType(named: dtype) }
-      options.layout = layout
-      options.cast = CastOptions(saturate: saturate)
-      options.selection = try TensorSelection(include: include, exclude: exclude)
-      options.renames = try rename.map { rule throws(GraftError) in try RenameRule(rule) }
-      options.write.shardSize = shardSize
-      options.write.compress = compress
-      options.write.nestUnder = nestUnder
-      options.write.hdf5Layout = hdf5Layout
-      let bar = ProgressBar.make("converting", quiet: outputOptions.quiet || outputOptions.json)
-      options.write.progress = bar?.counter()
-      let report = try Conversion.run(input: input, output: output, options: options)
-      bar?.finish()
-      if outputOptions.json || !outputOptions.quiet {
-        Failure.print(json: outputOptions.json, report.json, text: report.lines.joined(separator: "\n"))
-      }
-      if let path = outputOptions.report { try Conversion.writeReport(report, to: path, inputs: [input]) }
-    }
+  func workflow() throws -> any WorkflowResult {
+    var o = ConversionOptions()
+    (o.read, o.format, o.layout) = (reading.readOptions, try outputOptions.output(output).format, layout)
+    if let dtype { try o.setDType(named: dtype) }
+    o.cast = CastOptions(saturate: saturate)
+    o.selection = try TensorSelection(include: include, exclude: exclude)
+    o.renames = try rename.map { rule throws(GraftError) in try RenameRule(rule) }
+    (o.write.shardSize, o.write.compress, o.write.nestUnder) = (shardSize, compress, nestUnder)
+    o.write.hdf5Layout = hdf5Layout
+    let bar = ProgressBar.make("converting", quiet: printing.quiet || printing.json)
+    o.write.progress = bar?.counter()
+    let report = try Conversion.run(input: input, output: output, options: o)
+    bar?.finish()
+    if let path = outputOptions.report { try Conversion.writeReport(report, to: path, inputs: [input]) }
+    return report
   }
 }

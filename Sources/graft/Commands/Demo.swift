@@ -18,8 +18,10 @@ struct Demo: ParsableCommand {
   @Option(help: "Folder to write the demo's files into (created if missing).") var work: String?
 
   func run() throws {
-    try Failure.checking {
-      try DemoRunner(workFolder: work, fixturesFolder: DemoFixtures.folder) { print($0) }.run()
+    var passed = true
+    try Failure.reporting {
+      passed = try DemoRunner(workFolder: work, fixturesFolder: DemoFixtures.folder) { print($0) }.run()
     }
+    if !passed { throw Failure.mismatch }
   }
 }

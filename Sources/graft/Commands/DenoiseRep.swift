@@ -1,7 +1,6 @@
 import ArgumentParser
 import Graft
 
-/// `graft denoiserep`: fuse DenoiseRep denoisers into their Linears, or strip the leftovers of released checkpoints.
 struct DenoiseRepCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "denoiserep",
@@ -16,7 +15,6 @@ struct DenoiseRepCommand: ParsableCommand {
 }
 
 extension DenoiseRepCommand {
-  /// `graft denoiserep fuse`.
   struct Fuse: WorkflowCommand {
     static let configuration = CommandConfiguration(
       abstract: "Fold each denoiser into its Linear (W' = c3·W − c1·W·W_d), drop the leftovers and verify.",
@@ -35,45 +33,32 @@ extension DenoiseRepCommand {
           graft denoiserep fuse reid.pth e.pth --t-map '{"blocks.0.mlp.fc1": 24}'
         """)
 
-    @Argument(help: "The unfused DenoiseRep checkpoint.") var input: String
-    @Argument(help: "The output path; its extension picks the format unless --to is given.") var output: String
+    @OptionGroup var paths: InputOutput
     @Option(help: "The fusion mode.") var mode = DenoiseRep.Mode.mean
-    @Option(
-      name: .customLong("t-map"),
-      help: "T per layer: a JSON object {\"<layer>\": T} inline, or the path of a file holding one.")
+    @Option(help: "T per layer: a JSON object {\"<layer>\": T} inline, or the path of a file holding one.")
     var tMap: String?
-    @Option(name: .customLong("layer-count"), help: "N of the traversal rule (default: the number of wrapped layers).")
-    var layerCount: Int?
+    @Option(help: "N of the traversal rule (default: the number of wrapped layers).") var layerCount: Int?
     @Option(help: "The seed of the compat mode's z.") var seed: UInt64 = 0
-    @Flag(name: .customLong("assume-unfused"), help: "Fuse even though the input carries a fused marker.")
-    var assumeUnfused = false
-    @Flag(
-      name: .customLong("compat-conv"),
-      help: "Apply the public DenoiseConv2d formula to conv layers (NOT an equivalence) instead of refusing them.")
+    @Flag(help: "Fuse even though the input carries a fused marker.") var assumeUnfused = false
+    @Flag(help: "Apply the public DenoiseConv2d formula to conv layers (NOT an equivalence) instead of refusing them.")
     var compatConv = false
     @Option(help: "How W·W_d is computed: float32 (SGEMM, float64 carries) or float64 (slow).")
     var precision = DenoiseRepWorkflow.Precision.float32
     @OptionGroup var vit: ModelOptions
     @OptionGroup var surgery: SurgeryOptions
-    var outputOptions: OutputOptions { surgery.outputOptions }
+    @OptionGroup var printing: PrintOptions
 
     func workflow() throws -> any WorkflowResult {
-      var o = surgery.apply(to: DenoiseRepWorkflow.FuseOptions(input: input, output: output))
-      o.fuse.mode = mode
-      o.fuse.tMap = try tMap.map(DenoiseRepTimeMap.parse) ?? [:]
-      o.fuse.layerCount = layerCount
-      o.fuse.seed = seed
-      o.fuse.assumeUnfused = assumeUnfused
-      o.fuse.compatConv = compatConv
-      o.precision = precision
-      o.model = vit.model
+      var o = try surgery.apply(to: DenoiseRepWorkflow.FuseOptions(input: paths.input, output: paths.output))
+      (o.fuse.mode, o.fuse.tMap, o.fuse.layerCount) = (mode, try tMap.map(DenoiseRepTimeMap.parse) ?? [:], layerCount)
+      (o.fuse.seed, o.fuse.assumeUnfused, o.fuse.compatConv) = (seed, assumeUnfused, compatConv)
+      (o.precision, o.model) = (precision, vit.model)
       let result = try DenoiseRepWorkflow.fuse(o)
       for w in result.fusion.warnings { Failure.warn(w) }
       return result
     }
   }
 
-  /// `graft denoiserep strip`.
   struct Strip: WorkflowCommand {
     static let configuration = CommandConfiguration(
       abstract: "Drop dm.*, time_mlp.* and the schedule buffers of an already fused (released) checkpoint.",
@@ -84,15 +69,14 @@ extension DenoiseRepCommand {
           graft denoiserep strip released.pth clean.pth
         """)
 
-    @Argument(help: "The released (fused) DenoiseRep checkpoint.") var input: String
-    @Argument(help: "The output path; its extension picks the format unless --to is given.") var output: String
+    @OptionGroup var paths: InputOutput
     @OptionGroup var outputOptions: OutputOptions
     @OptionGroup var reading: ReadingOptions
+    @OptionGroup var printing: PrintOptions
 
     func workflow() throws -> any WorkflowResult {
-      var o = DenoiseRepWorkflow.StripOptions(input: input, output: output)
-      o.output = outputOptions.output(output)
-      o.read = reading.readOptions
+      var o = DenoiseRepWorkflow.StripOptions(input: paths.input, output: paths.output)
+      (o.output, o.read) = (try outputOptions.output(paths.output), reading.readOptions)
       return try DenoiseRepWorkflow.strip(o)
     }
   }

@@ -1,8 +1,7 @@
 import ArgumentParser
 import Graft
 
-/// `graft diff`: compare two checkpoints tensor by tensor.
-struct Diff: ParsableCommand {
+struct Diff: WorkflowCommand {
   static let configuration = CommandConfiguration(
     abstract: "Compare two checkpoints: missing and extra names, dtype and shape changes, value differences.",
     discussion: """
@@ -20,16 +19,13 @@ struct Diff: ParsableCommand {
   @Option(help: "Absolute tolerance.") var atol: Double = 0
   @Option(help: "Relative tolerance.") var rtol: Double = 0
   @Flag(help: "Also list tensors that are identical.") var all = false
-  @Flag(help: "Print the comparison as JSON.") var json = false
+  @OptionGroup var printing: PrintOptions
   @OptionGroup var reading: ReadingOptions
 
-  func run() throws {
-    try Failure.checking {
-      let ta = try Checkpoint.read(path: a, options: reading.readOptions)
-      let tb = try Checkpoint.read(path: b, options: reading.readOptions)
-      let diff = try CheckpointDiff.compare(ta, tb, atol: atol, rtol: rtol)
-      Failure.print(json: json, diff.json, text: diff.render(showMatching: all))
-      return diff.matches
-    }
+  func workflow() throws -> any WorkflowResult {
+    let ta = try Checkpoint.read(path: a, options: reading.readOptions)
+    let tb = try Checkpoint.read(path: b, options: reading.readOptions)
+    let diff = try CheckpointDiff.compare(ta, tb, atol: atol, rtol: rtol)
+    return WorkflowReport(passed: diff.matches, text: diff.render(showMatching: all), json: diff.json)
   }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Graft
 
-/// `graft inspect`: what is in a checkpoint, from its headers only.
 struct Inspect: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Show a checkpoint's format, metadata, tensors, aliases and lineage.",
@@ -22,6 +21,7 @@ struct Inspect: ParsableCommand {
   func run() throws {
     try Failure.reporting {
       let inspection = try Inspection.inspect(path: path, options: reading.readOptions)
+      // The table prints before a defect found in it, which then sets the exit status like any input error.
       print(json ? inspection.json.serialized(JSONFormatting(indent: 2)) : inspection.render(limit: limit))
       if let error = inspection.tableError { throw error }
     }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Graft
 
-/// `graft reparam`: fold RepVGG / ACB blocks and Conv + BatchNorm pairs for deployment.
 struct ReparamCommand: WorkflowCommand {
   static let configuration = CommandConfiguration(
     commandName: "reparam",
@@ -13,18 +12,15 @@ struct ReparamCommand: WorkflowCommand {
         graft reparam repvgg.pth deploy.safetensors --fold-bn --eps 1e-5
       """)
 
-  @Argument(help: "The training-time checkpoint.") var input: String
-  @Argument(help: "The output path.") var output: String
-  @Flag(name: .customLong("fold-bn"), help: "Also fold every Conv/Linear + BatchNorm pair found by name.")
-  var foldBN = false
+  @OptionGroup var paths: InputOutput
+  @Flag(help: "Also fold every Conv/Linear + BatchNorm pair found by name.") var foldBN = false
   @Option(help: "BatchNorm ε (default: metadata bn_eps, else torch's 1e-5, reported as assumed).") var eps: Double?
   @OptionGroup var surgery: SurgeryOptions
-  var outputOptions: OutputOptions { surgery.outputOptions }
+  @OptionGroup var printing: PrintOptions
 
   func workflow() throws -> any WorkflowResult {
-    var o = surgery.apply(to: ReparamWorkflow.Options(input: input, output: output))
-    o.reparam.foldBatchNorm = foldBN
-    o.reparam.epsilon = eps
+    var o = try surgery.apply(to: ReparamWorkflow.Options(input: paths.input, output: paths.output))
+    (o.reparam.foldBatchNorm, o.reparam.epsilon) = (foldBN, eps)
     return try ReparamWorkflow.run(o)
   }
 }

@@ -1,8 +1,7 @@
 import ArgumentParser
 import Graft
 
-/// `graft run`: build a model from a checkpoint and run it on the CPU engine.
-struct Run: ParsableCommand {
+struct Run: WorkflowCommand {
   static let configuration = CommandConfiguration(
     abstract: "Run a checkpoint on the CPU forward engine.",
     discussion: """
@@ -19,7 +18,7 @@ struct Run: ParsableCommand {
         graft run llama-folder/ --tokens 1,450,4996 --generate 8 --output logits.npy
       """)
 
-  @Argument(help: "A checkpoint file (any format graft reads).") var checkpoint: String
+  @Argument(help: "A checkpoint file (any format graft reads) or a Hugging Face model folder.") var checkpoint: String
   @Option(help: "The architecture.") var model = ModelArchitecture.vit
   @Option(help: "Input images [N, C, H, W] (a .npy, or any file holding one float array).") var input: String?
   @Option(help: "Run on N pseudo-random images instead of --input.") var random: Int?
@@ -27,32 +26,31 @@ struct Run: ParsableCommand {
   @Option(help: "Write the output (logits, or features without a head) to this .npy file.") var output: String?
   @Option(name: .customLong("repeat"), help: "Timed repetitions (after one untimed warm-up when more than one).")
   var repetitions = 1
-  @Flag(help: "Print the run as JSON.") var json = false
+  @Option(help: "Model folders: token ids such as 1,2,3 (repeat for a batch of equal-length sequences).")
+  var tokens: [String] = []
+  @Option(help: "Model folders: token ids in an integer array file, [T] or [B, T].") var tokensFile: String?
+  @Option(help: "Model folders: greedy decoding steps after the prompt (KV cache); prints the token ids.")
+  var generate = 0
+  @Option(help: "Model folders: the most likely next tokens printed per position.") var top = 3
+  @OptionGroup var printing: PrintOptions
   @OptionGroup var reading: ReadingOptions
   @OptionGroup(title: "ViT architecture (overrides metadata)") var vit: ModelOptions
-  @OptionGroup var llm: LLMRunOptions
 
   func validate() throws {
     if input != nil && random != nil { throw ValidationError("pass either --input or --random, not both") }
+    if !tokens.isEmpty && tokensFile != nil { throw ValidationError("pass either --tokens or --tokens-file") }
     if let random, random < 1 { throw ValidationError("--random needs a positive batch size") }
-    if repetitions < 1 { throw ValidationError("--repeat must be at least 1") }
+    if repetitions < 1 || top < 0 { throw ValidationError("--repeat must be at least 1, --top at least 0") }
   }
 
-  func run() throws {
-    try Failure.reporting {
-      let isLLM = LLMRunWorkflow.accepts(checkpoint)
-      try llm.refuseMismatch(
-        isLLM: isLLM, imageFlags: vit.givenFlags.merging(["--input": input != nil, "--random": random != nil]) { $1 })
-      if isLLM { return try llm.run(model: checkpoint, output: output, reading: reading, json: json) }
-      var o = RunWorkflow.Options(checkpoint: checkpoint)
-      o.read = reading.readOptions
-      o.architecture = model
-      o.model = vit.model
-      o.input = input.map { .file($0) } ?? .random(batch: random ?? 1, seed: seed)
-      o.repetitions = repetitions
-      o.outputPath = output
-      let result = try RunWorkflow.run(o)
-      Failure.print(json: json, result.json, text: result.lines.joined(separator: "\n"))
-    }
+  func workflow() throws -> any WorkflowResult {
+    var o = RunWorkflow.Options(checkpoint: checkpoint)
+    (o.read, o.architecture, o.model, o.repetitions, o.outputPath) = (
+      reading.readOptions, model, vit.model, repetitions, output
+    )
+    o.input = input.map { .file($0) } ?? random.map { .random(batch: $0, seed: seed) }
+    o.tokens = try tokensFile.map { try LLMTokens.read($0) } ?? tokens.map { try LLMTokens.parse($0) }
+    (o.generate, o.topTokens) = (generate, top)
+    return try RunWorkflow.execute(o)
   }
 }

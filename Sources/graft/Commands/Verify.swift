@@ -1,8 +1,7 @@
 import ArgumentParser
 import Graft
 
-/// `graft verify`: validate a checkpoint completely.
-struct Verify: ParsableCommand {
+struct Verify: WorkflowCommand {
   static let configuration = CommandConfiguration(
     abstract: "Validate a checkpoint's structure, read every byte, and check .graft checksums.",
     discussion: """
@@ -14,16 +13,12 @@ struct Verify: ParsableCommand {
       """)
 
   @Argument(help: "A checkpoint file or sharded folder.") var path: String
-  @Flag(name: .shortAndLong, help: "No progress bar.") var quiet = false
-  @Flag(help: "Print the report as JSON.") var json = false
+  @OptionGroup var printing: PrintOptions
 
-  func run() throws {
-    try Failure.checking {
-      let bar = ProgressBar.make("verifying", quiet: quiet || json)
-      let report = try VerificationReport.verify(path: path, progress: bar?.counter())
-      bar?.finish()
-      Failure.print(json: json, report.json, text: report.render())
-      return report.isValid
-    }
+  func workflow() throws -> any WorkflowResult {
+    let bar = ProgressBar.make("verifying", quiet: printing.quiet || printing.json)
+    defer { bar?.finish() }
+    let report = try VerificationReport.verify(path: path, progress: bar?.counter())
+    return WorkflowReport(passed: report.isValid, text: report.render(), json: report.json)
   }
 }

@@ -18,9 +18,10 @@ enum Failure {
 
   /// Library options whose flags are not their kebab-case names.
   static let flags = [
-    "selection": "--include/--exclude", "format": "--to", "tMap": "--t-map", "foldBatchNorm": "--fold-bn",
-    "stripPrefixes": "--strip-prefix", "activation": "--act", "normKind": "--norm", "mlpKind": "--mlp",
-    "imageSize": "--img-size", "resamplePositionEmbedding": "--resample-pos-embed",
+    "selection": "--include/--exclude", "format": "--to", "target": "--to", "tMap": "--t-map",
+    "foldBatchNorm": "--fold-bn", "stripPrefixes": "--strip-prefix", "activation": "--act", "normKind": "--norm",
+    "mlpKind": "--mlp", "imageSize": "--img-size", "resamplePositionEmbedding": "--resample-pos-embed",
+    "normalizeTopK": "--norm-topk-prob", "wholeModelByteLimit": "--engine-limit-gb", "topTokens": "--top",
   ]
 
   /// The exit status for an error.
@@ -62,13 +63,6 @@ enum Failure {
       FileSystem.writeToStandardError("graft: error: \(error)\n")
       throw badInput
     }
-  }
-
-  /// Runs `body` like ``reporting(_:)``; when it returns `false` (a comparison or check found a difference), exits 1.
-  static func checking(_ body: () throws -> Bool) throws {
-    var passed = true
-    try reporting { passed = try body() }
-    if !passed { throw mismatch }
   }
 
   /// Prints a report as JSON (Python's `indent=2` style) or as text.
