@@ -3,7 +3,7 @@ import GraftDemo
 import TestSupport
 import Testing
 
-/// Run, check and upcycle take an image checkpoint or a model folder and decide by the input; an option of the other
+/// Run, check and upcycle take an image checkpoint or a language model and decide by the input; an option of the other
 /// kind is refused naming it, so that the CLI can name the flag (issue 13: that choice used to live in the CLI).
 @Suite("Workflows that take either kind of model refuse the other kind's options")
 struct ModelInputTests {
@@ -37,6 +37,22 @@ struct ModelInputTests {
     #expect(try RunWorkflow.execute(image).passed)
     image.generate = 2
     #expect(Self.refusedOption { _ = try RunWorkflow.execute(image) } == "generate")
+  }
+
+  @Test("run: a GGUF language model runs on tokens like its folder, with the same logits (F32 GGUF: exact)")
+  func runGGUF() throws {
+    let folder = try GGUFModels.folder("llama")
+    let gguf = try TestPaths.scratchFolder("model-input-gguf") + "/f32.gguf"
+    var c = ConversionOptions()
+    try c.setDType(named: "F32")
+    try Conversion.run(input: folder, output: gguf, options: c)
+    #expect(ModelInput.isLanguageModel(gguf) && !ModelInput.isModelFolder(gguf))
+    var o = RunWorkflow.Options(checkpoint: gguf)
+    o.tokens = [[1, 2, 3]]
+    let fromGGUF = try #require(try RunWorkflow.execute(o) as? LLMRunWorkflow.Result)
+    o.checkpoint = folder
+    let fromFolder = try #require(try RunWorkflow.execute(o) as? LLMRunWorkflow.Result)
+    #expect(fromGGUF.logits.values == fromFolder.logits.values)
   }
 
   @Test("check: ViT options on model folders are refused")

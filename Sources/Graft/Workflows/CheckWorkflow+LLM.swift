@@ -1,9 +1,7 @@
 extension CheckWorkflow {
   /// Whether `path` is an LLM input for `graft check`: a Hugging Face model folder (config.json + weights) or a GGUF
   /// file of an architecture the engine runs.
-  public static func isLLM(_ path: String) -> Bool {
-    HuggingFaceFolder.isModelFolder(path) || LLMModelSource.isModel(path)
-  }
+  public static func isLLM(_ path: String) -> Bool { ModelInput.isLanguageModel(path) }
 
   /// Compares two model folders with ``LLMCheck``: every layer's output, the logits, top-1 agreement and the KL
   /// divergence of the next-token distributions, on seeded token ids or on the ids of `tokens`.

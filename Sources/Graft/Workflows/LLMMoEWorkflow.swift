@@ -87,9 +87,6 @@ public enum LLMMoEWorkflow {
     }
   }
 
-  /// Whether `path` is an LLM input for `graft moe upcycle` (a Hugging Face model folder).
-  public static func accepts(_ path: String) -> Bool { HuggingFaceFolder.isModelFolder(path) }
-
   /// Reads the dense folder, upcycles, verifies, and writes the MoE folder when every check passes.
   ///
   /// - Throws: errors naming the file and key for an unknown or already-MoE model, a missing shard or tensor;

@@ -100,9 +100,6 @@ public enum LLMRunWorkflow {
     }
   }
 
-  /// Whether `path` is a model folder this workflow runs (`config.json` with weights).
-  public static func accepts(_ path: String) -> Bool { HuggingFaceFolder.isModelFolder(path) }
-
   /// Reads the folder, builds the model, runs the tokens, generates, and writes the logits when asked.
   ///
   /// - Throws: `invalidArgument` (option `tokens`) without tokens or with sequences of different lengths; the

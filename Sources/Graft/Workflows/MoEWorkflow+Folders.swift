@@ -46,14 +46,15 @@ extension MoEWorkflow {
     let c = options.common
     let u = options.upcycle
     guard ModelInput.isModelFolder(c.input) else {
-      try ModelInput.refuse(folder.given, for: c.input, isModelFolder: false)
+      try ModelInput.refuse(
+        folder.given, for: c.input, isLanguageModel: false, languageModels: "model folders (config.json + weights)")
       return try upcycle(options)
     }
     let defaults = MoEUpcycle.Options()
     let vitOnly =
       [("gate", u.gate != defaults.gate), ("sharedHidden", u.sharedHidden != 0)]
       + [("layout", u.layout != defaults.layout), ("format", c.output.format != nil)]
-    try ModelInput.refuse(vitOnly.filter(\.1).map(\.0) + c.model.given, for: c.input, isModelFolder: true)
+    try ModelInput.refuse(vitOnly.filter(\.1).map(\.0) + c.model.given, for: c.input, isLanguageModel: true)
     guard let target = folder.target else {
       throw GraftError(
         .invalidArgument, "\(c.input) is a model folder: name the MoE architecture, mixtral|qwen2-moe|qwen3-moe"

@@ -4,14 +4,22 @@ public enum ModelInput {
   /// Whether `path` is a Hugging Face model folder (config.json + weights).
   public static func isModelFolder(_ path: String) -> Bool { HuggingFaceFolder.isModelFolder(path) }
 
+  /// Whether `path` is a language model the engine runs: a model folder, or a GGUF file of an architecture it knows.
+  public static func isLanguageModel(_ path: String) -> Bool { isModelFolder(path) || LLMModelSource.isModel(path) }
+
   /// Throws `invalidArgument` resolved by the first of `given`: options (library names) that were set although they
   /// apply only to the other kind of input than `path`'s.
-  public static func refuse(_ given: [String], for path: String, isModelFolder: Bool) throws(GraftError) {
+  ///
+  /// - Parameter languageModels: what the language-model side takes, for the message.
+  public static func refuse(
+    _ given: [String], for path: String, isLanguageModel: Bool,
+    languageModels: String = "language models (a Hugging Face model folder or a GGUF file)"
+  ) throws(GraftError) {
     guard let option = given.first else { return }
     let why =
-      isModelFolder
-      ? "applies to image models; \(path) is a model folder, which takes its architecture from config.json"
-      : "applies to model folders (config.json + weights); \(path) is not one"
+      isLanguageModel
+      ? "applies to image models; \(path) is a language model, which takes its architecture from its own configuration"
+      : "applies to \(languageModels); \(path) is not one"
     throw GraftError(.invalidArgument, "\(option) \(why)").resolved(by: option)
   }
 }

@@ -118,7 +118,7 @@ public enum RunWorkflow {
 
   /// Reads, builds, runs and (optionally) writes the output.
   public static func run(_ options: Options) throws -> Result {
-    try ModelInput.refuse(options.languageModelOptions, for: options.checkpoint, isModelFolder: false)
+    try ModelInput.refuse(options.languageModelOptions, for: options.checkpoint, isLanguageModel: false)
     let table = try Checkpoint.read(path: options.checkpoint, options: options.read)
     let (model, metadataPath) = try ModelConfiguration.options(options.model, beside: options.checkpoint)
     let clock = ContinuousClock()
@@ -154,19 +154,19 @@ public enum RunWorkflow {
       written: options.outputPath, collection: table.collection)
   }
 
-  /// Runs a checkpoint of either kind: a model folder on ``Options/tokens`` through ``LLMRunWorkflow``, anything
-  /// else through ``run(_:)``.
+  /// Runs a checkpoint of either kind: a language model (a model folder or a GGUF file) on ``Options/tokens``
+  /// through ``LLMRunWorkflow``, anything else through ``run(_:)``.
   ///
   /// - Throws: `invalidArgument` resolved by the first option that applies only to the other kind of model.
   public static func execute(_ options: Options) throws -> any WorkflowResult {
-    guard ModelInput.isModelFolder(options.checkpoint) else { return try run(options) }
+    guard ModelInput.isLanguageModel(options.checkpoint) else { return try run(options) }
     let imageOnly: [String] =
       switch options.input {
       case .file: ["input"]
       case .random: ["random"]
       case nil: []
       }
-    try ModelInput.refuse(imageOnly + options.model.given, for: options.checkpoint, isModelFolder: true)
+    try ModelInput.refuse(imageOnly + options.model.given, for: options.checkpoint, isLanguageModel: true)
     var o = LLMRunWorkflow.Options(model: options.checkpoint)
     (o.read, o.tokens, o.generate, o.topTokens, o.outputPath) = (
       options.read, options.tokens, options.generate, options.topTokens, options.outputPath
@@ -189,7 +189,7 @@ public enum CheckWorkflow {
     options: CheckOptions = CheckOptions(), tokensPerSequence: Int = 16
   ) throws -> CheckReport {
     if isLLM(before) || isLLM(after) {
-      try ModelInput.refuse(options.model.given, for: isLLM(before) ? before : after, isModelFolder: true)
+      try ModelInput.refuse(options.model.given, for: isLLM(before) ? before : after, isLanguageModel: true)
       var o = LLMCheck.Options()
       (o.batch, o.length, o.seed) = (options.batch, tokensPerSequence, options.seed)
       (o.atol, o.rtol, o.compareHiddenStates) = (options.atol, options.rtol, options.compareHiddenStates)

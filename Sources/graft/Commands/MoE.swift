@@ -16,7 +16,7 @@ struct MoECommand: ParsableCommand {
 
 /// The flags both subcommands share.
 struct MoECommonOptions: ParsableArguments {
-  @Argument(help: "The dense checkpoint.") var input: String
+  @Argument(help: "The dense checkpoint (upcycle: or Hugging Face model folder).") var input: String
   @Argument(help: "The output path; its extension picks the format unless --to is given.") var output: String
   @Option(
     help: "MoE blocks: all, last-half, every-N[+OFFSET], or a list/ranges such as 6-11 or 0,2,4.",

@@ -16,9 +16,11 @@ struct Run: WorkflowCommand {
         graft run vit.pth --input images.npy --output logits.npy
         graft run vit.pth --heads 6 --global-pool token --act gelu
         graft run llama-folder/ --tokens 1,450,4996 --generate 8 --output logits.npy
+        graft run llama-q8_0.gguf --tokens 1,450,4996
       """)
 
-  @Argument(help: "A checkpoint file (any format graft reads) or a Hugging Face model folder.") var checkpoint: String
+  @Argument(help: "A checkpoint file (any format graft reads), a Hugging Face model folder or a GGUF model.")
+  var checkpoint: String
   @Option(help: "The architecture.") var model = ModelArchitecture.vit
   @Option(help: "Input images [N, C, H, W] (a .npy, or any file holding one float array).") var input: String?
   @Option(help: "Run on N pseudo-random images instead of --input.") var random: Int?
@@ -26,12 +28,12 @@ struct Run: WorkflowCommand {
   @Option(help: "Write the output (logits, or features without a head) to this .npy file.") var output: String?
   @Option(name: .customLong("repeat"), help: "Timed repetitions (after one untimed warm-up when more than one).")
   var repetitions = 1
-  @Option(help: "Model folders: token ids such as 1,2,3 (repeat for a batch of equal-length sequences).")
+  @Option(help: "Language models: token ids such as 1,2,3 (repeat for a batch of equal-length sequences).")
   var tokens: [String] = []
-  @Option(help: "Model folders: token ids in an integer array file, [T] or [B, T].") var tokensFile: String?
-  @Option(help: "Model folders: greedy decoding steps after the prompt (KV cache); prints the token ids.")
+  @Option(help: "Language models: token ids in an integer array file, [T] or [B, T].") var tokensFile: String?
+  @Option(help: "Language models: greedy decoding steps after the prompt (KV cache); prints the token ids.")
   var generate = 0
-  @Option(help: "Model folders: the most likely next tokens printed per position.") var top = 3
+  @Option(help: "Language models: the most likely next tokens printed per position.") var top = 3
   @OptionGroup var printing: PrintOptions
   @OptionGroup var reading: ReadingOptions
   @OptionGroup(title: "ViT architecture (overrides metadata)") var vit: ModelOptions
