@@ -24,7 +24,7 @@ public enum LoRACheck {
       try out.append(
         prefix + LowRankAdapter.upName, Tensor(float32: m.up.map(Float.init), shape: [m.outFeatures, m.rank]))
       if let magnitude = m.magnitude {
-        let f = try doraFactor(m, base: base, magnitude: magnitude)
+        let f = doraFactor(m, weight: try oriented(base, m.weightName, m), magnitude: magnitude)
         try out.append(prefix + LowRankAdapter.scaleName, Tensor(float32: f.map(Float.init), shape: [m.outFeatures]))
       }
     }
@@ -136,7 +136,7 @@ public enum LoRACheck {
     let w = try oriented(base, m.weightName, m)
     let stored = try oriented(merged, m.weightName, m)
     let bias = try m.biasName.map { n throws(GraftError) in try DeployTensors.doubles(base, n).map(Float.init) }
-    let f = try m.magnitude.map { magnitude throws(GraftError) in try doraFactor(m, base: base, magnitude: magnitude) }
+    let f = m.magnitude.map { doraFactor(m, weight: w, magnitude: $0) }
     var castError = 0.0
     var weightScale = 0.0
     for r in 0..<o {
@@ -204,10 +204,10 @@ public enum LoRACheck {
     return out
   }
 
-  /// DoRA's `m / ‖W + ΔW‖` per output, from the definition (independently of the merge's streaming version).
-  static func doraFactor(_ m: LoRA.ModuleMerge, base: TensorTable, magnitude: [Double]) throws(GraftError) -> [Double] {
-    let w = try oriented(base, m.weightName, m)
-    return (0..<m.outFeatures).map { r in
+  /// DoRA's `m / ‖W + ΔW‖` per output for the base weight `w` (as `oriented` returns it), from the definition
+  /// (independently of the merge's streaming version).
+  static func doraFactor(_ m: LoRA.ModuleMerge, weight w: [Double], magnitude: [Double]) -> [Double] {
+    (0..<m.outFeatures).map { r in
       var sum = 0.0
       for c in 0..<m.inFeatures {
         let v = w[r * m.inFeatures + c] + m.delta(r, c)

@@ -6,15 +6,15 @@ public enum MrDETRDemo {
   /// The tiny configuration the demo uses (every Mr.DETR key, small widths).
   public static let config: MrDETRConfig = {
     var c = MrDETRConfig()
-    c.embedDim = 32
-    c.encoderFFNDim = 64
-    c.decoderFFNDim = 64
-    c.heads = 4
-    c.encoderPoints = 2
-    c.decoderPoints = 2
-    c.encoderLayers = 2
-    c.classes = 8
-    c.queries = 30
+    c.transformer.embedDim = 32
+    c.transformer.encoderFFNDim = 64
+    c.transformer.decoderFFNDim = 64
+    c.transformer.heads = 4
+    c.transformer.encoderPoints = 2
+    c.transformer.decoderPoints = 2
+    c.transformer.encoderLayers = 2
+    c.transformer.classes = 8
+    c.transformer.queries = 30
     c.backboneChannels = [8, 12, 16]
     return c
   }()
@@ -58,7 +58,7 @@ public enum MrDETRDemo {
       let result = try MrDETRStrip.run(checkpoint, options: options)
       let source = options.useEMA ? (checkpoint.emaState ?? checkpoint.model) : checkpoint.model
       let check = MrDETRCheck.verify(
-        full: source, stripped: result.table, layout: options.layout, heads: config.heads)
+        full: source, stripped: result.table, layout: options.layout, heads: config.transformer.heads)
       passed = passed && check.passed
       lines.append("tiny DINO training checkpoint, \(title):")
       lines += result.report.lines.map { "  " + $0 }

@@ -1,5 +1,6 @@
 import GraftCore
 import GraftDemo
+import GraftEngine
 import GraftFormats
 import GraftSurgery
 import TestSupport
@@ -9,16 +10,16 @@ import Testing
 struct MrDETRStripTests {
   static let tiny: MrDETRConfig = {
     var c = MrDETRConfig()
-    c.embedDim = 16
-    c.encoderFFNDim = 32
-    c.decoderFFNDim = 32
-    c.heads = 2
-    c.encoderPoints = 2
-    c.decoderPoints = 2
-    c.encoderLayers = 2
-    c.decoderLayers = 3
-    c.classes = 5
-    c.queries = 7
+    c.transformer.embedDim = 16
+    c.transformer.encoderFFNDim = 32
+    c.transformer.decoderFFNDim = 32
+    c.transformer.heads = 2
+    c.transformer.encoderPoints = 2
+    c.transformer.decoderPoints = 2
+    c.transformer.encoderLayers = 2
+    c.transformer.decoderLayers = 3
+    c.transformer.classes = 5
+    c.transformer.queries = 7
     c.instructionTokens = 3
     c.backboneChannels = [8, 12, 16]
     return c

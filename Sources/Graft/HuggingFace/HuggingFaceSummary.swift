@@ -22,28 +22,23 @@ public struct HuggingFaceSummary: Sendable {
     /// Anything else.
     case other
 
-    /// The component a tensor name belongs to.
+    /// The component a tensor name belongs to: the first of ``rules`` that matches, otherwise ``other``.
     public init(tensor name: String) {
-      if name.contains("embed_tokens") {
-        self = .embeddings
-      } else if name.hasPrefix("lm_head") {
-        self = .head
-      } else if name.contains("shared_expert") {
-        self = .sharedExpert
-      } else if name.contains("experts.") {
-        self = .experts
-      } else if name.hasSuffix("mlp.gate.weight") || name.contains("block_sparse_moe.gate.") {
-        self = .router
-      } else if name.contains("norm") {
-        self = .norms
-      } else if name.contains("self_attn.") {
-        self = .attention
-      } else if name.contains("mlp.") {
-        self = .mlp
-      } else {
-        self = .other
-      }
+      self = Self.rules.first { $0.matches(name) }?.component ?? .other
     }
+
+    /// The names each component claims, tried in order because they overlap: a router's names also contain `mlp.`,
+    /// a q/k norm's `self_attn.`.
+    static let rules: [(component: Component, matches: @Sendable (String) -> Bool)] = [
+      (.embeddings, { $0.contains("embed_tokens") }),
+      (.head, { $0.hasPrefix("lm_head") }),
+      (.sharedExpert, { $0.contains("shared_expert") }),
+      (.experts, { $0.contains("experts.") }),
+      (.router, { $0.hasSuffix("mlp.gate.weight") || $0.contains("block_sparse_moe.gate.") }),
+      (.norms, { $0.contains("norm") }),
+      (.attention, { $0.contains("self_attn.") }),
+      (.mlp, { $0.contains("mlp.") }),
+    ]
   }
 
   /// One component's totals.

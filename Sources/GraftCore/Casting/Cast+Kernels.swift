@@ -48,23 +48,20 @@ extension Cast {
     static func float32ToBFloat16(
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
     ) {
-      var tally = CastTally(target: .bfloat16, relativeInFloat: true)
       float32ToHalfWidth(
-        src, dst, count: count, tally: &tally,
+        src, dst, count: count, target: .bfloat16, report: &report,
         narrow: { bits, _ in
           let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
           return (UInt16(truncatingIfNeeded: rounded), (rounded & 0x7FFF) &<< 16)
         },
         exact: { s, d, i, tally in bfloat16Lane(s, d, i, saturate: saturate, tally: &tally) })
-      tally.flush(into: &report)
     }
 
     static func float32ToFloat16(
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
     ) {
-      var tally = CastTally(target: .float16, relativeInFloat: true)
       float32ToHalfWidth(
-        src, dst, count: count, tally: &tally,
+        src, dst, count: count, target: .float16, report: &report,
         narrow: { bits, magnitude in
           // Converting the magnitude and restoring the sign keeps one conversion each way per element (F16C on
           // x86-64-v3).
@@ -72,40 +69,59 @@ extension Cast {
           return (h | UInt16(truncatingIfNeeded: (bits &>> 16) & 0x8000), Float(Float16(bitPattern: h)).bitPattern)
         },
         exact: { s, d, i, tally in halfLane(s, d, i, saturate: saturate, tally: &tally) })
-      tally.flush(into: &report)
     }
 
-    /// F32 → a 16-bit float: `narrow` maps float32 bits (and their magnitude) to the stored bits and the stored
-    /// magnitude widened back to float32 bits.
+    /// F32 → the 16-bit float `target`: `narrow` maps float32 bits (and their magnitude) to the stored bits and the
+    /// stored magnitude widened back to float32 bits.
     @inline(__always)
     static func float32ToHalfWidth(
-      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, tally: inout CastTally,
+      _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, target: DType, report: inout CastReport,
       narrow: (_ bits: UInt32, _ magnitude: UInt32) -> (stored: UInt16, widened: UInt32),
       exact: (_ s: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally) -> Void
     ) {
-      let maxima = forEachBlock(
-        src, dst, count: count, widths: (4, 2), flag: UInt32(0x8000_0000), tally: &tally,
+      var tally = CastTally(target: target, relativeInFloat: true)
+      let maxima = narrowing(Float.self, src, dst, count: count, tally: &tally, narrow: narrow, exact: exact)
+      tally.record(maxAbs: Double(Float(bitPattern: maxima.abs)), maxRel: Double(Float(bitPattern: maxima.rel)))
+      tally.flush(into: &report)
+    }
+
+    /// The block loop of a narrowing from `Wide` to a format stored as `Stored`.
+    ///
+    /// `narrow` maps `Wide`'s bits (and their magnitude) to the stored bits and the stored magnitude widened back to
+    /// `Wide`'s bits. Returns the error maxima as bits of `Wide`.
+    @inline(__always)
+    static func narrowing<Wide: BitPatternFloat, Stored: FixedWidthInteger>(
+      _: Wide.Type, _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, tally: inout CastTally,
+      narrow: (_ bits: Wide.Bits, _ magnitude: Wide.Bits) -> (stored: Stored, widened: Wide.Bits),
+      exact: (_ s: UnsafeRawPointer, _ d: UnsafeMutableRawPointer, _ i: Int, _ tally: inout CastTally) -> Void
+    ) -> (abs: Wide.Bits, rel: Wide.Bits) {
+      let (wideWidth, storedWidth) = (MemoryLayout<Wide.Bits>.size, MemoryLayout<Stored>.size)
+      let signBit: Wide.Bits = 1 &<< (Wide.Bits.bitWidth &- 1)
+      // Adding the exponent's lowest bit carries into the sign bit exactly when the exponent is all ones.
+      let exponentOne: Wide.Bits = 1 &<< Wide.significandBitCount
+      return forEachBlock(
+        src, dst, count: count, widths: (wideWidth, storedWidth), flag: signBit, tally: &tally,
         fast: { s, d, n in
-          var flags: UInt32 = 0
-          var blockAbs: UInt32 = 0
-          var blockRel: UInt32 = 0
+          var flags: Wide.Bits = 0
+          var blockAbs: Wide.Bits = 0
+          var blockRel: Wide.Bits = 0
           for i in 0..<n {
-            let bits = s.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)
-            let magnitude = bits & 0x7FFF_FFFF
+            let bits = s.loadUnaligned(fromByteOffset: i &* wideWidth, as: Wide.Bits.self)
+            let magnitude = bits & ~signBit
             let (stored, widened) = narrow(bits, magnitude)
-            d.storeBytes(of: stored, toByteOffset: i &* 2, as: UInt16.self)
-            // Bit 31 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
-            flags |= (magnitude &+ 0x80_0000) | (widened &+ 0x80_0000) | ((widened &- 1) & (0 &- magnitude))
-            let error = Float(bitPattern: widened) - Float(bitPattern: magnitude)
-            let absBits = error.bitPattern & 0x7FFF_FFFF
+            d.storeBytes(of: stored, toByteOffset: i &* storedWidth, as: Stored.self)
+            // The sign bit is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero
+            // source.
+            flags |= (magnitude &+ exponentOne) | (widened &+ exponentOne) | ((widened &- 1) & (0 &- magnitude))
+            let error = Wide(bitPattern: widened) - Wide(bitPattern: magnitude)
+            let absBits = error.bitPattern & ~signBit
             blockAbs = Swift.max(blockAbs, absBits)
-            let relative = Float(bitPattern: absBits) / Float(bitPattern: Swift.max(magnitude, 1))
+            let relative = Wide(bitPattern: absBits) / Wide(bitPattern: Swift.max(magnitude, 1))
             blockRel = Swift.max(blockRel, relative.bitPattern)
           }
           return (flags, blockAbs, blockRel)
         },
         exact: exact)
-      tally.record(maxAbs: Double(Float(bitPattern: maxima.abs)), maxRel: Double(Float(bitPattern: maxima.rel)))
     }
 
     @inline(__always)
@@ -193,31 +209,11 @@ extension Cast {
       _ src: UnsafeRawPointer, _ dst: UnsafeMutableRawPointer, count: Int, saturate: Bool, report: inout CastReport
     ) {
       var tally = CastTally(target: .float32)
-      let maxima = forEachBlock(
-        src, dst, count: count, widths: (8, 4), flag: UInt64(0x8000_0000_0000_0000), tally: &tally,
-        fast: { s, d, n in
-          var flags: UInt64 = 0
-          var blockAbs: UInt64 = 0
-          var blockRel: UInt64 = 0
-          for i in 0..<n {
-            let bits = s.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self)
-            let magnitude = bits & 0x7FFF_FFFF_FFFF_FFFF
-            let x = Double(bitPattern: magnitude)
-            let f = Float(x)
-            let narrow = UInt64(f.bitPattern)
-            d.storeBytes(
-              of: f.bitPattern | UInt32(truncatingIfNeeded: (bits &>> 32) & 0x8000_0000), toByteOffset: i &* 4,
-              as: UInt32.self)
-            // Bit 63 is set by: a NaN/inf source, an inf result (overflow) or a zero result from a nonzero source.
-            flags |=
-              (magnitude &+ 0x10_0000_0000_0000) | ((narrow &+ 0x80_0000) &<< 32)
-              | (((narrow &- 1) &<< 32) & (0 &- magnitude))
-            let absBits = (Double(f) - x).bitPattern & 0x7FFF_FFFF_FFFF_FFFF
-            blockAbs = Swift.max(blockAbs, absBits)
-            let relative = Double(bitPattern: absBits) / Double(bitPattern: Swift.max(magnitude, 1))
-            blockRel = Swift.max(blockRel, relative.bitPattern)
-          }
-          return (flags, blockAbs, blockRel)
+      let maxima = narrowing(
+        Double.self, src, dst, count: count, tally: &tally,
+        narrow: { bits, magnitude in
+          let f = Float(Double(bitPattern: magnitude))
+          return (f.bitPattern | UInt32(truncatingIfNeeded: (bits &>> 32) & 0x8000_0000), Double(f).bitPattern)
         },
         exact: { s, d, i, tally in float64Lane(s, d, i, saturate: saturate, tally: &tally) })
       tally.record(maxAbs: Double(bitPattern: maxima.abs), maxRel: Double(bitPattern: maxima.rel))
@@ -254,3 +250,16 @@ extension Cast {
     }
   }
 }
+
+/// A binary float whose bit pattern the kernels work on (Float, Double).
+protocol BitPatternFloat: BinaryFloatingPoint {
+  /// The unsigned integer of the same width.
+  associatedtype Bits: FixedWidthInteger & UnsignedInteger
+  /// The raw bits.
+  var bitPattern: Bits { get }
+  /// Creates a value from raw bits.
+  init(bitPattern: Bits)
+}
+
+extension Float: BitPatternFloat {}
+extension Double: BitPatternFloat {}

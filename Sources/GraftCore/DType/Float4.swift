@@ -16,27 +16,11 @@
   /// of the NaN's sign (ml_dtypes gives a zero of the *opposite* sign, which looks accidental). Cast reports count it.
   @inlinable public init(_ value: Float) {
     let sign: UInt8 = value.sign == .minus ? 0x8 : 0
-    let a = value.magnitude
-    let code: UInt8
-    if value.isNaN {
-      code = 0
-    } else if a <= 0.25 {
-      code = 0
-    } else if a < 0.75 {
-      code = 1
-    } else if a <= 1.25 {
-      code = 2
-    } else if a < 1.75 {
-      code = 3
-    } else if a <= 2.5 {
-      code = 4
-    } else if a < 3.5 {
-      code = 5
-    } else if a <= 5 {
-      code = 6
-    } else {
-      code = 7
-    }
+    let magnitude = value.bitPattern & 0x7FFF_FFFF
+    // E2M1 is a minifloat with one mantissa bit and bias 1; at 6 and above (infinities included) it saturates.
+    let code =
+      value.isNaN
+      ? 0 : magnitude >= Float(6).bitPattern ? 7 : Minifloat.roundMagnitude(magnitude, mantissaBits: 1, bias: 1)
     bitPattern = sign | code
   }
 
@@ -47,17 +31,8 @@
 extension Float {
   /// Widens an E2M1 value exactly.
   @inlinable public init(_ value: Float4E2M1) {
-    let magnitude: Float
-    switch value.bitPattern & 0x7 {
-    case 0: magnitude = 0
-    case 1: magnitude = 0.5
-    case 2: magnitude = 1
-    case 3: magnitude = 1.5
-    case 4: magnitude = 2
-    case 5: magnitude = 3
-    case 6: magnitude = 4
-    default: magnitude = 6
-    }
-    self = value.bitPattern & 0x8 != 0 ? -magnitude : magnitude
+    self.init(
+      bitPattern: UInt32(value.bitPattern & 0x8) << 28
+        | Minifloat.exactBits(value.bitPattern & 0x7, mantissaBits: 1, bias: 1))
   }
 }

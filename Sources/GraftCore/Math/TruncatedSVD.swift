@@ -54,11 +54,12 @@ public struct TruncatedSVD: Sendable {
     for i in omega.indices { omega[i] = Double(rng.nextSignedUnitFloat()) }
     var q = orthonormalized(multiply(m, rows: rows, inner: columns, omega, columns: p), rows: rows, columns: p)
     for _ in 0..<powerSteps {
-      let z = orthonormalized(multiplyTransposed(m, rows: rows, columns: columns, q, p: p), rows: columns, columns: p)
+      let z = orthonormalized(
+        multiply(m, transposingA: true, rows: columns, inner: rows, q, columns: p), rows: columns, columns: p)
       q = orthonormalized(multiply(m, rows: rows, inner: columns, z, columns: p), rows: rows, columns: p)
     }
     // B = Qᵀ·M is p × columns; its SVD gives M's through U = Q·U_B.
-    let bt = multiplyTransposed(m, rows: rows, columns: columns, q, p: p)
+    let bt = multiply(m, transposingA: true, rows: columns, inner: rows, q, columns: p)
     let b = transpose(bt, rows: columns, columns: p)
     let (ub, s, v) = try gram(b, rows: p, columns: columns, keep: k)
     let u = multiply(q, rows: rows, inner: p, ub, columns: k)
@@ -112,25 +113,20 @@ public struct TruncatedSVD: Sendable {
     return wide ? (near, s, far) : (far, s, near)
   }
 
-  /// `a·b` for row-major `a` (`rows × inner`) and `b` (`inner × columns`).
-  static func multiply(_ a: [Double], rows: Int, inner: Int, _ b: [Double], columns: Int) -> [Double] {
+  /// The `rows × columns` product `a·b` for row-major `b` (`inner × columns`) and row-major `a` stored `rows × inner`,
+  /// or, with `transposingA`, stored `inner × rows` (the product is then `aᵀ·b`).
+  ///
+  /// `a` is walked in storage order either way; each output element sums its terms in `inner` order.
+  static func multiply(
+    _ a: [Double], transposingA: Bool = false, rows: Int, inner: Int, _ b: [Double], columns: Int
+  ) -> [Double] {
     var out = [Double](repeating: 0, count: rows * columns)
-    for i in 0..<rows {
-      for l in 0..<inner where a[i * inner + l] != 0 {
-        let x = a[i * inner + l]
+    let (outer, stored) = transposingA ? (inner, rows) : (rows, inner)
+    for s in 0..<outer {
+      for t in 0..<stored where a[s * stored + t] != 0 {
+        let x = a[s * stored + t]
+        let (i, l) = transposingA ? (t, s) : (s, t)
         for j in 0..<columns { out[i * columns + j] += x * b[l * columns + j] }
-      }
-    }
-    return out
-  }
-
-  /// `mᵀ·q` for row-major `m` (`rows × columns`) and `q` (`rows × p`): a `columns × p` matrix.
-  static func multiplyTransposed(_ m: [Double], rows: Int, columns: Int, _ q: [Double], p: Int) -> [Double] {
-    var out = [Double](repeating: 0, count: columns * p)
-    for r in 0..<rows {
-      for c in 0..<columns where m[r * columns + c] != 0 {
-        let x = m[r * columns + c]
-        for j in 0..<p { out[c * p + j] += x * q[r * p + j] }
       }
     }
     return out

@@ -92,8 +92,7 @@ extension DeformableDETR {
     for layer in encoder {
       let attended = try layer.attention.forward(
         query: Self.add(x, posTensor), value: x, levels: layout, references: references)
-      x = try layer.norm0.forward(Self.add(x, attended))
-      x = try layer.norm1.forward(Self.add(x, Self.feedForward(x, layer.fc1, layer.fc2)))
+      x = try layer.feedForward.forward(layer.attentionNorm.forward(Self.add(x, attended)))
     }
     let memory = x
 
@@ -147,7 +146,7 @@ extension DeformableDETR {
       let ca = try layer.crossAttention.forward(
         query: Self.add(h, queryPos), value: memory, levels: layout, references: reference)
       h = try layer.crossNorm.forward(Self.add(h, ca))
-      h = try layer.ffnNorm.forward(Self.add(h, Self.feedForward(h, layer.fc1, layer.fc2)))
+      h = try layer.feedForward.forward(h)
       var delta = try boxHeads[l].forward(h).values
       for k in 0..<delta.count { delta[k] = Elementary.sigmoid(delta[k] + Elementary.inverseSigmoid(reference[k])) }
       reference = delta
@@ -223,12 +222,6 @@ extension DeformableDETR {
     var out = a
     for k in 0..<out.values.count { out.values[k] += b.values[k] }
     return out
-  }
-
-  static func feedForward(_ x: FloatTensor, _ fc1: Linear, _ fc2: Linear) throws(GraftError) -> FloatTensor {
-    var hidden = try fc1.forward(x)
-    hidden.values = hidden.values.map { max($0, 0) }
-    return try fc2.forward(hidden)
   }
 
   /// The frequencies `10000^(2⌊i/2⌋ / features)` shared by both sine embeddings.

@@ -25,10 +25,8 @@ public struct DeformableDETR: Sendable {
 
   struct EncoderLayer: Sendable {
     let attention: MultiScaleDeformableAttention
-    let fc1: Linear
-    let fc2: Linear
-    let norm0: LayerNorm
-    let norm1: LayerNorm
+    let attentionNorm: LayerNorm
+    let feedForward: FeedForward
   }
 
   struct DecoderLayer: Sendable {
@@ -37,9 +35,20 @@ public struct DeformableDETR: Sendable {
     let selfNorm: LayerNorm
     let crossAttention: MultiScaleDeformableAttention
     let crossNorm: LayerNorm
+    let feedForward: FeedForward
+  }
+
+  /// The post-norm FFN sublayer both stacks end with: `norm(x + fc2(relu(fc1(x))))`.
+  struct FeedForward: Sendable {
     let fc1: Linear
     let fc2: Linear
-    let ffnNorm: LayerNorm
+    let norm: LayerNorm
+
+    func forward(_ x: FloatTensor) throws(GraftError) -> FloatTensor {
+      var hidden = try fc1.forward(x)
+      hidden.values = hidden.values.map { max($0, 0) }
+      return try norm.forward(DeformableDETR.add(x, fc2.forward(hidden)))
+    }
   }
 
   struct BoxHead: Sendable {
@@ -83,6 +92,11 @@ public struct DeformableDETR: Sendable {
     func linear(_ p: String, _ i: Int, _ o: Int) throws(GraftError) -> Linear {
       try Linear(w, prefix: p, inFeatures: i, outFeatures: o, requireBias: true)
     }
+    func feedForward(
+      _ p: String, width: Int, fc1: String, fc2: String, norm n: String
+    ) throws(GraftError) -> FeedForward {
+      FeedForward(fc1: try linear(p + fc1, d, width), fc2: try linear(p + fc2, width, d), norm: try norm(p + n))
+    }
     levelEmbeds = try w.floats("transformer.level_embeds", shape: [config.levels, d])
     var enc: [EncoderLayer] = []
     for l in 0..<config.encoderLayers {
@@ -92,9 +106,9 @@ public struct DeformableDETR: Sendable {
           attention: try MultiScaleDeformableAttention(
             w, prefix: p + "attentions.0.", width: d, heads: config.heads, levels: config.levels,
             points: config.encoderPoints),
-          fc1: try linear(p + "ffns.0.layers.0.0.", d, config.encoderFFNDim),
-          fc2: try linear(p + "ffns.0.layers.1.", config.encoderFFNDim, d),
-          norm0: try norm(p + "norms.0."), norm1: try norm(p + "norms.1.")))
+          attentionNorm: try norm(p + "norms.0."),
+          feedForward: try feedForward(
+            p, width: config.encoderFFNDim, fc1: "ffns.0.layers.0.0.", fc2: "ffns.0.layers.1.", norm: "norms.1.")))
     }
     encoder = enc
     var dec: [DecoderLayer] = []
@@ -111,9 +125,9 @@ public struct DeformableDETR: Sendable {
             w, prefix: p + "attentions.1.", width: d, heads: config.heads, levels: config.levels,
             points: config.decoderPoints),
           crossNorm: try norm(p + config.decoderCrossNorm),
-          fc1: try linear(p + config.decoderFC1, d, config.decoderFFNDim),
-          fc2: try linear(p + config.decoderFC2, config.decoderFFNDim, d),
-          ffnNorm: try norm(p + config.decoderFFNNorm)))
+          feedForward: try feedForward(
+            p, width: config.decoderFFNDim, fc1: config.decoderFC1, fc2: config.decoderFC2,
+            norm: config.decoderFFNNorm)))
     }
     decoder = dec
     encOutput = try linear("transformer.enc_output.", d, d)

@@ -133,10 +133,11 @@ public struct GGUFFile: Sendable {
   }
 }
 
-/// Decodes the Float32 bytes of any byte range of a block-quantized tensor, a few blocks at a time.
+/// Decodes the Float32 bytes of any byte range of a block-quantized tensor, a few blocks at a time, reading the
+/// blocks where they lie in the mapping.
 struct BlockDecoder: Sendable {
   let type: GGMLType
-  let blocks: any TensorByteSource
+  let blocks: MappedBytes
   let tensor: String
   let file: String
 
@@ -145,20 +146,22 @@ struct BlockDecoder: Sendable {
 
   func produce(_ range: Range<Int>, into out: UnsafeMutableRawBufferPointer) throws {
     do { try GGUFDequantize.requireSupported(type) } catch { throw error.inFile(file).forTensor(tensor) }
+    guard !range.isEmpty else { return }
     let blockFloats = type.blockElements * 4
     var block = range.lowerBound / blockFloats
     let lastBlock = (range.upperBound + blockFloats - 1) / blockFloats
+    guard lastBlock * type.blockBytes <= blocks.byteCount, let stored = blocks.contiguousBytes?.baseAddress else {
+      throw GraftError(
+        .invalidArgument, "float bytes \(range) lie past the tensor's \(blocks.byteCount / type.blockBytes) blocks",
+        file: file, tensor: tensor)
+    }
     let stepBlocks = min(Self.blocksPerStep, max(lastBlock - block, 1))
-    let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: stepBlocks * type.blockBytes, alignment: 16)
-    defer { raw.deallocate() }
     let floats = UnsafeMutablePointer<Float>.allocate(capacity: stepBlocks * type.blockElements)
     defer { floats.deallocate() }
     while block < lastBlock {
       let count = min(stepBlocks, lastBlock - block)
       let source = (block * type.blockBytes)..<((block + count) * type.blockBytes)
-      let view = UnsafeMutableRawBufferPointer(rebasing: raw[0..<source.count])
-      try blocks.copyBytes(in: source, into: view)
-      guard let base = view.baseAddress else { return }
+      let base = stored + source.lowerBound
       try GGUFDequantize.decode(type, blocks: base, blockCount: count, into: floats)
       blocks.discard(source)
       // Copy the part of these decoded floats that falls in `range`.

@@ -72,6 +72,29 @@ enum MoEAssembly {
     }
   }
 
+  /// A ViT MoE pass's output and manifest: each block of `layers` replaced by what `convert` makes of it (its MLP's
+  /// tensors, named relative to the MLP prefix, and its manifest entry), every other tensor kept, and the MoE
+  /// configuration `parameters` describe written into the metadata under ``MoERecycle/metadataKey``.
+  static func build(
+    _ table: TensorTable, model: MoEDenseModel, layers: [Int], operation: String, parameters: JSONObject,
+    layout: MoELayout, statisticsSource: String,
+    convert: (_ block: Int) throws(GraftError) -> (tensors: [(String, Tensor)], layer: MoEManifest.Layer)
+  ) throws(GraftError) -> (TensorTable, MoEManifest) {
+    var replacements: [Int: [(String, Tensor)]] = [:]
+    var manifestLayers: [MoEManifest.Layer] = []
+    for b in layers {
+      let converted = try convert(b)
+      replacements[b] = converted.tensors
+      manifestLayers.append(converted.layer)
+    }
+    let configuration = JSONValue.object(MoERecycle.configuration(parameters, layout: layout)).serialized()
+    let out = try assemble(
+      table, model: model, replacements: replacements, metadata: [MoERecycle.metadataKey: .string(configuration)])
+    let manifest = MoEManifest(
+      operation: operation, parameters: parameters, statisticsSource: statisticsSource, layers: manifestLayers)
+    return (out, manifest)
+  }
+
   /// The output table.
   static func assemble(
     _ table: TensorTable, model: MoEDenseModel, replacements: [Int: [(String, Tensor)]], metadata: [String: JSONValue]

@@ -87,9 +87,32 @@ public enum MoERecycle {
       }
     }
     if options.layout == .generic { try MoEAssembly.checkTopK(options.topK, experts: expertCount) }
-    var replacements: [Int: [(String, Tensor)]] = [:]
-    var manifestLayers: [MoEManifest.Layer] = []
-    for b in layers {
+    var parameters = JSONObject()
+    parameters["mode"] = .string(teacher == nil ? "same-width" : "teacher-width")
+    parameters["strategy"] = .string(options.strategy.rawValue)
+    if options.globalTopK { parameters["global_top_k"] = .bool(true) }
+    if options.strategy == .coactivation { parameters["communities"] = .integer(options.communities) }
+    parameters["experts"] = .integer(expertCount)
+    parameters["ratio"] = .double(ratio)
+    parameters["layers"] = .array(layers.map(JSONValue.integer))
+    parameters["layer_selection"] = .string(options.layers.description)
+    parameters["layout"] = .string(options.layout.rawValue)
+    if options.layout == .dualPath {
+      parameters["core_experts"] = .integer(options.coreExperts)
+      parameters["univ_experts"] = .integer(options.universalExperts)
+      parameters["univ_factor"] = .double(options.universalFactor)
+    }
+    if options.layout == .generic {
+      parameters["top_k"] = .integer(options.topK)
+      parameters["gate"] = .string(options.gate.rawValue)
+      parameters["router"] = .string(options.router.description)
+    }
+    parameters["method"] = .string("recycle")
+    parameters["seed"] = .int(Int64(bitPattern: options.seed))
+    return try MoEAssembly.build(
+      dense, model: model, layers: layers, operation: "moe.recycle", parameters: parameters, layout: options.layout,
+      statisticsSource: options.statisticsSource
+    ) { b throws(GraftError) in
       let block = sourceModel.blocks[b]
       let h = block.hidden
       let dT = sourceModel.width
@@ -195,43 +218,13 @@ public enum MoERecycle {
             fc: "vit_fc")
         }
       }
-      replacements[b] = tensors.map { ($0.0, $0.1) }
-      manifestLayers.append(
+      return (
+        tensors,
         MoEManifest.Layer(
           block: b, hidden: h, expertUnits: sets, sharedUnits: nil, expertChannels: channels, groups: groups,
-          scores: scores))
+          scores: scores)
+      )
     }
-    var parameters = JSONObject()
-    parameters["mode"] = .string(teacher == nil ? "same-width" : "teacher-width")
-    parameters["strategy"] = .string(options.strategy.rawValue)
-    if options.globalTopK { parameters["global_top_k"] = .bool(true) }
-    if options.strategy == .coactivation { parameters["communities"] = .integer(options.communities) }
-    parameters["experts"] = .integer(expertCount)
-    parameters["ratio"] = .double(ratio)
-    parameters["layers"] = .array(layers.map(JSONValue.integer))
-    parameters["layer_selection"] = .string(options.layers.description)
-    parameters["layout"] = .string(options.layout.rawValue)
-    if options.layout == .dualPath {
-      parameters["core_experts"] = .integer(options.coreExperts)
-      parameters["univ_experts"] = .integer(options.universalExperts)
-      parameters["univ_factor"] = .double(options.universalFactor)
-    }
-    if options.layout == .generic {
-      parameters["top_k"] = .integer(options.topK)
-      parameters["gate"] = .string(options.gate.rawValue)
-      parameters["router"] = .string(options.router.description)
-    }
-    parameters["method"] = .string("recycle")
-    parameters["seed"] = .int(Int64(bitPattern: options.seed))
-    var metadata: [String: JSONValue] = [:]
-    metadata[metadataKey] = .string(JSONValue.object(configuration(parameters, layout: options.layout)).serialized())
-    let out = try MoEAssembly.assemble(dense, model: model, replacements: replacements, metadata: metadata)
-    return (
-      out,
-      MoEManifest(
-        operation: "moe.recycle", parameters: parameters, statisticsSource: options.statisticsSource,
-        layers: manifestLayers)
-    )
   }
 
   /// Jetpack's ratio key: `f'{r:.2f}'.replace('.', 'p')` (0.25 → `0p25`).

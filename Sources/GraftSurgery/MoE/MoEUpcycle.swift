@@ -66,9 +66,22 @@ public enum MoEUpcycle {
     if options.layout == .jetpack && options.sharedHidden > 0 {
       throw GraftError(.invalidArgument, "the Jetpack layout has no shared expert")
     }
-    var replacements: [Int: [(String, Tensor)]] = [:]
-    var manifestLayers: [MoEManifest.Layer] = []
-    for b in layers {
+    var parameters = JSONObject()
+    parameters["method"] = .string(options.method.rawValue)
+    if options.method == .partition { parameters["partition"] = .string(options.partition.rawValue) }
+    parameters["experts"] = .integer(e)
+    parameters["top_k"] = .integer(options.topK)
+    parameters["gate"] = .string(options.gate.rawValue)
+    parameters["router"] = .string(options.router.description)
+    parameters["shared_hidden"] = .integer(options.sharedHidden)
+    parameters["layers"] = .array(layers.map(JSONValue.integer))
+    parameters["layer_selection"] = .string(options.layers.description)
+    parameters["layout"] = .string(options.layout.rawValue)
+    parameters["seed"] = .int(Int64(bitPattern: options.seed))
+    return try MoEAssembly.build(
+      table, model: model, layers: layers, operation: "moe.upcycle", parameters: parameters, layout: options.layout,
+      statisticsSource: "data-free (weight product)"
+    ) { b throws(GraftError) in
       let block = model.blocks[b]
       let h = block.hidden
       let d = model.width
@@ -134,32 +147,12 @@ public enum MoEUpcycle {
       case .dualPath:
         break
       }
-      replacements[b] = tensors
-      manifestLayers.append(
+      return (
+        tensors,
         MoEManifest.Layer(
           block: b, hidden: h, expertUnits: sets, sharedUnits: shared, expertChannels: nil, groups: nil, scores: scores)
       )
     }
-    var parameters = JSONObject()
-    parameters["method"] = .string(options.method.rawValue)
-    if options.method == .partition { parameters["partition"] = .string(options.partition.rawValue) }
-    parameters["experts"] = .integer(e)
-    parameters["top_k"] = .integer(options.topK)
-    parameters["gate"] = .string(options.gate.rawValue)
-    parameters["router"] = .string(options.router.description)
-    parameters["shared_hidden"] = .integer(options.sharedHidden)
-    parameters["layers"] = .array(layers.map(JSONValue.integer))
-    parameters["layer_selection"] = .string(options.layers.description)
-    parameters["layout"] = .string(options.layout.rawValue)
-    parameters["seed"] = .int(Int64(bitPattern: options.seed))
-    var metadata: [String: JSONValue] = [:]
-    metadata[MoERecycle.metadataKey] = .string(
-      JSONValue.object(MoERecycle.configuration(parameters, layout: options.layout)).serialized())
-    let out = try MoEAssembly.assemble(table, model: model, replacements: replacements, metadata: metadata)
-    let manifest = MoEManifest(
-      operation: "moe.upcycle", parameters: parameters, statisticsSource: "data-free (weight product)",
-      layers: manifestLayers)
-    return (out, manifest)
   }
 }
 

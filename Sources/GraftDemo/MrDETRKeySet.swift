@@ -1,9 +1,29 @@
-import GraftCore
+public import Graft
+
+/// The dimensions of a synthetic Mr.DETR model: the engine's transformer configuration, plus the route-3
+/// instruction tokens (training-only) and the backbone channels the neck maps from, which the engine does not run.
+public struct MrDETRConfig: Sendable, Hashable {
+  /// The transformer and heads.
+  ///
+  /// Its decoder naming and label encoder are not read: the key set's layout and variant decide them.
+  public var transformer = DeformableDETRConfig()
+  /// Route-3 instruction tokens per decoder layer.
+  public var instructionTokens = 10
+  /// The backbone's output channels for res3, res4, res5 (what the neck maps from).
+  public var backboneChannels = [512, 1024, 2048]
+
+  /// Creates a configuration; the defaults are the R50 4-scale 900-query release.
+  public init() {}
+
+  /// The R50, 4-level, 900-query configuration of the released Deformable++ checkpoints.
+  public static let r50 = MrDETRConfig()
+}
 
 /// Every tensor name and shape of a Mr.DETR checkpoint for a configuration, in PyTorch `state_dict` order.
 ///
 /// This is the primary-route key manifest (what a strict loader expects after stripping) and, with the auxiliary
-/// keys included, the full training key set that synthetic fixtures are built from.
+/// keys included, the full training key set that synthetic fixtures are built from. It is written independently of
+/// the engine's ``DeformableDETRConfig/manifest``, which the fixtures built from it test.
 public struct MrDETRKeySet: Sendable {
   /// What a key is for.
   public enum Kind: Sendable, Hashable {
@@ -42,7 +62,8 @@ public struct MrDETRKeySet: Sendable {
     config c: MrDETRConfig, variant: MrDETRVariant, includeAuxiliary: Bool = true, resNet50Backbone: Bool = false,
     layout: MrDETRLayout = .mrdetr
   ) {
-    let d = c.embedDim
+    let t = c.transformer
+    let d = t.embedDim
     func add(_ name: String, _ shape: [Int], _ kind: Kind = .primary, alias: String? = nil) {
       keys.append(Key(name: name, shape: shape, kind: kind, aliasOf: alias))
     }
@@ -55,8 +76,8 @@ public struct MrDETRKeySet: Sendable {
       add(p + ".bias", [n], kind)
     }
     func msda(_ p: String, points: Int) {
-      linear(p + ".sampling_offsets", c.heads * c.levels * points * 2, d)
-      linear(p + ".attention_weights", c.heads * c.levels * points, d)
+      linear(p + ".sampling_offsets", t.heads * t.levels * points * 2, d)
+      linear(p + ".attention_weights", t.heads * t.levels * points, d)
       linear(p + ".value_proj", d, d)
       linear(p + ".output_proj", d, d)
     }
@@ -71,23 +92,23 @@ public struct MrDETRKeySet: Sendable {
       add("neck.convs.\(i).conv.bias", [d], .shared)
       norm("neck.convs.\(i).norm", d, .shared)
     }
-    for i in 0..<max(0, c.levels - c.backboneChannels.count) {
+    for i in 0..<max(0, t.levels - c.backboneChannels.count) {
       add("neck.extra_convs.\(i).conv.weight", [d, i == 0 ? c.backboneChannels.last ?? d : d, 3, 3], .shared)
       add("neck.extra_convs.\(i).conv.bias", [d], .shared)
       norm("neck.extra_convs.\(i).norm", d, .shared)
     }
-    add("transformer.level_embeds", [c.levels, d])
-    for l in 0..<c.encoderLayers {
+    add("transformer.level_embeds", [t.levels, d])
+    for l in 0..<t.encoderLayers {
       let p = "transformer.encoder.layers.\(l)."
-      msda(p + "attentions.0", points: c.encoderPoints)
-      linear(p + "ffns.0.layers.0.0", c.encoderFFNDim, d)
-      linear(p + "ffns.0.layers.1", d, c.encoderFFNDim)
+      msda(p + "attentions.0", points: t.encoderPoints)
+      linear(p + "ffns.0.layers.0.0", t.encoderFFNDim, d)
+      linear(p + "ffns.0.layers.1", d, t.encoderFFNDim)
       norm(p + "norms.0", d)
       norm(p + "norms.1", d)
     }
     let route3: Kind = .auxiliary(.route3InstructiveAttention)
     let route1: Kind = .auxiliary(.route1IndependentFFN)
-    for l in 0..<c.decoderLayers {
+    for l in 0..<t.decoderLayers {
       let p = "transformer.decoder.layers.\(l)."
       add(p + "attentions.0.attn.in_proj_weight", [3 * d, d])
       add(p + "attentions.0.attn.in_proj_bias", [3 * d])
@@ -100,17 +121,17 @@ public struct MrDETRKeySet: Sendable {
           add(p + "attentions.0.instruction_o2m.weight", [c.instructionTokens, d], route3)
           add(p + "attentions.0.instruction_o2m_pos.weight", [c.instructionTokens, d], route3)
         }
-        msda(p + "attentions.1", points: c.decoderPoints)
-        linear(p + "ffns.0.layers.0.linear.linear", c.decoderFFNDim, d)
-        if includeAuxiliary { linear(p + "ffns.0.layers.0.linear.linear_sep", c.decoderFFNDim, d, route1) }
-        linear(p + "ffns.0.layers.1.linear", d, c.decoderFFNDim)
-        if includeAuxiliary { linear(p + "ffns.0.layers.1.linear_sep", d, c.decoderFFNDim, route1) }
+        msda(p + "attentions.1", points: t.decoderPoints)
+        linear(p + "ffns.0.layers.0.linear.linear", t.decoderFFNDim, d)
+        if includeAuxiliary { linear(p + "ffns.0.layers.0.linear.linear_sep", t.decoderFFNDim, d, route1) }
+        linear(p + "ffns.0.layers.1.linear", d, t.decoderFFNDim)
+        if includeAuxiliary { linear(p + "ffns.0.layers.1.linear_sep", d, t.decoderFFNDim, route1) }
         norm(p + "norms.0", d)
         norm(p + "norms.1", d)
       case .detrex:
-        msda(p + "attentions.1", points: c.decoderPoints)
-        linear(p + "ffns.0.layers.0.0", c.decoderFFNDim, d)
-        linear(p + "ffns.0.layers.1", d, c.decoderFFNDim)
+        msda(p + "attentions.1", points: t.decoderPoints)
+        linear(p + "ffns.0.layers.0.0", t.decoderFFNDim, d)
+        linear(p + "ffns.0.layers.1", d, t.decoderFFNDim)
         norm(p + "norms.0", d)
         norm(p + "norms.1", d)
         norm(p + "norms.2", d)
@@ -118,10 +139,10 @@ public struct MrDETRKeySet: Sendable {
     }
     // The heads are stored under the decoder first: `transformer` registers before the top-level heads, so
     // PyTorch's state_dict meets the shared modules there first and the top-level names are the aliases.
-    for i in 0...c.decoderLayers { linear("transformer.decoder.class_embed.\(i)", c.classes, d) }
-    for i in 0...c.decoderLayers { mlp("transformer.decoder.bbox_embed.\(i)") }
+    for i in 0...t.decoderLayers { linear("transformer.decoder.class_embed.\(i)", t.classes, d) }
+    for i in 0...t.decoderLayers { mlp("transformer.decoder.bbox_embed.\(i)") }
     if includeAuxiliary && layout == .mrdetr {
-      linear("transformer.decoder.class_embed_o2m_encoder", c.classes, d, .auxiliary(.route3Proposals))
+      linear("transformer.decoder.class_embed_o2m_encoder", t.classes, d, .auxiliary(.route3Proposals))
       mlp("transformer.decoder.bbox_embed_enc_o2m", .auxiliary(.route3Proposals))
     }
     linear("transformer.enc_output", d, d)
@@ -134,10 +155,10 @@ public struct MrDETRKeySet: Sendable {
     for k in decoderHeads {
       add(String(k.name.dropFirst("transformer.decoder.".count)), k.shape, .primary, alias: k.name)
     }
-    add("query_embedding.weight", [c.queries, d])
-    if variant.hasLabelEncoder && includeAuxiliary { add("label_enc.weight", [c.classes, d], .labelEncoder) }
+    add("query_embedding.weight", [t.queries, d])
+    if variant.hasLabelEncoder && includeAuxiliary { add("label_enc.weight", [t.classes, d], .labelEncoder) }
     if variant == .insseg {
-      let heads = c.heads
+      let heads = t.heads
       linear("bbox_attention.q_linear", d, d, .shared)
       linear("bbox_attention.k_linear", d, d, .shared)
       let dim = d + heads
