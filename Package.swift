@@ -96,7 +96,8 @@ let package = Package(
       name: "GraftHDF5Tests", dependencies: ["GraftHDF5", "GraftFormats", "TestSupport"],
       swiftSettings: strictSettings),
     .testTarget(
-      name: "GraftSurgeryTests", dependencies: ["GraftSurgery", "GraftFormats", "GraftDemo", "TestSupport"],
+      name: "GraftSurgeryTests",
+      dependencies: ["GraftSurgery", "GraftEngine", "GraftFormats", "GraftDemo", "TestSupport"],
       swiftSettings: strictSettings),
     .testTarget(
       name: "GraftEngineTests", dependencies: ["GraftEngine", "GraftFormats", "TestSupport"],
