@@ -9,6 +9,24 @@ import Testing
 @Suite("The libhdf5 wrapper", .enabled(if: HDF5Support.isAvailable, "built without the HDF5 trait"), .serialized)
 struct HDF5LibraryTests {
   #if HDF5
+    @Test("a child process started while a file is being written does not keep the finished file locked")
+    func inheritedDescriptor() throws {
+      let path = try TestPaths.scratchFolder("hdf5-inherited-lock") + "/written.h5"
+      var child: Int32 = 0
+      do {
+        let file = try HDF5Library.createFile(path)
+        // Another thread starting a child right now: it inherits libhdf5's descriptor (opened without O_CLOEXEC).
+        child = try Syscalls.spawn("/bin/sleep", ["sleep", "30"]).pid
+        try HDF5Library.closeFile(file)
+      }
+      defer {
+        Syscalls.killHard(child)
+        Syscalls.wait(child)
+      }
+      // Failed with "unable to lock file, errno = 11" while the child lived, when the writer took a file lock.
+      _ = try HDF5Library.openFile(path)
+    }
+
     @Test("readRows refuses a buffer smaller than the selection instead of letting H5Dread write past it")
     func readRowsChecksTheBuffer() throws {
       let file = try HDF5Library.openFile(TestPaths.fixture("hdf5/plain.h5"))

@@ -26,6 +26,11 @@
       let fapl = try owned(H5Pcreate(graft_h5p_file_access()), .propertyList, "H5Pcreate(file access)")
       // v1.8 object formats: readable by every libhdf5 since 2008, and needed for creation order and big attributes.
       try check(H5Pset_libver_bounds(fapl.id, H5F_LIBVER_V18, H5F_LIBVER_V18), "H5Pset_libver_bounds")
+      // No file lock on a temporary file no one else can name. libhdf5 opens without O_CLOEXEC, so a child process
+      // another thread starts meanwhile inherits the descriptor and with it the exclusive lock, which then refuses
+      // every open of the finished file until that child exits. Reads keep their shared lock: it is what stops Graft
+      // from reading a file h5py is still writing.
+      try check(H5Pset_file_locking(fapl.id, false, true), "H5Pset_file_locking")
       return try owned(H5Fcreate(path, graft_h5f_acc_excl(), fcpl.id, fapl.id), .file, "H5Fcreate")
     }
 
