@@ -35,4 +35,27 @@ struct ExitStatusTests {
     let r = try GraftExecutable.run(["convert", "--no-such-option"])
     #expect(r.status == 64)
   }
+
+  @Test(
+    "diff and verify: 0 when equal or valid, 1 with the report when not; --quiet prints only a failure, --json parses")
+  func comparisons() throws {
+    let dir = try TestPaths.scratchFolder("cli-diff-verify")
+    let a = TestPaths.fixture("engine/vit_token.safetensors")
+    #expect(try GraftExecutable.run(["convert", a, dir + "/a.graft"]).status == 0)
+    let same = try GraftExecutable.run(["diff", a, dir + "/a.graft", "--quiet"])
+    #expect(same.status == 0 && same.stdout.isEmpty, "\(same.stderr)")
+    #expect(try GraftExecutable.run(["convert", a, dir + "/b.safetensors", "--dtype", "BF16"]).status == 0)
+    let different = try GraftExecutable.run(["diff", a, dir + "/b.safetensors", "--quiet"])
+    #expect(different.status == 1 && different.stdout.contains("DIFFERENT"))
+    let json = try GraftExecutable.run(["diff", a, dir + "/b.safetensors", "--json"])
+    let report = try JSONParser.parse(json.stdout).objectValue
+    #expect(json.status == 1 && report?["matches"] == false)
+
+    #expect(try GraftExecutable.run(["verify", dir + "/a.graft", "--quiet"]).stdout.isEmpty)
+    var bytes = try FileSystem.readAll(dir + "/a.graft")
+    bytes[bytes.count / 2] ^= 0xFF  // a byte inside some tensor's data: its checksum no longer matches
+    try FileSystem.writeAll(bytes, to: dir + "/bad.graft")
+    let bad = try GraftExecutable.run(["verify", dir + "/bad.graft", "--quiet"])
+    #expect(bad.status == 1 && !bad.stdout.isEmpty, "\(bad.stderr)")
+  }
 }
