@@ -33,3 +33,22 @@ struct ChildProcessTests {
     #expect(throws: SystemError.self) { try ChildProcess.run("/nonexistent/graft", [], seconds: 1) }
   }
 }
+
+/// Thread counts follow the CPU affinity (`taskset`, a container's cpuset), not the machine's processor count.
+@Suite("Processors available to the process")
+struct ProcessorCountTests {
+  @Test("kernel CPU lists are counted; anything else is refused")
+  func cpuLists() {
+    #expect(Syscalls.cpuListCount("\t0-3,8,10-11") == 7)
+    #expect(Syscalls.cpuListCount("0") == 1)
+    #expect(Syscalls.cpuListCount("3-1") == nil)
+    #expect(Syscalls.cpuListCount("0-") == nil)
+    #expect(Syscalls.cpuListCount("a") == nil)
+    #expect(Syscalls.cpuListCount("") == nil)
+  }
+
+  @Test("the affinity's count is at least one and at most the processors online")
+  func available() {
+    #expect((1...Syscalls.onlineProcessorCount).contains(Syscalls.availableProcessorCount))
+  }
+}

@@ -59,3 +59,20 @@ struct ExitStatusTests {
     #expect(bad.status == 1 && !bad.stdout.isEmpty, "\(bad.stderr)")
   }
 }
+
+/// `taskset -c 0 graft …` (or a one-CPU container) runs one engine thread, not one per processor of the machine.
+@Suite(
+  "graft follows the CPU affinity",
+  .enabled(if: GraftExecutable.path != nil && FileSystem.exists("/usr/bin/taskset")))
+struct AffinityTests {
+  @Test("run under taskset -c 0 reports one thread")
+  func oneCPU() throws {
+    let graft = try #require(GraftExecutable.path)
+    let r = try ChildProcess.run(
+      "/usr/bin/taskset",
+      ["-c", "0", graft, "run", TestPaths.fixture("engine/vit_token.safetensors"), "--random", "1"],
+      seconds: 120)
+    let text = String(decoding: r.output, as: UTF8.self)
+    #expect(r.outcome == .exited(0) && text.contains(", 1 threads"), "\(text)")
+  }
+}

@@ -28,29 +28,4 @@ static inline int ctf_has_f16c(void) { return CTF_HAS_F16C; }
 static inline int ctf_has_avx2(void) { return CTF_HAS_AVX2; }
 static inline int ctf_has_avx512f(void) { return CTF_HAS_AVX512F; }
 
-// The engine sizes its worker pool from the processors this process may run on; the Swift side may import only the
-// standard library and Dispatch, neither of which exposes sched_getaffinity.
-#if defined(__linux__)
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <sched.h>
-#include <unistd.h>
-static inline int ctf_available_cpu_count(void) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
-  long online = sysconf(_SC_NPROCESSORS_ONLN);
-  return online > 0 ? (int)online : 1;
-}
-#else
-#include <unistd.h>
-static inline int ctf_available_cpu_count(void) {
-  long online = sysconf(_SC_NPROCESSORS_ONLN);
-  return online > 0 ? (int)online : 1;
-}
-#endif
 #endif

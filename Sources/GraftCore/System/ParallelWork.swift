@@ -6,10 +6,11 @@ import Dispatch
 /// Parts here are large (a megabyte of rows each), so Dispatch's thread wake-up latency is noise and
 /// `concurrentPerform` is enough.
 public enum ParallelWork {
-  /// `GRAFT_THREADS` when it is a positive integer, else the processors online.
+  /// `GRAFT_THREADS` when it is a positive integer, else the processors this process may run on: the one setting
+  /// of every thread count in Graft (the engine's worker pool is sized by it too).
   public static let threadCount: Int = {
     if let text = FileSystem.environment("GRAFT_THREADS"), let n = Int(text), n > 0 { return min(n, 256) }
-    return Syscalls.onlineProcessorCount
+    return Syscalls.availableProcessorCount
   }()
 
   /// Calls `body(part)` for every part in `0..<parts`, on up to ``threadCount`` threads.

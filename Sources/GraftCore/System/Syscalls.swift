@@ -103,6 +103,33 @@ package enum Syscalls {
   /// The processors currently online (at least 1).
   package static var onlineProcessorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
+  /// The processors this process may run on (its CPU affinity, as `taskset` or a container's cpuset sets it), else
+  /// the processors online.
+  ///
+  /// Read from `Cpus_allowed_list` in /proc/self/status: Swift's Glibc module does not declare sched_getaffinity.
+  package static var availableProcessorCount: Int {
+    guard let fd = try? openReadOnly("/proc/self/status") else { return onlineProcessorCount }
+    defer { close(fd) }
+    var text: [UInt8] = []
+    while text.count < 1 << 16, let chunk = try? readSome(fd, max: 4096), !chunk.isEmpty { text += chunk }
+    let key = "Cpus_allowed_list:"
+    let line = String(decoding: text, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(key) }
+    return line.flatMap { cpuListCount($0.dropFirst(key.count)) } ?? onlineProcessorCount
+  }
+
+  /// The number of CPUs in a kernel CPU list such as `0-3,8,10-11`; `nil` when the text is not one.
+  package static func cpuListCount(_ list: Substring) -> Int? {
+    var count = 0
+    for part in list.filter({ !$0.isWhitespace }).split(separator: ",") {
+      let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+      guard bounds.count <= 2, let low = Int(bounds[0]), let high = Int(bounds[bounds.count - 1]),
+        low >= 0, high >= low, high < 1 << 20
+      else { return nil }
+      count += high - low + 1
+    }
+    return count > 0 ? count : nil
+  }
+
   /// Writes all of `bytes`, retrying on short writes and EINTR.
   package static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) {
     var done = 0

@@ -1,4 +1,3 @@
-import CTargetFeatures
 import Dispatch
 import GraftCore
 import Synchronization
@@ -25,11 +24,9 @@ final class WorkerPool: Sendable {
   /// The process-wide pool, sized by ``defaultThreadCount``.
   static let shared = WorkerPool(threads: defaultThreadCount)
 
-  /// `GRAFT_THREADS` when it is a positive integer, else the processors this process may use.
-  static let defaultThreadCount: Int = {
-    if let text = FileSystem.environment("GRAFT_THREADS"), let n = Int(text), n > 0 { return min(n, 256) }
-    return max(1, Int(ctf_available_cpu_count()))
-  }()
+  /// `GRAFT_THREADS` when it is a positive integer, else the processors this process may use
+  /// (``ParallelWork/threadCount``).
+  static var defaultThreadCount: Int { ParallelWork.threadCount }
 
   private final class Helper: Sendable {
     let sleeping = Atomic<Bool>(false)
