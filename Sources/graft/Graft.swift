@@ -13,6 +13,9 @@ struct GraftCommand: ParsableCommand {
       Exit status: 0 success; 1 a comparison or verification failed (diff, verify, check); 2 the input is invalid or \
       unreadable; 3 the output could not be written; 64 bad command-line usage.
 
+      GRAFT_THREADS sets how many threads the engine and the format kernels use (default: the CPUs this process may \
+      run on, as taskset or a container's cpuset allows).
+
       HDF5 files are first read in a guard child process, so a libhdf5 crash on a corrupt file exits 2: \
       GRAFT_HDF5_GUARD_SECONDS sets its deadline (60), GRAFT_HDF5_GUARD=off reads in process.
       """,
