@@ -122,11 +122,12 @@ public enum LLMRunWorkflow {
     let t0 = clock.now
     let (model, configuration) = try LLMModelLoader.load(options.model, read: options.read, parse: options.parse)
     let t1 = clock.now
+    // One KV cache for the prompt and the continuation: the prompt is computed once.
+    let session = model.makeSession(batch: options.tokens.count, capacity: length + options.generate)
     let out: CausalLM.Output
-    do { out = try model.forward(tokens: options.tokens) } catch { throw error.resolved(by: "tokens") }
+    do { out = try session.append(options.tokens, allLogits: true) } catch { throw error.resolved(by: "tokens") }
     let t2 = clock.now
-    var generated: [[Int32]] = []
-    if options.generate > 0 { generated = try model.generate(prompts: options.tokens, steps: options.generate) }
+    let generated = try model.generate(continuing: session, after: out, steps: options.generate)
     let t3 = clock.now
     if let path = options.outputPath {
       try FloatTensorFile.write(out.logits, to: path, inputs: [options.model])

@@ -110,15 +110,59 @@ public struct CausalLM: Sendable {
   /// Gives the tokens that recomputing the whole prefix at every step gives, except that dynamic NTK RoPE past
   /// `max_position_embeddings` keeps each cached key's frequencies, exactly as transformers' `generate` does.
   public func generate(prompts: [[Int32]], steps: Int) throws(GraftError) -> [[Int32]] {
-    guard steps >= 0 else { throw GraftError(.invalidArgument, "the number of steps is \(steps); expected ≥ 0") }
-    let promptLength = prompts.first?.count ?? 0
-    let session = LLMSession(model: self, batch: prompts.count, capacity: promptLength + steps)
-    var out = Array(repeating: [Int32](), count: prompts.count)
-    if steps == 0 { return out }
-    var next = try session.appendGreedy(prompts)
+    guard steps > 0 else { return try noTokens(prompts.count, steps: steps) }
+    let session = LLMSession(model: self, batch: prompts.count, capacity: (prompts.first?.count ?? 0) + steps)
+    return try decode(session, first: session.appendGreedy(prompts), steps: steps)
+  }
+
+  /// Continues `session` greedily for `steps` tokens after `output`, what its last ``LLMSession/append(_:allLogits:hiddenStates:)``
+  /// returned: a prompt whose logits were wanted is computed once, not again by ``generate(prompts:steps:)``.
+  public func generate(
+    continuing session: LLMSession, after output: Output, steps: Int
+  ) throws(GraftError)
+    -> [[Int32]]
+  {
+    guard steps > 0 else { return try noTokens(session.batch, steps: steps) }
+    let v = configuration.vocabularySize
+    let positions = output.logits.shape.count == 3 ? output.logits.shape[1] : 1
+    let logits = output.logits.values
+    let first = (0..<session.batch).map { b -> Int32 in
+      let start = (b * positions + positions - 1) * v
+      var best = start  // the first index on ties, as in LLMKernels.argmax
+      for j in start..<(start + v) where logits[j] > logits[best] { best = j }
+      return Int32(best - start)
+    }
+    return try decode(session, first: first, steps: steps)
+  }
+
+  private func noTokens(_ batch: Int, steps: Int) throws(GraftError) -> [[Int32]] {
+    guard steps == 0 else { throw GraftError(.invalidArgument, "the number of steps is \(steps); expected ≥ 0") }
+    return Array(repeating: [], count: batch)
+  }
+
+  private func decode(_ session: LLMSession, first: [Int32], steps: Int) throws(GraftError) -> [[Int32]] {
+    var out = Array(repeating: [Int32](), count: first.count)
+    var next = first
     for step in 0..<steps {
-      for b in 0..<prompts.count { out[b].append(next[b]) }
+      for b in 0..<next.count { out[b].append(next[b]) }
       if step + 1 < steps { next = try session.appendGreedy(next.map { [$0] }) }
+    }
+    return out
+  }
+
+  /// The embedding rows of `tokens`, `[B·T × hidden]` (the input of decoder layer 0).
+  ///
+  /// - Throws: `invalidArgument` for a token id outside the vocabulary.
+  public func embed(_ tokens: [[Int32]]) throws(GraftError) -> [Float] {
+    let h = configuration.hiddenSize
+    var out: [Float] = []
+    out.reserveCapacity(tokens.count * (tokens.first?.count ?? 0) * h)
+    for id in tokens.joined() {
+      guard id >= 0, Int(id) < configuration.vocabularySize else {
+        throw GraftError(
+          .invalidArgument, "token id \(id) is outside the vocabulary 0..<\(configuration.vocabularySize)")
+      }
+      out += embedding[(Int(id) * h)..<((Int(id) + 1) * h)]
     }
     return out
   }
