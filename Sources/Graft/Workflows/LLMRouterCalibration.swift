@@ -18,11 +18,17 @@ enum LLMRouterCalibration {
     do { model = try CausalLM(configuration: c, weights: folder.table) } catch {
       throw error.inFile(folder.path).on(.input)
     }
+    // Only the layer inputs are wanted: the logits of the last position alone, and the embedding rows the model
+    // already holds.
     let out: CausalLM.Output
-    do { out = try model.forward(tokens: tokens, hiddenStates: true) } catch { throw error.inFile(file).on(.input) }
+    let embedded: [Float]
+    do {
+      let session = model.makeSession(batch: tokens.count, capacity: tokens[0].count)
+      out = try session.append(tokens, allLogits: false, hiddenStates: true)
+      embedded = try model.embed(tokens)
+    } catch { throw error.inFile(file).on(.input) }
     let h = c.hiddenSize
     let t = tokens[0].count
-    let embedded = try embeddings(folder.table, tokens: tokens, hidden: h)
     var rows: [Int: [Float]] = [:]
     for layer in 0..<c.layerCount {
       let input = layer == 0 ? embedded : out.hiddenStates[layer - 1].values
@@ -43,31 +49,5 @@ enum LLMRouterCalibration {
       rows[layer] = r
     }
     return rows
-  }
-
-  /// The embedding rows of the tokens, `[B·T × H]`.
-  static func embeddings(_ table: TensorTable, tokens: [[Int32]], hidden h: Int) throws -> [Float] {
-    let name = "model.embed_tokens.weight"
-    guard let w = table[name], let size = w.dtype.byteWidth, w.shape.count == 2, w.shape[1] == h else {
-      throw GraftError(.invalidModel, "missing or misshapen embedding matrix", tensor: name).on(.input)
-    }
-    var out: [Float] = []
-    out.reserveCapacity(tokens.count * (tokens.first?.count ?? 0) * h)
-    var raw = [UInt8](repeating: 0, count: h * size)
-    var values = [Float](repeating: 0, count: h)
-    for id in tokens.joined() {
-      let range = (Int(id) * h * size)..<((Int(id) + 1) * h * size)
-      guard range.upperBound <= w.byteCount else {
-        throw GraftError(.invalidArgument, "token id \(id) is outside the vocabulary \(w.shape[0])", tensor: name)
-      }
-      try raw.withUnsafeMutableBytes { try w.bytes.copyBytes(in: range, into: $0) }
-      try raw.withUnsafeBytes { b in
-        try values.withUnsafeMutableBufferPointer { v throws(GraftError) in
-          try ElementDecoding.decodeToFloat(b, dtype: w.dtype, into: v)
-        }
-      }
-      out += values
-    }
-    return out
   }
 }
