@@ -59,7 +59,7 @@ extension LLMMoECheck {
       var nonZero = Set(plan.synthesizedZeros).symmetricDifference(added).sorted()
       for name in added {
         guard let t = moe[name] else { continue }
-        if try LLMStreamed.floats(t, name: name).contains(where: { $0.bitPattern != 0 }) { nonZero.append(name) }
+        if try !LLMStreamed.isPositiveZero(t, name: name) { nonZero.append(name) }
       }
       rows.append(
         row(
@@ -183,7 +183,7 @@ extension LLMMoECheck {
           continue
         }
         if m == "down_proj" && plan.sharedExpert == .zero {
-          if try LLMStreamed.floats(out, name: s + m).contains(where: { $0.bitPattern != 0 }) {
+          if try !LLMStreamed.isPositiveZero(out, name: s + m) {
             bad.append(s + m + ".weight is not zero")
           }
         } else if try !RawBytes.equal(out, src, name: s + m) {

@@ -74,6 +74,21 @@ enum LLMStreamed {
     }
   }
 
+  /// Whether every element is +0, streamed a chunk at a time.
+  ///
+  /// No decode: a float is +0 exactly when all its bits are zero.
+  static func isPositiveZero(_ t: Tensor, name: String) throws(GraftError) -> Bool {
+    var zero = true
+    do {
+      try t.forEachChunk(chunkSize: 1 << 20) { chunk in
+        if zero && chunk.contains(where: { $0 != 0 }) { zero = false }
+      }
+    } catch {
+      throw GraftError.reading(error, tensor: name)
+    }
+    return zero
+  }
+
   /// A small tensor's values as Float.
   static func floats(_ t: Tensor, name: String) throws(GraftError) -> [Float] {
     var out = [Float](repeating: 0, count: t.elementCount)
