@@ -103,15 +103,13 @@ public enum LoRACheck {
     let unmerged = try unmergedTable(base: base, merged: merged, report: report)
     let before = try CausalLM(configuration: configuration, weights: unmerged)
     let after = try CausalLM(configuration: configuration, weights: merged)
-    var rng = SplitMix64(seed: seed)
-    let tokens = (0..<2).map { _ in (0..<12).map { _ in Int32(rng.below(configuration.vocabularySize)) } }
-    let x = try before.forward(tokens: tokens).logits
-    let y = try after.forward(tokens: tokens).logits
-    let flat = { (t: FloatTensor) in
-      (try? FloatTensor(shape: [t.values.count / max(1, t.shape.last ?? 1), t.shape.last ?? 1], values: t.values)) ?? t
-    }
-    var row = ModelCheck.row(
-      "model logits", TensorComparison(before: flat(x), after: flat(y), argmax: true), atol: 0, rtol: tolerance)
+    var o = LLMCheck.Options()
+    (o.batch, o.length, o.seed, o.atol, o.rtol, o.compareHiddenStates) = (2, 12, seed, 0, tolerance, false)
+    // LLMCheck.compare ends with its logits row; the same seeded ids, comparison and KL as `graft check`.
+    var row =
+      try LLMCheck.compare(before: before, after: after, options: o).row("logits")
+      ?? CheckReport.Row("logits", .failed, note: "the LLM comparison returned no logits row")
+    row.name = "model logits"
     row.note = "decoder with unmerged adapters vs merged, 2 × 12 seeded token ids"
     return [row]
   }
