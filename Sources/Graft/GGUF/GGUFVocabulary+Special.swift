@@ -12,13 +12,14 @@ extension GGUFVocabulary {
   /// tokenizer.json post-processor and tokenizer_config.json, ids of tokenizer_config.json's `*_token` strings looked
   /// up in tokenizer.json's `added_tokens`, then config.json's `*_token_id`; the chat template.
   mutating func readSpecialTokens(
-    _ files: HuggingFaceTokenizerFiles, tokenizerConfig: JSONObject?, config: JSONObject, notes: inout [String]
+    _ files: HuggingFaceTokenizerFiles, tokenizer: JSONObject?, tokenizerConfig: JSONObject?, config: JSONObject,
+    notes: inout [String]
   ) throws(GraftError) {
     var types = Self.specialTypes
     var tokenText: [String: String] = [:]
     for t in types { if let s = Self.content(tokenizerConfig?["\(t)_token"]) { tokenText[t] = s } }
     var addedTokens: [(content: String, id: Int)] = []
-    if let tokenizer = try files.json("tokenizer.json") {
+    if let tokenizer {
       for entry in tokenizer["added_tokens"]?.arrayValue ?? [] {
         if let c = entry["content"]?.stringValue, let id = entry["id"]?.intValue { addedTokens.append((c, id)) }
       }

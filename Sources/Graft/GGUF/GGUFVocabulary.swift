@@ -49,13 +49,15 @@ struct GGUFVocabulary {
   ) throws(GraftError) -> GGUFVocabulary {
     let files = HuggingFaceTokenizerFiles(folder: folder)
     let tokenizerConfig = try files.json("tokenizer_config.json")
+    // Parsed once: the vocabulary (byte-level BPE) and the special tokens both read it, and it is megabytes.
+    let tokenizerJSON = try files.json("tokenizer.json")
     var vocabulary: GGUFVocabulary
     if FileSystem.exists(folder + "/tokenizer.model") {
       vocabulary = try sentencePiece(files, tokenizerConfig: tokenizerConfig, size: vocabularySize, notes: &notes)
       if architecture == .llama, let prefix = tokenizerConfig?["add_prefix_space"]?.boolValue {
         vocabulary.addSpacePrefix = prefix
       }
-    } else if let tokenizer = try files.json("tokenizer.json") {
+    } else if let tokenizer = tokenizerJSON {
       vocabulary = try bytePairs(tokenizer, files: files, size: vocabularySize, notes: &notes)
     } else {
       throw GraftError(
@@ -64,7 +66,8 @@ struct GGUFVocabulary {
           + "llama.cpp requires tokenizer.ggml.model and tokenizer.ggml.tokens", file: folder
       ).on(.input)
     }
-    try vocabulary.readSpecialTokens(files, tokenizerConfig: tokenizerConfig, config: config, notes: &notes)
+    try vocabulary.readSpecialTokens(
+      files, tokenizer: tokenizerJSON, tokenizerConfig: tokenizerConfig, config: config, notes: &notes)
     try vocabulary.checkUnique(file: files.folder)
     return vocabulary
   }
