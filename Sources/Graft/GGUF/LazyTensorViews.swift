@@ -93,6 +93,12 @@ enum LazyTensorViews {
   static func slice(_ tensor: Tensor, index: Int) -> Tensor {
     let inner = Array(tensor.shape.dropFirst())
     let each = tensor.byteCount / max(tensor.shape.first ?? 1, 1)
+    if let mapped = tensor.bytes as? MappedBytes {
+      // A stored (F32/F16/BF16) expert stays a view of the file: writers copy it inside the kernel and the engine
+      // reads the mapping, as for any other stored tensor.
+      let view = MappedBytes(region: mapped.region, offset: mapped.offset + index * each, count: each)
+      return Tensor(dtype: tensor.dtype, shape: inner, bytes: view)
+    }
     return gather(tensor, shape: inner, segmentBytes: each, count: 1) { _ in index * each }
   }
 
