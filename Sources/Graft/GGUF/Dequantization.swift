@@ -47,12 +47,8 @@ public enum Dequantization {
     }
   }
 
-  /// PyTorch's name of a dtype, for config.json's `dtype`.
+  /// config.json's `dtype` for weights stored as `dtype`: its PyTorch name when a half type, else `float32`.
   static func torchName(_ dtype: DType) -> String {
-    switch dtype {
-    case .float16: return "float16"
-    case .bfloat16: return "bfloat16"
-    default: return "float32"
-    }
+    dtype == .float16 || dtype == .bfloat16 ? dtype.torchName ?? "float32" : "float32"
   }
 }

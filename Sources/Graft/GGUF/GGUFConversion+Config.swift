@@ -110,8 +110,7 @@ extension GGUFConversion {
     if experts > 0 {
       try moeConfiguration(&c, r, family: family, table: table)
     }
-    let torchName: [DType: String] = [.float32: "float32", .float16: "float16", .bfloat16: "bfloat16"]
-    c["dtype"] = .string(torchName[embedding.dtype] ?? "float32")
+    c["dtype"] = .string(Dequantization.torchName(embedding.dtype))
     if let v = table.metadata["tokenizer.ggml.bos_token_id"]?.intValue { c["bos_token_id"] = .integer(v) }
     if let v = table.metadata["tokenizer.ggml.eos_token_id"]?.intValue { c["eos_token_id"] = .integer(v) }
     if let v = table.metadata["tokenizer.ggml.padding_token_id"]?.intValue { c["pad_token_id"] = .integer(v) }

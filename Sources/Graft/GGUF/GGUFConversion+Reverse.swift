@@ -40,7 +40,7 @@ extension GGUFConversion {
       return HuggingFaceView(
         gguf: gguf, table: table, config: config, configuration: parsed, architecture: arch, notes: notes)
     } catch {
-      throw (error.file == nil ? error.inFile(path) : error).on(.input)
+      throw error.inFile(path).on(.input)
     }
   }
 
