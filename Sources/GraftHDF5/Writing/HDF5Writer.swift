@@ -25,16 +25,30 @@
 
     // MARK: - Paths
 
+    /// Where every entry goes, and what the Keras layouts also write: computed once per write (the Keras order
+    /// parses the model config).
+    struct Layout {
+      /// The HDF5 path of every entry (stored and alias).
+      var paths: [String: [String]] = [:]
+      /// Keras 2: the layers and their weights in load order.
+      var keras2: KerasModelOrder?
+      /// Keras 3: each layer's group with the layer's own name.
+      var keras3Groups: [(group: String, layer: String)] = []
+    }
+
     /// The HDF5 path of every entry (stored and alias) in the chosen layout.
-    func paths() throws(GraftError) -> [String: [String]] {
+    func layout() throws(GraftError) -> Layout {
+      var layout = Layout()
       var result: [String: [String]] = [:]
       switch options.layout {
       case .plain, .auto:
         for name in table.names { result[name] = try HDF5Names.plainPath(of: name, flat: options.flat) }
       case .keras3:
-        result = try keras3Layout().paths
+        (result, layout.keras3Groups) = try keras3Layout()
       case .keras2:
-        for name in try keras2Order().layers.flatMap(\.weights) {
+        let order = try keras2Order()
+        layout.keras2 = order
+        for name in order.layers.flatMap(\.weights) {
           let (layer, weight) = try HDF5Names.keras2Location(of: name)
           result[name] = [layer] + weight.split(separator: "/").map(String.init)
         }
@@ -60,7 +74,8 @@
           }
         }
       }
-      return result
+      layout.paths = result
+      return layout
     }
 
     /// The order Keras 2's loader reads weights in (``KerasModelOrder``).
@@ -102,7 +117,8 @@
     // MARK: - Writing
 
     private func writeFile(at temporary: String) throws -> [String] {
-      let paths = try paths()
+      let layout = try layout()
+      let paths = layout.paths
       var notes: [String] = []
       progress?.expect(table.storedByteCount)
       let file = try HDF5Library.createFile(temporary)
@@ -116,7 +132,9 @@
           }
         }
       }
-      if options.layout == .keras2 { try writeKeras2Structure(file, paths: paths, ensureGroups: ensureGroups) }
+      if let order = layout.keras2 {
+        try writeKeras2Structure(file, order: order, paths: paths, ensureGroups: ensureGroups)
+      }
       for entry in table.storedEntries {
         guard let components = paths[entry.name] else { continue }
         try ensureGroups(components)
@@ -139,7 +157,7 @@
         _ = try HDF5Library.createGroup(file, "/vars")
       }
       if options.layout == .keras3 {
-        for (group, layer) in try keras3Layout().groups {
+        for (group, layer) in layout.keras3Groups {
           let vars = try HDF5Library.openObject(file, "/layers/\(group)/vars")
           try HDF5Library.writeAttribute(vars, "name", .strings([layer], scalar: true))
         }
@@ -151,11 +169,12 @@
 
     /// The Keras 2 root attributes (`layer_names`, `backend`, `keras_version`) and each layer's `weight_names`.
     private func writeKeras2Structure(
-      _ file: borrowing HDF5Handle, paths: [String: [String]], ensureGroups: (([String]) throws(GraftError) -> Void)
+      _ file: borrowing HDF5Handle, order: KerasModelOrder, paths: [String: [String]],
+      ensureGroups: (([String]) throws(GraftError) -> Void)
     ) throws(GraftError) {
       var layers: [String] = []
       var weights: [String: [String]] = [:]
-      for name in try keras2Order().layers.flatMap(\.weights) {
+      for name in order.layers.flatMap(\.weights) {
         guard let path = paths[name], let layer = path.first else { continue }
         if weights[layer] == nil { layers.append(layer) }
         weights[layer, default: []].append(path.dropFirst().joined(separator: "/"))
