@@ -40,11 +40,6 @@ final class GraftFileChecks: Sendable {
     if let error = schedule(from: k).wait() { throw error }
   }
 
-  /// Whether tensor `k` has been checked and matched, without waiting; queues the checks from `k` on.
-  func hasPassed(_ k: Int) -> Bool {
-    schedule(from: k).finishedResult.map { $0 == nil } ?? false
-  }
-
   /// Queues the checks of tensor `k` and of the tensors after it within the lookahead; returns `k`'s.
   ///
   /// Cheap when called for every chunk a reader takes: only checks not queued yet are visited.
@@ -99,10 +94,13 @@ final class GraftFileCheckedBytes: FileBackedBytes, Sendable {
     self.byteCount = checks.tensors[index].stored.byteCount
   }
 
-  /// The mapped bytes of an uncompressed tensor once checked; `nil` before (a reader then goes through
-  /// ``copyBytes(in:into:)``, which waits for the check).
+  /// The mapped bytes of an uncompressed tensor, once its check has passed (waiting for it, as
+  /// ``copyBytes(in:into:)`` does); `nil` when it failed, so that the reader's copy throws the checksum error.
+  ///
+  /// Not `nil` while the check is still running: readers that find no mapping copy the whole tensor instead (the
+  /// engine, `RawBytes.equal`), and whether they did would depend on the hashing thread's timing.
   var contiguousBytes: UnsafeRawBufferPointer? {
-    guard stored.deflate == nil, checks.hasPassed(index) else { return nil }
+    guard stored.deflate == nil, (try? checks.check(index)) != nil else { return nil }
     return checks.region.bytes(in: stored.offset..<(stored.offset + byteCount))
   }
 

@@ -222,6 +222,12 @@ struct GraftFileRoundTripTests {
     expectMismatch { _ = try table2["bad"]?.readAllBytes() }
     _ = try table2["good"]?.readAllBytes()
     #expect(table2["good"]?.bytes.contiguousBytes != nil || compressed)
+    // Asked first, before any read: the mapping once the check passes (not a copy decided by the hasher's timing);
+    // a failed check gives no mapping, and the copy that follows throws.
+    #expect(try read()["good"]?.bytes.contiguousBytes != nil || compressed)
+    let fresh = try read()
+    #expect(fresh["bad"]?.bytes.contiguousBytes == nil)
+    expectMismatch { _ = try fresh["bad"]?.readAllBytes() }
 
     var unchecked = GraftFile.ReadOptions()
     unchecked.verifyTensorChecksumsOnRead = false
