@@ -90,17 +90,6 @@ enum LLMStreamed {
   }
 
   /// A small tensor's values as Float.
-  static func floats(_ t: Tensor, name: String) throws(GraftError) -> [Float] {
-    var out = [Float](repeating: 0, count: t.elementCount)
-    do {
-      try t.withUnsafeBytes { raw in
-        try out.withUnsafeMutableBufferPointer { dst throws(GraftError) in
-          try ElementDecoding.decodeToFloat(raw, dtype: t.dtype, into: dst)
-        }
-      }
-    } catch {
-      throw GraftError.reading(error, tensor: name)
-    }
-    return out
-  }
+  static func floats(_ t: Tensor, name: String) throws(GraftError) -> [Float] { try t.floatValues(name: name) }
+
 }

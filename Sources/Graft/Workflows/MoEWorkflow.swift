@@ -222,12 +222,8 @@ enum MoECalibration {
         .invalidArgument, "no float tensor of images [N, C, H, W] among its \(table.count) tensors", file: path)
     }
     let tensor = entry.tensor
-    var values = [Float](repeating: 0, count: tensor.elementCount)
-    try tensor.withUnsafeBytes { raw in
-      try values.withUnsafeMutableBufferPointer { dst in
-        try ElementDecoding.decodeToFloat(raw, dtype: tensor.dtype, into: dst)
-      }
-    }
+    let values: [Float]
+    do { values = try tensor.floatValues(name: entry.name) } catch { throw error.inFile(path) }
     return try FloatTensor(shape: tensor.shape.count == 3 ? [1] + tensor.shape : tensor.shape, values: values)
   }
 }

@@ -65,3 +65,21 @@ public enum ElementDecoding {
     }
   }
 }
+
+extension Tensor {
+  /// Every element as Float (exact for F32, F16, BF16 and the 8-bit floats; F64 rounds), for small tensors and
+  /// checks; read failures name `name`.
+  public func floatValues(name: String) throws(GraftError) -> [Float] {
+    var out = [Float](repeating: 0, count: elementCount)
+    do {
+      try withUnsafeBytes { raw in
+        try out.withUnsafeMutableBufferPointer { dst throws(GraftError) in
+          try ElementDecoding.decodeToFloat(raw, dtype: dtype, into: dst)
+        }
+      }
+    } catch {
+      throw GraftError.reading(error, tensor: name)
+    }
+    return out
+  }
+}

@@ -102,18 +102,7 @@ public struct MoEDenseModel: Sendable {
 enum MoEValues {
   /// The tensor's values as Float (exact for F32, F16, BF16; F64 rounds).
   static func floats(_ tensor: Tensor, name: String) throws(GraftError) -> [Float] {
-    let count = tensor.elementCount
-    do {
-      return try tensor.withUnsafeBytes { raw -> [Float] in
-        var out = [Float](repeating: 0, count: count)
-        try out.withUnsafeMutableBufferPointer { dst throws(GraftError) in
-          try ElementDecoding.decodeToFloat(raw, dtype: tensor.dtype, into: dst)
-        }
-        return out
-      }
-    } catch {
-      throw GraftError.reading(error, tensor: name)
-    }
+    try tensor.floatValues(name: name)
   }
 
   /// Encodes Float values as a tensor of `dtype` (round to nearest even).
