@@ -120,6 +120,11 @@ public struct AtomicOutputFile: ~Copyable {
     } catch {
       throw GraftError(.io, "fsync failed; the destination was not touched", file: destination, cause: error)
     }
+    try renameIntoPlace(temporary, destination)
+  }
+
+  /// Renames a finished, synced temporary file into place and fsyncs the folder, so the rename survives a crash.
+  static func renameIntoPlace(_ temporary: String, _ destination: String) throws(GraftError) {
     do { try Syscalls.rename(temporary, destination) } catch {
       throw GraftError(.io, "cannot rename the finished output into place", file: destination, cause: error)
     }

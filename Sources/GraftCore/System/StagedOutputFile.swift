@@ -29,11 +29,10 @@ public final class StagedOutputFile: Sendable {
   public func install() throws(GraftError) {
     guard settle() else { return }
     defer { TemporaryFiles.unregister(registration) }
-    do { try Syscalls.rename(temporaryPath, destination) } catch {
+    do { try AtomicOutputFile.renameIntoPlace(temporaryPath, destination) } catch {
       Syscalls.unlink(temporaryPath)
-      throw GraftError(.io, "cannot rename the finished output into place", file: destination, cause: error)
+      throw error
     }
-    Syscalls.fsyncDirectory(AtomicOutputFile.folder(of: destination))
   }
 
   /// Removes the temporary file; the destination is not touched.
