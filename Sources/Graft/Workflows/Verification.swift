@@ -37,7 +37,15 @@ public struct VerificationReport: Sendable {
       report.problems.append(contentsOf: native.problems.map(\.description))
       if !native.isValid { return report }
     }
-    let table = try Checkpoint.read(path: path)
+    let table: TensorTable
+    if detection.format == .graft {
+      // Every checksum was just verified; checking them again on read would hash the whole file a second time.
+      var unchecked = GraftFile.ReadOptions()
+      unchecked.verifyTensorChecksumsOnRead = false
+      table = try GraftFile.read(path: detection.readerPath, options: unchecked)
+    } else {
+      table = try Checkpoint.read(path: path)
+    }
     for file in try Inspection.checkpointFiles(detection) where isZip(file) {
       let archive = try ZipArchive(path: file)
       for entry in archive.entries {
